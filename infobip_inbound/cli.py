@@ -1,0 +1,82 @@
+"""The `infobip-inbound` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import orjson
+
+from infobip_inbound.settings import ConfigError, Settings, load_settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="infobip-inbound")
+def main() -> None:
+    """Receive Infobip Mobile Push user responses, queue them on Redis, hand them to handlers."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address [INBOUND_HOST].")
+@click.option("--port", type=int, default=None, help="Listen port [INBOUND_PORT].")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the receiver (the HTTP_FORWARD endpoint) under uvicorn."""
+    import uvicorn
+
+    from infobip_inbound.logs import configure_logging
+    from receiver.app import create_app
+
+    settings = _settings(host=host, port=port)
+    configure_logging(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    # The access log would print the secret path token: the receiver logs each request itself.
+    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_config=None, server_header=False)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop once the queues are empty.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
+@click.option("--queue", "queues", multiple=True, help="Queue to work (repeatable) [INBOUND_WORKER_QUEUES].")
+def worker(burst: bool, processes: int, queues: tuple[str, ...]) -> None:
+    """Run RQ workers that hand queued responses to the routed handlers."""
+    from infobip_inbound.logs import configure_logging
+    from workers.registry import HandlerNotFound
+    from workers.worker import run_worker
+
+    settings = _settings(worker_queues=list(queues) or None)
+    configure_logging(settings)
+    try:
+        run_worker(settings, burst=burst, processes=processes)
+    except (HandlerNotFound, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+def dev() -> None:
+    """Run the whole stack locally: Redis (embedded unless INBOUND_REDIS_URL is set), receiver and worker."""
+    from infobip_inbound.dev import run_dev
+
+    sys.exit(run_dev())
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the normalized UserResponse handlers receive."""
+    from infobip_inbound.model import json_schema
+
+    click.echo(orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""Logging: JSON lines (containers) or human-readable (dev), with configured secrets redacted."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+import orjson
+from pythonjsonlogger.json import JsonFormatter
+
+from infobip_inbound.settings import Settings
+
+REDACTED = "[redacted]"
+
+
+class _Redacting(logging.Formatter):
+    """Wraps a formatter and removes every configured secret from the finished line."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self._inner.format(record)
+        for secret in self._secrets:
+            if secret in line:
+                line = line.replace(secret, REDACTED)
+        return line
+
+
+_STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
+
+
+class _Console(logging.Formatter):
+    """Human-readable line; fields passed as `extra` follow the message as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS}
+        if extras:
+            line += " " + " ".join(f"{k}={orjson.dumps(v, default=str).decode()}" for k, v in extras.items())
+        return line
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    values = [s.get_secret_value() for s in settings.forward_tokens]
+    for pair in settings.forward_basic_auth:
+        values.append(pair.get_secret_value())
+        values.append(pair.get_secret_value().partition(":")[2])
+    if settings.redis_url and "@" in settings.redis_url:
+        userinfo = settings.redis_url.split("://", 1)[-1].rsplit("@", 1)[0]
+        values.append(userinfo.partition(":")[2] or userinfo)
+    return values
+
+
+def configure_logging(settings: Settings) -> None:
+    if settings.log_format == "json":
+        inner: logging.Formatter = JsonFormatter(
+            "{asctime}{levelname}{name}{message}", style="{", rename_fields={"asctime": "time", "levelname": "level"}
+        )
+    else:
+        inner = _Console()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Redacting(inner, secrets_of(settings)))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)

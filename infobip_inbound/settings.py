@@ -1,0 +1,162 @@
+"""Configuration: environment variables prefixed INBOUND_, over an optional TOML file (INBOUND_CONFIG_FILE)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "INBOUND_CONFIG_FILE"
+
+
+class RouteMatch(BaseModel):
+    """Conditions of a route; every condition given must hold (an empty match matches everything)."""
+
+    application_code: list[str] | None = None
+    keyword: list[str] | None = None
+    callback_data: list[str] | None = None
+    custom_payload_keys: list[str] | None = Field(
+        default=None, description="Every key listed must be present in custom_payload."
+    )
+
+    @field_validator("application_code", "keyword", "callback_data", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class Route(BaseModel):
+    name: str
+    match: RouteMatch = RouteMatch()
+    handlers: list[str] = Field(min_length=1)
+    queue: str | None = Field(default=None, description="Queue for these responses; the default queue if unset.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INBOUND_", extra="forbid", validate_default=True)
+
+    # Redis
+    redis_url: str | None = Field(
+        default=None, description="redis:// or rediss:// URL. Unset: `dev` starts an embedded Redis."
+    )
+    redis_socket_timeout: float = Field(default=5.0, gt=0)
+
+    # Forward endpoint
+    host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
+    port: int = Field(default=8080, ge=1, le=65535)
+    forward_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated secret path tokens accepted on /infobip/forward/{token}.",
+    )
+    forward_basic_auth: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated user:password pairs accepted as HTTP Basic credentials.",
+    )
+    auth_disabled: bool = Field(
+        default=False, description="Accept unauthenticated forwards. For local development only."
+    )
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After sent with 503 answers.")
+
+    # Enqueue
+    dedup_window_seconds: int = Field(default=72 * 3600, gt=0)
+    commit_max_wait_ms: float = Field(
+        default=1.0, ge=0, le=50, description="How long a group commit waits for more requests."
+    )
+    commit_max_messages: int = Field(default=500, ge=1, le=5000)
+    default_queue: str = "infobip-inbound"
+    job_timeout_seconds: int = Field(default=180, gt=0)
+    job_result_ttl_seconds: int = Field(default=300, ge=0)
+    job_retries: int = Field(default=3, ge=0)
+    job_retry_intervals: list[int] = Field(default=[10, 60, 300])
+
+    # Routing
+    routes: list[Route] = Field(default_factory=list)
+    default_handlers: list[str] = Field(default=["log"], min_length=1)
+
+    # Built-in handlers
+    jsonl_path: Path = Path("responses.jsonl")
+
+    # Workers
+    worker_queues: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated queues to work; default: every routed queue."
+    )
+
+    # Logs
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("forward_tokens", "forward_basic_auth", "worker_queues", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("forward_basic_auth")
+    @classmethod
+    def _user_colon_password(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for pair in value:
+            user, sep, password = pair.get_secret_value().partition(":")
+            if not sep or not user or not password:
+                raise ValueError("each entry must be user:password")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_route_names(self) -> Settings:
+        names = [route.name for route in self.routes]
+        if len(names) != len(set(names)):
+            raise ValueError("route names must be unique")
+        return self
+
+    @property
+    def queues(self) -> list[str]:
+        """Every queue a response can be routed to, default first."""
+        queues = [self.default_queue]
+        for route in self.routes:
+            if route.queue and route.queue not in queues:
+                queues.append(route.queue)
+        return queues
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ConfigError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the setting."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings, turning validation errors into one readable message naming each setting."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False, include_input=False):
+            loc = ".".join(str(part) for part in error["loc"])
+            name = f"INBOUND_{loc.split('.')[0].upper()}" if loc else "configuration"
+            lines.append(f"{name} ({loc}): {error['msg']}" if "." in loc else f"{name}: {error['msg']}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
