@@ -91,6 +91,23 @@ class Settings(BaseSettings):
         default_factory=list, description="Comma-separated queues to work; default: every routed queue."
     )
 
+    # Infobip API
+    infobip_base_url: str | None = Field(
+        default=None, description="Your account's API base URL, https://<subdomain>.api.infobip.com."
+    )
+    infobip_api_key: SecretStr | None = Field(default=None, description="Sent as `Authorization: App <key>`.")
+    infobip_application_code: str | None = Field(
+        default=None, description="Mobile application code used by `register` and the management commands."
+    )
+    infobip_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    infobip_read_timeout_seconds: float = Field(default=30.0, gt=0)
+    infobip_max_tries: int = Field(default=5, ge=1, le=20, description="Tries per call on 429, 5xx, refused.")
+    infobip_retry_budget_seconds: float = Field(
+        default=60.0, gt=0, description="Total time one call may spend waiting between tries."
+    )
+    infobip_backoff_base_seconds: float = Field(default=0.5, gt=0)
+    infobip_backoff_max_seconds: float = Field(default=15.0, gt=0)
+
     # Logs
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
