@@ -1,0 +1,79 @@
+# syntax=docker/dockerfile:1.7
+#
+# One image for every role of infobip-inbound. The command selects the role:
+#   docker run IMAGE serve     # the receiver (HTTP_FORWARD endpoint, port 8080)
+#   docker run IMAGE worker    # RQ workers running the handlers
+#   docker run IMAGE poller    # the PULL poller
+#
+# Build:  docker build -t infobip-inbound:0.1.0 .
+# The dependencies come from uv.lock only (uv sync --frozen); the final stage carries the virtualenv,
+# tini and nothing used to build it (no uv, no caches, no compilers).
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG UV_VERSION=0.13.8
+
+# ---------------------------------------------------------------- build: resolve and install into /opt/venv
+FROM ${PYTHON_IMAGE} AS build
+ARG UV_VERSION
+ENV UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN pip install --no-cache-dir "uv==${UV_VERSION}"
+WORKDIR /src
+
+# Dependencies first: this layer is reused until pyproject.toml or uv.lock change.
+COPY pyproject.toml uv.lock ./
+RUN uv sync --frozen --no-dev --no-install-project
+
+# Then the project itself, installed as a regular (non-editable) package so /src is not needed at run time.
+COPY README.md ./
+COPY infobip_inbound ./infobip_inbound
+COPY receiver ./receiver
+COPY workers ./workers
+RUN uv sync --frozen --no-dev --no-editable \
+    && uv export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt \
+       --output-file /opt/venv/constraints.txt \
+    && /opt/venv/bin/infobip-inbound --version
+
+# ---------------------------------------------------------------- runtime
+FROM ${PYTHON_IMAGE} AS runtime
+
+LABEL org.opencontainers.image.title="infobip-inbound" \
+      org.opencontainers.image.description="Receive Infobip Mobile Push user responses, queue them on Redis, hand them to handlers." \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# tini is PID 1: it forwards SIGTERM to Python and reaps any child process.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini=0.19.0-1+b3 \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/* /var/log/apt /var/log/dpkg.log \
+    && groupadd --system --gid 10001 inbound \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin inbound \
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/infobip-inbound
+
+COPY --from=build /opt/venv /opt/venv
+
+# The root filesystem can be mounted read-only: bytecode is compiled at build time, nothing writes under
+# /opt or /app, and the only writable paths are /tmp and /var/lib/infobip-inbound (mount emptyDirs there).
+ENV PATH="/opt/venv/bin:${PATH}" \
+    VIRTUAL_ENV=/opt/venv \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONFAULTHANDLER=1 \
+    HOME=/tmp \
+    INBOUND_LOG_FORMAT=json \
+    INBOUND_PORT=8080 \
+    INBOUND_JSONL_PATH=/var/lib/infobip-inbound/responses.jsonl
+
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+
+ENTRYPOINT ["/usr/bin/tini", "--", "infobip-inbound"]
+CMD ["serve"]
