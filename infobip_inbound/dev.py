@@ -58,13 +58,16 @@ def run_dev() -> int:
     try:
         for role in ("serve", "worker"):
             children[role] = subprocess.Popen(
-                [sys.executable, "-m", "infobip_inbound.cli", role], env=env, preexec_fn=die_with_parent  # noqa: PLW1509
+                [sys.executable, "-m", "infobip_inbound.cli", role],
+                env=env,
+                preexec_fn=die_with_parent,
             )
         # Only the built-in development token is shown; configured secrets are never printed.
         token = DEV_TOKEN if env.get("INBOUND_FORWARD_TOKENS") == DEV_TOKEN else "<token>"
         url = f"http://127.0.0.1:{settings.port}/infobip/forward/{token}"
+        where = f"embedded at {env['INBOUND_REDIS_URL']}" if redis_server else "from INBOUND_REDIS_URL"
         click.echo(
-            f"\ninfobip-inbound dev: Redis {'embedded at ' + env['INBOUND_REDIS_URL'] if redis_server else 'from INBOUND_REDIS_URL'}\n"
+            f"\ninfobip-inbound dev: Redis {where}\n"
             f"  forward URL: {url}\n"
             f"  try: curl -sS -X POST -H 'Content-Type: application/json' --data @docs/sample-envelope.json {url}\n"
             "  Ctrl-C stops everything.\n",

@@ -66,7 +66,9 @@ def secrets_of(settings: Settings) -> list[str]:
 def configure_logging(settings: Settings) -> None:
     if settings.log_format == "json":
         inner: logging.Formatter = JsonFormatter(
-            "{asctime}{levelname}{name}{message}", style="{", rename_fields={"asctime": "time", "levelname": "level"}
+            "{asctime}{levelname}{name}{message}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level"},
         )
     else:
         inner = _Console()

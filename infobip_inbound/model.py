@@ -25,10 +25,12 @@ class UserResponse(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", title="UserResponse")
 
-    schema_version: Literal[1] = Field(default=SCHEMA_VERSION, description="Version of this model.")
+    schema_version: Literal[1] = Field(default=1, description="Version of this model (SCHEMA_VERSION).")
     message_id: str = Field(min_length=1, description="Infobip's messageId; unique per response.")
     application_code: str = Field(min_length=1)
-    registration_id: str = Field(description="Push registration ID of the responding device (Infobip's `from`).")
+    registration_id: str = Field(
+        description="Push registration ID of the responding device (Infobip's `from`)."
+    )
     to: str = Field(description="Infobip's `to` (the application code).")
     text: str
     clean_text: str = Field(description="The text without its keyword.")
@@ -43,7 +45,8 @@ class UserResponse(BaseModel):
     source: Source = Field(description="How it reached us: HTTP_FORWARD (`forward`) or PULL (`pull`).")
     ingested_at: AwareDatetime = Field(description="When infobip-inbound accepted it, in UTC.")
     extra_fields: dict[str, Any] = Field(
-        default_factory=dict, description="Result fields Infobip sent that this version does not know, as sent."
+        default_factory=dict,
+        description="Result fields Infobip sent that this version does not know, as sent.",
     )
 
     @field_validator("received_at", "ingested_at", mode="after")

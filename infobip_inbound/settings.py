@@ -38,7 +38,9 @@ class Route(BaseModel):
     name: str
     match: RouteMatch = RouteMatch()
     handlers: list[str] = Field(min_length=1)
-    queue: str | None = Field(default=None, description="Queue for these responses; the default queue if unset.")
+    queue: str | None = Field(
+        default=None, description="Queue for these responses; the default queue if unset."
+    )
 
 
 class Settings(BaseSettings):
@@ -173,7 +175,6 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):
-            loc = ".".join(str(part) for part in error["loc"])
-            name = f"INBOUND_{loc.split('.')[0].upper()}" if loc else "configuration"
-            lines.append(f"{name} ({loc}): {error['msg']}" if "." in loc else f"{name}: {error['msg']}")
+            loc = ".".join(str(part) for part in error["loc"]) or "configuration"
+            lines.append(f"{loc} (INBOUND_{loc.split('.')[0].upper()}): {error['msg']}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

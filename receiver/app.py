@@ -88,7 +88,10 @@ class Receiver:
         except (RedisError, OSError, ConnectionError) as exc:
             log.warning("forward not stored, answering 503: %s", type(exc).__name__)
             return error(
-                503, "unavailable", "messages could not be stored; retry later", headers=self._unavailable_headers
+                503,
+                "unavailable",
+                "messages could not be stored; retry later",
+                headers=self._unavailable_headers,
             )
         return json_response(200, {"accepted": result.accepted, "duplicates": result.duplicates})
 

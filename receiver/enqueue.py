@@ -11,16 +11,17 @@ Each request's future resolves only after the write holding its messages has ret
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 import redis
 import redis.asyncio as aioredis
+from rq import Retry
 from rq.job import Job, JobStatus
 from rq.queue import Queue
-from rq import Retry
 from rq.utils import now
 
 from infobip_inbound.model import UserResponse
@@ -90,10 +91,11 @@ class Committer:
         )
         # RQ builds job hashes offline; this client is never used for I/O.
         self._rq_connection = redis.Redis()
-        self._pending: list[_Pending] = []
+        self._pending: deque[_Pending] = deque()
         self._pending_messages = 0
         self._wakeup = asyncio.Event()
-        self._committing = False
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -101,9 +103,8 @@ class Committer:
 
     async def stop(self, drain_seconds: float = 5.0) -> None:
         """Finish the writes already asked for (bounded), then stop."""
-        deadline = asyncio.get_running_loop().time() + drain_seconds
-        while (self._pending or self._committing) and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.01)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), drain_seconds)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -123,6 +124,7 @@ class Committer:
         future: asyncio.Future[EnqueueResult] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(responses, future))
         self._pending_messages += len(responses)
+        self._idle.clear()
         self._wakeup.set()
         return await future
 
@@ -134,7 +136,6 @@ class Committer:
             batch = self._take()
             if not self._pending:
                 self._wakeup.clear()
-            self._committing = True
             try:
                 await self._commit(batch)
             except Exception as exc:
@@ -149,15 +150,15 @@ class Committer:
                         pending.future.set_result(
                             EnqueueResult(accepted=accepted, duplicates=len(pending.flags) - accepted)
                         )
-            finally:
-                self._committing = False
+            if not self._pending:
+                self._idle.set()
 
     def _take(self) -> list[_Pending]:
         # Whole requests only: a request's messages are never split across commits.
         taken: list[_Pending] = []
         count = 0
         while self._pending and (not taken or count + len(self._pending[0].responses) <= self._max_messages):
-            pending = self._pending.pop(0)
+            pending = self._pending.popleft()
             count += len(pending.responses)
             taken.append(pending)
         self._pending_messages -= count

@@ -1,0 +1,40 @@
+# Two commands on a fresh machine with python3 and make: `make run` and `make test`.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+BIN := .venv/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+
+.PHONY: install run test lint fmt schema clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+install: .venv/.synced  ## Create .venv with the locked dependencies.
+
+run: install  ## The whole stack locally (embedded Redis unless INBOUND_REDIS_URL is set).
+	$(BIN)/infobip-inbound dev
+
+test: install  ## The test suite (starts its own Redis servers).
+	$(BIN)/pytest
+
+lint: install  ## ruff and mypy.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+schema: install  ## Refresh the published JSON Schema of UserResponse.
+	$(BIN)/infobip-inbound schema > docs/user-response.schema.json
+
+clean:
+	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

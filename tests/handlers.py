@@ -1,0 +1,34 @@
+"""Handlers used by the tests, referenced as `tests.handlers:<name>`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from infobip_inbound.model import UserResponse
+
+calls: list[tuple[str, str]] = []
+failing: set[str] = set()
+
+
+def record(response: UserResponse) -> None:
+    calls.append(("record", response.message_id))
+
+
+def flaky(response: UserResponse) -> None:
+    """Fails for the message ids in `failing`."""
+    calls.append(("flaky", response.message_id))
+    if response.message_id in failing:
+        raise RuntimeError(f"flaky refuses {response.message_id}")
+
+
+async def async_record(response: UserResponse) -> None:
+    calls.append(("async_record", response.message_id))
+
+
+def fail_until_file(response: UserResponse) -> None:
+    """Fails until the file named by TEST_RELEASE_FILE exists; appends each success to TEST_FLAKY_LOG."""
+    if not Path(os.environ["TEST_RELEASE_FILE"]).exists():
+        raise RuntimeError("not yet")
+    with open(os.environ["TEST_FLAKY_LOG"], "a") as log:
+        log.write(response.message_id + "\n")

@@ -1,0 +1,112 @@
+"""Test helpers: real processes (receiver under uvicorn, RQ workers) on loopback, with bounded waits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from infobip_inbound.process import die_with_parent
+from infobip_inbound.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def envelope(*results: dict[str, object], **extra: object) -> dict[str, object]:
+    return {"results": list(results), "messageCount": len(results), "pendingMessageCount": 0, **extra}
+
+
+def result(message_id: str, **fields: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "messageId": message_id,
+        "from": f"REG-{message_id}",
+        "to": "app-1",
+        "applicationCode": "app-1",
+        "receivedAt": "2017-01-05T12:47:56.221+0000",
+        "text": "KEY hello",
+        "cleanText": "hello",
+        "keyword": "KEY",
+    }
+    base.update(fields)
+    return base
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+class Role:
+    """`infobip-inbound <role>` as a child process with the given INBOUND_ environment."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.args = args
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "infobip_inbound.cli", *self.args],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+        log.close()
+
+    def stop(self, kill: bool = False, timeout: float = 20.0) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        code = self.process.returncode
+        self.process = None
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class ReceiverProcess(Role):
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        super().__init__(
+            ["serve"], {**env, "INBOUND_HOST": "127.0.0.1", "INBOUND_PORT": str(self.port)}, log_path
+        )
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+
+        def live() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"receiver exited {self.process.returncode}:\n{self.log()}")
+            try:
+                return httpx.get(self.base_url + "/health/live", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(live, timeout=30)

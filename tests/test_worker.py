@@ -1,0 +1,157 @@
+"""Workers: routing to handlers, failure isolation, and real RQ worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+from rq import Queue
+
+import tests.handlers as handlers
+from infobip_inbound.redis_client import async_client
+from infobip_inbound.routing import Router
+from infobip_inbound.settings import Settings, load_settings
+from receiver.enqueue import BATCH_PREFIX, Committer
+from receiver.envelope import normalize_envelope, parse_envelope
+from tests.support import Role, envelope, result, wait_until
+from workers.jobs import HandlerContext, HandlerFailures, run_batch
+from workers.registry import HandlerNotFound, resolve
+
+StartWorker = Callable[..., Role]
+
+
+@pytest.fixture(autouse=True)
+def clean_handlers() -> Iterator[None]:
+    handlers.calls.clear()
+    handlers.failing.clear()
+    yield
+    handlers.calls.clear()
+    handlers.failing.clear()
+
+
+def enqueue(settings: Settings, *results: dict[str, object]) -> list[str]:
+    """Enqueue through the real Committer; returns the batch keys written."""
+
+    async def run() -> None:
+        client = async_client(settings)
+        committer = Committer(client, Router.from_settings(settings), settings)
+        await committer.start()
+        parsed = parse_envelope(orjson.dumps(envelope(*results)))
+        await committer.submit(normalize_envelope(parsed, "pull"))
+        await committer.stop()
+        await client.aclose()
+
+    asyncio.run(run())
+    connection = redis.Redis.from_url(settings.redis_url or "")
+    keys = [k.decode() for k in connection.scan_iter(BATCH_PREFIX + "*") if not k.endswith(b":done")]
+    connection.close()
+    return keys
+
+
+def test_handler_lookup_by_entry_point_and_reference() -> None:
+    from workers.builtin import jsonl_handler, log_handler
+
+    assert resolve("log") is log_handler
+    assert resolve("jsonl") is jsonl_handler
+    assert resolve("tests.handlers:record") is handlers.record
+    with pytest.raises(HandlerNotFound, match="nor a module:function"):
+        resolve("nope")
+    with pytest.raises(HandlerNotFound, match="no_such_function"):
+        resolve("tests.handlers:no_such_function")
+
+
+def test_only_failed_pairs_run_again(redis_url: str, redis_client: redis.Redis) -> None:
+    settings = load_settings(
+        redis_url=redis_url, default_handlers=["tests.handlers:record", "tests.handlers:flaky"]
+    )
+    (batch_key,) = enqueue(settings, result("m1"), result("m2"), result("m3"))
+    context = HandlerContext.build(settings)
+    handlers.failing.add("m2")
+
+    with pytest.raises(HandlerFailures, match="m2"):
+        run_batch(redis_client, batch_key, context)
+    assert handlers.calls == [
+        ("record", "m1"), ("flaky", "m1"),
+        ("record", "m2"), ("flaky", "m2"),
+        ("record", "m3"), ("flaky", "m3"),
+    ]  # fmt: skip
+    assert redis_client.exists(batch_key)  # kept for the retry
+
+    handlers.calls.clear()
+    handlers.failing.clear()
+    outcome = run_batch(redis_client, batch_key, context)
+    assert handlers.calls == [("flaky", "m2")]
+    assert outcome == {"responses": 3, "handled": 1, "skipped": 5}
+    assert not redis_client.exists(batch_key)
+    assert not redis_client.exists(batch_key + ":done")
+
+
+def test_async_handlers_and_routes(redis_url: str, redis_client: redis.Redis) -> None:
+    settings = load_settings(
+        redis_url=redis_url,
+        routes=[{"name": "a", "match": {"keyword": "ASYNC"}, "handlers": ["tests.handlers:async_record"]}],
+        default_handlers=["tests.handlers:record"],
+    )
+    (batch_key,) = enqueue(settings, result("x1", keyword="async"), result("x2"))
+    run_batch(redis_client, batch_key, HandlerContext.build(settings))
+    assert handlers.calls == [("async_record", "x1"), ("record", "x2")]
+
+
+def test_named_queue_routing(redis_url: str, redis_client: redis.Redis) -> None:
+    settings = load_settings(
+        redis_url=redis_url,
+        routes=[
+            {"name": "vip", "match": {"application_code": "vip-app"}, "handlers": ["log"], "queue": "vip"}
+        ],
+    )
+    enqueue(settings, result("v1", applicationCode="vip-app"), result("n1"))
+    assert Queue("vip", connection=redis_client).count == 1
+    assert Queue(settings.default_queue, connection=redis_client).count == 1
+
+
+def test_worker_process_retries_only_the_failed_pair(
+    start_worker: StartWorker, base_env: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    flaky_log = tmp_path / "flaky.log"
+    env = {
+        **base_env,
+        "INBOUND_DEFAULT_HANDLERS": '["jsonl", "tests.handlers:fail_until_file"]',
+        "INBOUND_JOB_RETRIES": "50",
+        "INBOUND_JOB_RETRY_INTERVALS": "[0]",
+        "TEST_RELEASE_FILE": str(release),
+        "TEST_FLAKY_LOG": str(flaky_log),
+    }
+    settings = load_settings(redis_url=redis_url)
+    enqueue(settings, result("w1"), result("w2"))
+    worker = start_worker(env)
+    handled = Path(env["INBOUND_JSONL_PATH"])
+    wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=30)
+    release.touch()
+    wait_until(lambda: flaky_log.exists() and len(flaky_log.read_text().splitlines()) == 2, timeout=60)
+    worker.stop()
+    # The jsonl handler succeeded on the first try and never ran again.
+    assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == [
+        "w1",
+        "w2",
+    ]
+    assert sorted(flaky_log.read_text().splitlines()) == ["w1", "w2"]
+
+
+def test_worker_refuses_to_start_with_unknown_handler(
+    start_worker: StartWorker, base_env: dict[str, str]
+) -> None:
+    worker = start_worker({**base_env, "INBOUND_DEFAULT_HANDLERS": '["no.such.module:handler"]'})
+    assert worker.process is not None
+    assert worker.process.wait(timeout=30) != 0
+    assert "no.such.module:handler" in worker.log()
+
+
+def test_worker_stops_gracefully_on_sigterm(start_worker: StartWorker, base_env: dict[str, str]) -> None:
+    worker = start_worker(base_env)
+    wait_until(lambda: "Listening on" in worker.log(), timeout=30)
+    assert worker.stop() == 0
