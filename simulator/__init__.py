@@ -1,0 +1,1 @@
+"""A stand-in for the Infobip API parts infobip-inbound uses, for development, demos and tests."""

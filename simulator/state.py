@@ -1,0 +1,106 @@
+"""The simulator's in-memory world: options, fault switches, counters, applications with their
+configuration and actions, and the inbox the pull endpoint hands out from."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+# Infobip's notify-URL retry schedule, `1 min + 1 min x n^2`; the number of tries is not documented.
+INFOBIP_FORWARD_RETRY_DELAYS = [60.0 * (1 + n * n) for n in range(1, 8)]
+
+
+@dataclass
+class Options:
+    api_keys: list[str] = field(default_factory=lambda: ["sim-api-key"])
+    application_codes: list[str] = field(default_factory=lambda: ["8a9b7c6d5e4f", "2f3e4d5c6b7a", "c0ffee123456"])
+    requests_per_second: int = 10  # per API key, on the /push/1 endpoints
+    forward_retry_delays: list[float] = field(default_factory=lambda: list(INFOBIP_FORWARD_RETRY_DELAYS))
+    forward_timeout_seconds: float = 10.0
+    forward_concurrency: int = 8
+    generate_per_second: float = 0.0
+    seed: int | None = None
+
+
+@dataclass
+class Faults:
+    """Switches set at /_sim/faults. Bursts count down as they are used."""
+
+    duplicate_rate: float = 0.0  # chance that a delivered forward is delivered again
+    slow_seconds: float = 0.0  # added before every API answer
+    error_burst: int = 0  # the next N API requests answer 500
+    drop_next: int = 0  # the next N API answers are cut off after the headers (the work is done)
+    retry_after_seconds: int | None = None  # sent with 429 answers (Infobip does not document one)
+
+    def update(self, values: dict[str, Any]) -> None:
+        names = {f.name for f in fields(self)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown fault switches: {sorted(unknown)}")
+        for name, value in values.items():
+            if name == "retry_after_seconds":
+                value = None if value is None else int(value)
+            elif name in {"error_burst", "drop_next"}:
+                value = int(value)
+            else:
+                value = float(value)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative")
+            setattr(self, name, value)
+
+
+@dataclass
+class Counters:
+    generated: int = 0
+    pull_requests: int = 0
+    pulled: int = 0  # messages handed out by pull
+    max_concurrent_pulls: int = 0
+    forward_attempts: int = 0
+    forward_failures: int = 0
+    forwarded: int = 0  # (message, action) deliveries answered 2xx
+    forward_duplicates: int = 0  # extra deliveries sent by the duplicate switch
+    forward_abandoned: int = 0  # deliveries that ran out of tries
+    throttled: int = 0  # 429 answers
+    injected_errors: int = 0
+    dropped: int = 0
+    unauthorized: int = 0
+    pushes_sent: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class Application:
+    code: str
+    configuration: str | None = None
+    actions: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> Action as Infobip answers it
+
+
+class World:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.faults = Faults()
+        self.counters = Counters()
+        self.applications = {code: Application(code) for code in options.application_codes}
+        self.inbox: deque[dict[str, Any]] = deque()
+        self.generated_ids: list[str] = []
+        self.sent_pushes: list[dict[str, Any]] = []
+        self.pulls_in_flight = 0
+        self._keys = itertools.count(1)
+
+    def new_key(self, prefix: str) -> str:
+        return f"{prefix}{next(self._keys):06d}"
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "applications": {
+                app.code: {"configuration": app.configuration, "actions": list(app.actions.values())}
+                for app in self.applications.values()
+            },
+            "inbox": len(self.inbox),
+            "faults": asdict(self.faults),
+            "counters": self.counters.as_dict(),
+        }
