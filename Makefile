@@ -6,7 +6,7 @@ BIN := .venv/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install run test lint fmt schema clean
+.PHONY: install run test lint fmt schema clean bench bench-smoke
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -38,3 +38,9 @@ schema: install  ## Refresh the published JSON Schema of UserResponse.
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
+
+bench: install  ## Baselines and the receiver in one run; prints ratios, writes bench/results/latest.json.
+	$(BIN)/python -m bench.run
+
+bench-smoke: install  ## A few seconds per case: keeps the benchmark from rotting.
+	$(BIN)/python -m bench.run --seconds 1 --output bench/results/smoke.json

@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 HANDLE_BATCH = "workers.jobs.handle_batch"
 SEEN_PREFIX = "inbound:seen:"
 BATCH_PREFIX = "inbound:batch:"
+STATS_KEY = "inbound:stats:ingest"  # hash: accepted, duplicates (all receivers and pollers)
 
-# KEYS: queue list, rq:queues set, job hash, batch list, then one seen key per message.
+# KEYS: queue list, rq:queues set, job hash, batch list, stats hash, then one seen key per message.
 # ARGV: dedup ttl, job id, number of job hash fields N, N field/value pairs, then one JSON body per message.
 _ENQUEUE_LUA = """
 local ttl = tonumber(ARGV[1])
@@ -42,8 +43,8 @@ local nfields = tonumber(ARGV[3])
 local first_body = 4 + 2 * nfields
 local flags = {}
 local added = 0
-for i = 5, #KEYS do
-  local body = ARGV[first_body + i - 5]
+for i = 6, #KEYS do
+  local body = ARGV[first_body + i - 6]
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
     redis.call('RPUSH', KEYS[4], body)
     added = added + 1
@@ -52,6 +53,8 @@ for i = 5, #KEYS do
     flags[#flags + 1] = 0
   end
 end
+redis.call('HINCRBY', KEYS[5], 'accepted', added)
+redis.call('HINCRBY', KEYS[5], 'duplicates', #flags - added)
 if added > 0 then
   redis.call('HSET', KEYS[3], unpack(ARGV, 4, 3 + 2 * nfields))
   redis.call('SADD', KEYS[2], KEYS[1])
@@ -85,9 +88,7 @@ class Committer:
         self._job_timeout = settings.job_timeout_seconds
         self._result_ttl = settings.job_result_ttl_seconds
         self._retry = (
-            Retry(max=settings.job_retries, interval=settings.job_retry_intervals)
-            if settings.job_retries
-            else None
+            Retry(max=settings.job_retries, interval=settings.job_retry_intervals) if settings.job_retries else None
         )
         # RQ builds job hashes offline; this client is never used for I/O.
         self._rq_connection = redis.Redis()
@@ -197,7 +198,7 @@ class Committer:
         fields: list[str | bytes] = []
         for name, value in job.to_dict().items():
             fields += [name, value if isinstance(value, bytes | str) else str(value)]
-        keys = [Queue.redis_queue_namespace_prefix + queue, Queue.redis_queues_keys, job.key, batch_key]
+        keys = [Queue.redis_queue_namespace_prefix + queue, Queue.redis_queues_keys, job.key, batch_key, STATS_KEY]
         keys += [SEEN_PREFIX + response.message_id for response in responses]
         args: list[str | bytes | int] = [self._dedup_ttl, job_id, len(fields) // 2, *fields]
         args += [response.model_dump_json() for response in responses]

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from infobip_inbound.redis_server import RedisServer
-from receiver.enqueue import BATCH_PREFIX, SEEN_PREFIX
+from receiver.enqueue import BATCH_PREFIX, SEEN_PREFIX, STATS_KEY
 from tests.conftest import TOKEN
 from tests.support import ReceiverProcess, envelope, result, wait_until
 
@@ -60,14 +60,13 @@ def test_accepts_one_and_many_results(receiver: ReceiverProcess, redis_client: r
     assert job.args[0].startswith(BATCH_PREFIX)
 
 
-def test_duplicates_are_answered_200_and_not_queued_again(
-    receiver: ReceiverProcess, redis_client: redis.Redis
-) -> None:
+def test_duplicates_are_answered_200_and_not_queued_again(receiver: ReceiverProcess, redis_client: redis.Redis) -> None:
     assert post(receiver, envelope(result("d1"), result("d2"))).json() == {"accepted": 2, "duplicates": 0}
     again = post(receiver, envelope(result("d2"), result("d3"), result("d3")))
     assert again.status_code == 200
     assert again.json() == {"accepted": 1, "duplicates": 2}
     assert sorted(r["message_id"] for r in queued_responses(redis_client)) == ["d1", "d2", "d3"]
+    assert redis_client.hgetall(STATS_KEY) == {b"accepted": b"3", b"duplicates": b"2"}
     ttl = redis_client.ttl(SEEN_PREFIX + "d1")
     assert 0 < ttl <= 72 * 3600
 
@@ -86,9 +85,7 @@ def test_malformed_json_is_400_naming_the_body(receiver: ReceiverProcess, redis_
     assert queued_responses(redis_client) == []
 
 
-def test_invalid_envelope_is_400_naming_the_field(
-    receiver: ReceiverProcess, redis_client: redis.Redis
-) -> None:
+def test_invalid_envelope_is_400_naming_the_field(receiver: ReceiverProcess, redis_client: redis.Redis) -> None:
     bad = result("x1")
     del bad["applicationCode"]
     answer = post(receiver, envelope(result("ok1"), bad))
@@ -100,9 +97,7 @@ def test_invalid_envelope_is_400_naming_the_field(
     assert not redis_client.exists(SEEN_PREFIX + "ok1")
 
 
-@pytest.mark.parametrize(
-    "path", ["/infobip/forward/wrong-token", "/infobip/forward", f"/infobip/forward/{TOKEN}x"]
-)
+@pytest.mark.parametrize("path", ["/infobip/forward/wrong-token", "/infobip/forward", f"/infobip/forward/{TOKEN}x"])
 def test_bad_credentials_are_401(receiver: ReceiverProcess, path: str) -> None:
     answer = post(receiver, envelope(result("u1")), path=path)
     assert answer.status_code == 401
@@ -118,9 +113,7 @@ def test_basic_auth_with_rotation(start_receiver: StartReceiver, base_env: dict[
     }
     receiver = start_receiver(env)
     for password, status in [("old-pw", 200), ("new-pw", 200), ("wrong", 401)]:
-        answer = post(
-            receiver, envelope(result(f"ba-{password}")), path="/infobip/forward", auth=("infobip", password)
-        )
+        answer = post(receiver, envelope(result(f"ba-{password}")), path="/infobip/forward", auth=("infobip", password))
         assert answer.status_code == status
     unauthenticated = post(receiver, envelope(result("ba-none")), path="/infobip/forward")
     assert unauthenticated.status_code == 401
@@ -148,9 +141,7 @@ def test_non_json_content_type_is_415(receiver: ReceiverProcess, content_type: s
 
 
 def test_json_with_charset_is_accepted(receiver: ReceiverProcess) -> None:
-    answer = post(
-        receiver, envelope(result("cs1")), headers={"Content-Type": "application/json; charset=utf-8"}
-    )
+    answer = post(receiver, envelope(result("cs1")), headers={"Content-Type": "application/json; charset=utf-8"})
     assert answer.status_code == 200
 
 
@@ -161,9 +152,7 @@ def test_body_over_the_limit_is_413_by_content_length(receiver: ReceiverProcess)
     assert answer.json()["error"] == "payload_too_large"
 
 
-def test_body_over_the_limit_is_413_while_streaming(
-    receiver: ReceiverProcess, redis_client: redis.Redis
-) -> None:
+def test_body_over_the_limit_is_413_while_streaming(receiver: ReceiverProcess, redis_client: redis.Redis) -> None:
     sent = 0
 
     def chunks() -> Iterator[bytes]:
@@ -176,9 +165,7 @@ def test_body_over_the_limit_is_413_while_streaming(
         yield b"{}]}"
 
     try:
-        answer = httpx.post(
-            receiver.base_url + f"/infobip/forward/{TOKEN}", content=chunks(), headers=JSON, timeout=10
-        )
+        answer = httpx.post(receiver.base_url + f"/infobip/forward/{TOKEN}", content=chunks(), headers=JSON, timeout=10)
     except httpx.TransportError:
         return  # the server may close the connection while the client still sends: refused either way
     assert answer.status_code == 413

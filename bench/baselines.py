@@ -1,0 +1,58 @@
+"""Baseline endpoints the receiver is measured against, served by the same uvicorn settings.
+
+- bare:  answers 200 without reading Redis (the ceiling of Starlette + uvicorn here)
+- lpush: one redis.asyncio LPUSH of the body per request
+- rq:    the naive way: run_in_threadpool(Queue.enqueue) of the parsed body per request
+"""
+
+from __future__ import annotations
+
+import os
+
+import orjson
+import redis
+import redis.asyncio as aioredis
+from rq import Queue
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+OK = b'{"accepted":1}'
+
+
+def noop(payload: object) -> None:
+    """The job function of the naive RQ baseline."""
+
+
+async def bare(request: Request) -> Response:
+    await request.body()
+    return Response(OK, media_type="application/json")
+
+
+_aio = aioredis.Redis.from_url(REDIS_URL)
+
+
+async def lpush(request: Request) -> Response:
+    await _aio.lpush("bench:lpush", await request.body())
+    return Response(OK, media_type="application/json")
+
+
+_queue = Queue("bench-naive", connection=redis.Redis.from_url(REDIS_URL))
+
+
+async def rq_enqueue(request: Request) -> Response:
+    payload = orjson.loads(await request.body())
+    await run_in_threadpool(_queue.enqueue, "bench.baselines.noop", payload)
+    return Response(OK, media_type="application/json")
+
+
+app = Starlette(
+    routes=[
+        Route("/bare", bare, methods=["POST"]),
+        Route("/lpush", lpush, methods=["POST"]),
+        Route("/rq", rq_enqueue, methods=["POST"]),
+    ]
+)
