@@ -59,18 +59,18 @@ RUN apt-get update \
 COPY --from=build /opt/venv /opt/venv
 
 # The root filesystem can be mounted read-only: bytecode is compiled at build time, nothing writes under
-# /opt or /app, and the only writable paths are /tmp and /var/lib/infobip-inbound (mount emptyDirs there).
+# /opt, and the only writable paths are /tmp and /var/lib/infobip-inbound (mount emptyDirs there).
 ENV PATH="/opt/venv/bin:${PATH}" \
     VIRTUAL_ENV=/opt/venv \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONFAULTHANDLER=1 \
-    HOME=/tmp \
-    INBOUND_LOG_FORMAT=json \
-    INBOUND_PORT=8080 \
-    INBOUND_JSONL_PATH=/var/lib/infobip-inbound/responses.jsonl
+    HOME=/tmp
 
-WORKDIR /app
+# Settings come from INBOUND_* variables and INBOUND_CONFIG_FILE at run time; none are baked in here, since an
+# environment variable would override the config file. The working directory is the writable data directory,
+# so relative paths (the jsonl handler's default file) land there.
+WORKDIR /var/lib/infobip-inbound
 USER 10001:10001
 EXPOSE 8080
 STOPSIGNAL SIGTERM

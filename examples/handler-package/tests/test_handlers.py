@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-
 from acme_survey import handlers
+
 from infobip_inbound.model import UserResponse
 
 
@@ -44,7 +44,9 @@ def test_posts_the_answer_with_an_idempotency_key(monkeypatch: pytest.MonkeyPatc
 def test_a_failed_post_raises_so_the_worker_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACME_SURVEY_WEBHOOK_URL", "http://survey.internal/answers")
     monkeypatch.setattr(
-        handlers, "_client", lambda: httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(503)))
+        handlers,
+        "_client",
+        lambda: httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(503))),
     )
     with pytest.raises(httpx.HTTPStatusError):
         handlers.forward_to_webhook(response())
