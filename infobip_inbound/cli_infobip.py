@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import click
 import orjson
 
-from infobip_inbound.forward_url import redact_forward_url
+from infobip_inbound.forward_url import forward_url_for, redact_forward_url
+from infobip_inbound.registration import DEFAULT_CALLBACK_DATA, Plan, apply, plan_register, plan_unregister
 from infobip_inbound.settings import ConfigError, Settings, load_settings
 from receiver.infobip_client import Action, InfobipClient, InfobipError, InfobipNotConfigured, InfobipTransportError
 
@@ -272,6 +273,61 @@ def simulator(
     uvicorn.run(create_app(options), host=host, port=port, access_log=False, log_level="warning")
 
 
+public_url_option = click.option(
+    "--public-url",
+    required=True,
+    help="Where Infobip reaches this service, e.g. https://inbound.example.com (the forward path is added).",
+)
+callback_data_option = click.option(
+    "--callback-data",
+    default=DEFAULT_CALLBACK_DATA,
+    show_default=True,
+    help="callbackData of our action; also how our PULL action is recognised.",
+)
+dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change, change nothing.")
+
+
+def _run_plan(settings: Settings, make_plan: Callable[[InfobipClient], Plan], dry_run: bool) -> None:
+    with infobip_client(settings) as client:
+        plan = make_plan(client)
+        for line in plan.describe():
+            click.echo(("would " if dry_run and plan.changes_anything else "") + line)
+        if not dry_run:
+            apply(client, plan)
+
+
+@click.command()
+@public_url_option
+@app_option
+@callback_data_option
+@click.option("--pull", is_flag=True, help="Set up a PULL action instead of HTTP_FORWARD.")
+@dry_run_option
+def register(public_url: str, app: str | None, callback_data: str, pull: bool, dry_run: bool) -> None:
+    """Make Infobip deliver this application's user responses to us: exactly one HTTP_FORWARD action to our
+    forward endpoint with the current credentials (or one PULL action); stale ones are removed. Idempotent."""
+    settings = _settings()
+    code = application_code(settings, app)
+    forward_url = None
+    if not pull:
+        try:
+            forward_url = forward_url_for(public_url, settings)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    _run_plan(settings, lambda client: plan_register(client, code, public_url, forward_url, callback_data), dry_run)
+
+
+@click.command()
+@public_url_option
+@app_option
+@callback_data_option
+@dry_run_option
+def unregister(public_url: str, app: str | None, callback_data: str, dry_run: bool) -> None:
+    """Remove our actions (forwards to our endpoint, our PULL action), and the configuration if left empty."""
+    settings = _settings()
+    code = application_code(settings, app)
+    _run_plan(settings, lambda client: plan_unregister(client, code, public_url, callback_data), dry_run)
+
+
 def attach(main: click.Group) -> None:
-    for command in (infobip, simulator):
+    for command in (infobip, register, unregister, simulator):
         main.add_command(command)

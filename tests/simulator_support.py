@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
@@ -77,21 +75,6 @@ class SimulatorProcess(Role):
         self.admin("POST", "reset")
 
 
-@pytest.fixture(scope="module")
-def sim_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorProcess]:
-    process = SimulatorProcess(tmp_path_factory.mktemp("simulator") / "simulator.log")
-    process.start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture
-def sim(sim_process: SimulatorProcess) -> SimulatorProcess:
-    """The module's simulator, reset to an empty world without a request limit (tests that need it set one)."""
-    sim_process.reset()
-    return sim_process
-
-
 class RecordingSleep:
     """Sleeps for real and remembers for how long, so a test can see which delays the client chose."""
 
@@ -104,7 +87,12 @@ class RecordingSleep:
 
 
 def make_client(
-    base_url: str, *, api_key: str = API_KEY, read_timeout: float = 10.0, sleep: RecordingSleep | None = None, **retry: Any
+    base_url: str,
+    *,
+    api_key: str = API_KEY,
+    read_timeout: float = 10.0,
+    sleep: RecordingSleep | None = None,
+    **retry: Any,
 ) -> InfobipClient:
     policy = RetryPolicy(**{"max_tries": 5, "budget_seconds": 10.0, "base_seconds": 0.02, "max_seconds": 0.2, **retry})
     return InfobipClient(
@@ -148,11 +136,3 @@ class Sink:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    server = Sink()
-    server.start()
-    yield server
-    server.stop()

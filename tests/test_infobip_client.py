@@ -10,16 +10,16 @@ import pytest
 from infobip_inbound.redis_server import free_port
 from receiver.infobip_client import InfobipError, InfobipTransportError
 from receiver.infobip_retry import RetryPolicy, parse_retry_after
-from tests.simulator_support import (  # noqa: F401 - fixtures
+from tests.simulator_support import (
     API_KEY,
     APP,
     RecordingSleep,
     SimulatorProcess,
     make_client,
-    sim,
-    sim_process,
 )
 from tests.support import wait_until
+
+pytest_plugins = ["tests.simulator_fixtures"]
 
 
 def test_configuration_lifecycle(sim: SimulatorProcess) -> None:
@@ -82,7 +82,10 @@ def test_invalid_action_request_carries_validation_errors(sim: SimulatorProcess)
 
 def test_wrong_key_is_401_and_not_retried(sim: SimulatorProcess) -> None:
     sleep = RecordingSleep()
-    with make_client(sim.base_url, api_key="wrong-key-abcdef", sleep=sleep) as client, pytest.raises(InfobipError) as caught:
+    with (
+        make_client(sim.base_url, api_key="wrong-key-abcdef", sleep=sleep) as client,
+        pytest.raises(InfobipError) as caught,
+    ):
         client.list_configurations(APP)
     assert (caught.value.status, caught.value.message_id) == (401, "UNAUTHORIZED")
     assert sleep.delays == []
@@ -179,9 +182,9 @@ def test_parse_retry_after_forms() -> None:
 def test_timeout_on_an_idempotent_call_is_retried_then_reported(sim: SimulatorProcess) -> None:
     sim.faults(slow_seconds=1.0)
     sleep = RecordingSleep()
-    with make_client(sim.base_url, read_timeout=0.2, sleep=sleep, max_tries=2) as client:
-        with pytest.raises(InfobipTransportError) as caught:
-            client.list_configurations(APP)
+    client = make_client(sim.base_url, read_timeout=0.2, sleep=sleep, max_tries=2)
+    with client, pytest.raises(InfobipTransportError) as caught:
+        client.list_configurations(APP)
     assert caught.value.timed_out
     assert len(sleep.delays) == 1
 
@@ -223,9 +226,9 @@ def test_dropped_connection_on_an_idempotent_call_is_retried(sim: SimulatorProce
 
 def test_refused_connection_is_retried_then_reported() -> None:
     sleep = RecordingSleep()
-    with make_client(f"http://127.0.0.1:{free_port()}", sleep=sleep, max_tries=3) as client:
-        with pytest.raises(InfobipTransportError):
-            client.pull_reports(5)
+    client = make_client(f"http://127.0.0.1:{free_port()}", sleep=sleep, max_tries=3)
+    with client, pytest.raises(InfobipTransportError):
+        client.pull_reports(5)
     assert len(sleep.delays) == 2
 
 
