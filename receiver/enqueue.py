@@ -37,7 +37,7 @@ STATS_KEY = "inbound:stats:ingest"  # hash: accepted, duplicates (all receivers 
 
 # KEYS: queue list, rq:queues set, job hash, batch list, stats hash, then one seen key per message.
 # ARGV: dedup ttl, job id, number of job hash fields N, N field/value pairs, then one JSON body per message.
-_ENQUEUE_LUA = """
+ENQUEUE_LUA = """
 local ttl = tonumber(ARGV[1])
 local nfields = tonumber(ARGV[3])
 local first_body = 4 + 2 * nfields
@@ -77,13 +77,10 @@ class _Pending:
     flags: list[int] = field(default_factory=list)
 
 
-class Committer:
-    def __init__(self, client: aioredis.Redis, router: Router, settings: Settings) -> None:
-        self._client = client
-        self._script = client.register_script(_ENQUEUE_LUA)
-        self._router = router
-        self._max_wait = settings.commit_max_wait_ms / 1000
-        self._max_messages = settings.commit_max_messages
+class BatchWriter:
+    """Builds the script call that queues one queue's share of responses as one RQ job. No I/O."""
+
+    def __init__(self, settings: Settings) -> None:
         self._dedup_ttl = settings.dedup_window_seconds
         self._job_timeout = settings.job_timeout_seconds
         self._result_ttl = settings.job_result_ttl_seconds
@@ -92,6 +89,61 @@ class Committer:
         )
         # RQ builds job hashes offline; this client is never used for I/O.
         self._rq_connection = redis.Redis()
+
+    def script_call(self, queue: str, responses: list[UserResponse]) -> tuple[list[str], list[str | bytes | int]]:
+        job_id = uuid.uuid4().hex
+        batch_key = BATCH_PREFIX + job_id
+        job = Job.create(
+            HANDLE_BATCH,
+            args=(batch_key,),
+            connection=self._rq_connection,
+            id=job_id,
+            origin=queue,
+            status=JobStatus.QUEUED,
+            timeout=self._job_timeout,
+            result_ttl=self._result_ttl,
+            retry=self._retry,
+            description=f"infobip-inbound batch of {len(responses)} responses",
+        )
+        job.enqueued_at = now()
+        fields: list[str | bytes] = []
+        for name, value in job.to_dict().items():
+            fields += [name, value if isinstance(value, bytes | str) else str(value)]
+        keys = [Queue.redis_queue_namespace_prefix + queue, Queue.redis_queues_keys, job.key, batch_key, STATS_KEY]
+        keys += [SEEN_PREFIX + response.message_id for response in responses]
+        args: list[str | bytes | int] = [self._dedup_ttl, job_id, len(fields) // 2, *fields]
+        args += [response.model_dump_json() for response in responses]
+        return keys, args
+
+
+def by_queue(router: Router, responses: list[UserResponse]) -> dict[str, list[int]]:
+    """Indexes of the responses, grouped by the queue each is routed to."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, response in enumerate(responses):
+        groups[router.destination(response).queue].append(index)
+    return groups
+
+
+def enqueue_now(
+    connection: redis.Redis, writer: BatchWriter, router: Router, responses: list[UserResponse]
+) -> EnqueueResult:
+    """Synchronous, unbatched enqueue for callers outside the receiver's event loop (the poller)."""
+    script = connection.register_script(ENQUEUE_LUA)
+    accepted = 0
+    for queue, indexes in by_queue(router, responses).items():
+        keys, args = writer.script_call(queue, [responses[i] for i in indexes])
+        accepted += sum(int(flag) for flag in script(keys=keys, args=args))
+    return EnqueueResult(accepted=accepted, duplicates=len(responses) - accepted)
+
+
+class Committer:
+    def __init__(self, client: aioredis.Redis, router: Router, settings: Settings) -> None:
+        self._client = client
+        self._script = client.register_script(ENQUEUE_LUA)
+        self._router = router
+        self._writer = BatchWriter(settings)
+        self._max_wait = settings.commit_max_wait_ms / 1000
+        self._max_messages = settings.commit_max_messages
         self._pending: deque[_Pending] = deque()
         self._pending_messages = 0
         self._wakeup = asyncio.Event()
@@ -166,41 +218,20 @@ class Committer:
         return taken
 
     async def _commit(self, batch: list[_Pending]) -> None:
-        by_queue: dict[str, list[tuple[_Pending, int]]] = defaultdict(list)
+        items = [(pending, index) for pending in batch for index in range(len(pending.responses))]
+        responses = [pending.responses[index] for pending, index in items]
+        groups = by_queue(self._router, responses)
+        results = await asyncio.gather(
+            *(self._write(queue, [responses[i] for i in idx]) for queue, idx in groups.items())
+        )
         for pending in batch:
             pending.flags = [0] * len(pending.responses)
-            for index, response in enumerate(pending.responses):
-                by_queue[self._router.destination(response).queue].append((pending, index))
-        queues = list(by_queue)
-        results = await asyncio.gather(
-            *(self._write(queue, [p.responses[i] for p, i in by_queue[queue]]) for queue in queues)
-        )
-        for queue, flags in zip(queues, results, strict=True):
-            for (pending, index), flag in zip(by_queue[queue], flags, strict=True):
+        for indexes, flags in zip(groups.values(), results, strict=True):
+            for i, flag in zip(indexes, flags, strict=True):
+                pending, index = items[i]
                 pending.flags[index] = int(flag)
 
     async def _write(self, queue: str, responses: list[UserResponse]) -> list[int]:
-        job_id = uuid.uuid4().hex
-        batch_key = BATCH_PREFIX + job_id
-        job = Job.create(
-            HANDLE_BATCH,
-            args=(batch_key,),
-            connection=self._rq_connection,
-            id=job_id,
-            origin=queue,
-            status=JobStatus.QUEUED,
-            timeout=self._job_timeout,
-            result_ttl=self._result_ttl,
-            retry=self._retry,
-            description=f"infobip-inbound batch of {len(responses)} responses",
-        )
-        job.enqueued_at = now()
-        fields: list[str | bytes] = []
-        for name, value in job.to_dict().items():
-            fields += [name, value if isinstance(value, bytes | str) else str(value)]
-        keys = [Queue.redis_queue_namespace_prefix + queue, Queue.redis_queues_keys, job.key, batch_key, STATS_KEY]
-        keys += [SEEN_PREFIX + response.message_id for response in responses]
-        args: list[str | bytes | int] = [self._dedup_ttl, job_id, len(fields) // 2, *fields]
-        args += [response.model_dump_json() for response in responses]
+        keys, args = self._writer.script_call(queue, responses)
         flags: list[int] = await self._script(keys=keys, args=args)
         return flags
