@@ -40,6 +40,7 @@ class InfobipError(Exception):
         method: str = "",
         path: str = "",
         validation_errors: Any = None,
+        retry_after: float | None = None,
     ) -> None:
         where = f" ({method} {path})" if method else ""
         code = f" {message_id}" if message_id else ""
@@ -50,6 +51,7 @@ class InfobipError(Exception):
         self.method = method
         self.path = path
         self.validation_errors = validation_errors
+        self.retry_after = retry_after  # seconds, from the answer's Retry-After header when it had one
 
 
 class InfobipTransportError(Exception):
@@ -115,7 +117,13 @@ def error_from_response(response: httpx.Response, method: str, path: str) -> Inf
         text = str(exception.get("text") or text)
         validation_errors = exception.get("validationErrors")
     return InfobipError(
-        response.status_code, message_id, text, method=method, path=path, validation_errors=validation_errors
+        response.status_code,
+        message_id,
+        text,
+        method=method,
+        path=path,
+        validation_errors=validation_errors,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
     )
 
 
