@@ -63,6 +63,21 @@ def worker(burst: bool, processes: int, queues: tuple[str, ...]) -> None:
 
 
 @main.command()
+def poller() -> None:
+    """Drain Infobip's PULL inbox into the queues (one active poller across replicas, by lease)."""
+    from infobip_inbound.logs import configure_logging
+    from infobip_inbound.redis_client import sync_client
+    from receiver.poller import PollerNotConfigured, run_poller
+
+    settings = _settings()
+    configure_logging(settings)
+    try:
+        run_poller(settings, sync_client(settings))
+    except (PollerNotConfigured, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
 def dev() -> None:
     """Run the whole stack locally: Redis (embedded unless INBOUND_REDIS_URL is set), receiver and worker."""
     from infobip_inbound.dev import run_dev

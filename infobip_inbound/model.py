@@ -28,9 +28,7 @@ class UserResponse(BaseModel):
     schema_version: Literal[1] = Field(default=1, description="Version of this model (SCHEMA_VERSION).")
     message_id: str = Field(min_length=1, description="Infobip's messageId; unique per response.")
     application_code: str = Field(min_length=1)
-    registration_id: str = Field(
-        description="Push registration ID of the responding device (Infobip's `from`)."
-    )
+    registration_id: str = Field(description="Push registration ID of the responding device (Infobip's `from`).")
     to: str = Field(description="Infobip's `to` (the application code).")
     text: str
     clean_text: str = Field(description="The text without its keyword.")

@@ -12,9 +12,7 @@ from infobip_inbound.settings import Settings
 
 def _require_url(settings: Settings) -> str:
     if not settings.redis_url:
-        raise ValueError(
-            "INBOUND_REDIS_URL is not set (only `infobip-inbound dev` starts a Redis of its own)"
-        )
+        raise ValueError("INBOUND_REDIS_URL is not set (only `infobip-inbound dev` starts a Redis of its own)")
     return settings.redis_url
 
 

@@ -88,9 +88,7 @@ class RedisServer:
         try:
             while True:
                 if self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"redis-server exited with {self.process.returncode}; see {self.data_dir}"
-                    )
+                    raise RuntimeError(f"redis-server exited with {self.process.returncode}; see {self.data_dir}")
                 try:
                     if client.ping():
                         return

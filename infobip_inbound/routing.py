@@ -21,9 +21,7 @@ class Destination:
 def _matches(match: RouteMatch, response: UserResponse) -> bool:
     if match.application_code is not None and response.application_code not in match.application_code:
         return False
-    if match.keyword is not None and (response.keyword or "").casefold() not in {
-        k.casefold() for k in match.keyword
-    }:
+    if match.keyword is not None and (response.keyword or "").casefold() not in {k.casefold() for k in match.keyword}:
         return False
     if match.callback_data is not None and response.callback_data not in match.callback_data:
         return False

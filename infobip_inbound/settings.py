@@ -38,9 +38,13 @@ class Route(BaseModel):
     name: str
     match: RouteMatch = RouteMatch()
     handlers: list[str] = Field(min_length=1)
-    queue: str | None = Field(
-        default=None, description="Queue for these responses; the default queue if unset."
-    )
+    queue: str | None = Field(default=None, description="Queue for these responses; the default queue if unset.")
+
+
+class PullAccount(BaseModel):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    base_url: str | None = Field(default=None, description="Default: INBOUND_INFOBIP_BASE_URL.")
+    api_key: SecretStr | None = Field(default=None, description="Default: INBOUND_INFOBIP_API_KEY.")
 
 
 class Settings(BaseSettings):
@@ -110,6 +114,27 @@ class Settings(BaseSettings):
     infobip_backoff_base_seconds: float = Field(default=0.5, gt=0)
     infobip_backoff_max_seconds: float = Field(default=15.0, gt=0)
 
+    # Poller (PULL)
+    poll_accounts: list[PullAccount] = Field(
+        default_factory=list,
+        description="Accounts to pull from; default: one account from INBOUND_INFOBIP_BASE_URL/API_KEY.",
+    )
+    poll_interval_seconds: float = Field(default=5.0, gt=0, description="Time between drain ticks.")
+    poll_limit: int = Field(default=1000, ge=1, le=1000, description="Messages asked for per pull.")
+    poll_requests_per_second: float = Field(
+        default=9.0, gt=0, le=10, description="Pulls per second per API key (Infobip allows 10)."
+    )
+    poll_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a pull may take.")
+    poll_lease_seconds: float = Field(default=30.0, gt=0, description="Leader lease; a dead poller's expires.")
+    poll_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    poll_spill_dir: Path = Field(
+        default=Path("/tmp/infobip-inbound-spill"),  # noqa: S108 - a declared writable path in the image
+        description="Where a pulled batch goes if Redis fails between the pull and the store.",
+    )
+
+    # Health endpoints of the worker and poller roles (0 = off)
+    health_port: int = Field(default=0, ge=0, le=65535)
+
     # Logs
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -131,10 +156,13 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _unique_route_names(self) -> Settings:
+    def _unique_names(self) -> Settings:
         names = [route.name for route in self.routes]
         if len(names) != len(set(names)):
             raise ValueError("route names must be unique")
+        accounts = [account.name for account in self.poll_accounts]
+        if len(accounts) != len(set(accounts)):
+            raise ValueError("poll account names must be unique")
         return self
 
     @property

@@ -67,9 +67,7 @@ def parse_envelope(body: bytes) -> InfobipEnvelope:
     except orjson.JSONDecodeError as exc:
         raise InvalidEnvelope([FieldError(field="body", message=f"malformed JSON: {exc}")]) from None
     if not isinstance(data, dict):
-        raise InvalidEnvelope(
-            [FieldError(field="body", message="must be a JSON object with a results array")]
-        )
+        raise InvalidEnvelope([FieldError(field="body", message="must be a JSON object with a results array")])
     try:
         return InfobipEnvelope.model_validate(data)
     except ValidationError as exc:

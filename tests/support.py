@@ -47,8 +47,11 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, interval: f
 class Role:
     """`infobip-inbound <role>` as a child process with the given INBOUND_ environment."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], log_path: Path, module: str = "infobip_inbound.cli"
+    ) -> None:
         self.args = args
+        self.module = module
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -56,7 +59,7 @@ class Role:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "infobip_inbound.cli", *self.args],
+            [sys.executable, "-m", self.module, *self.args],
             env=self.env,
             cwd=ROOT,
             stdout=log,
@@ -89,9 +92,7 @@ class Role:
 class ReceiverProcess(Role):
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.port = free_port()
-        super().__init__(
-            ["serve"], {**env, "INBOUND_HOST": "127.0.0.1", "INBOUND_PORT": str(self.port)}, log_path
-        )
+        super().__init__(["serve"], {**env, "INBOUND_HOST": "127.0.0.1", "INBOUND_PORT": str(self.port)}, log_path)
 
     @property
     def base_url(self) -> str:

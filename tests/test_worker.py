@@ -65,9 +65,7 @@ def test_handler_lookup_by_entry_point_and_reference() -> None:
 
 
 def test_only_failed_pairs_run_again(redis_url: str, redis_client: redis.Redis) -> None:
-    settings = load_settings(
-        redis_url=redis_url, default_handlers=["tests.handlers:record", "tests.handlers:flaky"]
-    )
+    settings = load_settings(redis_url=redis_url, default_handlers=["tests.handlers:record", "tests.handlers:flaky"])
     (batch_key,) = enqueue(settings, result("m1"), result("m2"), result("m3"))
     context = HandlerContext.build(settings)
     handlers.failing.add("m2")
@@ -104,9 +102,7 @@ def test_async_handlers_and_routes(redis_url: str, redis_client: redis.Redis) ->
 def test_named_queue_routing(redis_url: str, redis_client: redis.Redis) -> None:
     settings = load_settings(
         redis_url=redis_url,
-        routes=[
-            {"name": "vip", "match": {"application_code": "vip-app"}, "handlers": ["log"], "queue": "vip"}
-        ],
+        routes=[{"name": "vip", "match": {"application_code": "vip-app"}, "handlers": ["log"], "queue": "vip"}],
     )
     enqueue(settings, result("v1", applicationCode="vip-app"), result("n1"))
     assert Queue("vip", connection=redis_client).count == 1
@@ -142,9 +138,7 @@ def test_worker_process_retries_only_the_failed_pair(
     assert sorted(flaky_log.read_text().splitlines()) == ["w1", "w2"]
 
 
-def test_worker_refuses_to_start_with_unknown_handler(
-    start_worker: StartWorker, base_env: dict[str, str]
-) -> None:
+def test_worker_refuses_to_start_with_unknown_handler(start_worker: StartWorker, base_env: dict[str, str]) -> None:
     worker = start_worker({**base_env, "INBOUND_DEFAULT_HANDLERS": '["no.such.module:handler"]'})
     assert worker.process is not None
     assert worker.process.wait(timeout=30) != 0

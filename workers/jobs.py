@@ -47,9 +47,7 @@ class HandlerFailures(Exception):
     """Some (message, handler) pairs of a batch failed; the others are recorded as done."""
 
     def __init__(self, failures: list[tuple[str, str, str]]) -> None:
-        summary = ", ".join(
-            f"{message_id}/{handler}: {error}" for message_id, handler, error in failures[:10]
-        )
+        summary = ", ".join(f"{message_id}/{handler}: {error}" for message_id, handler, error in failures[:10])
         more = f" (+{len(failures) - 10} more)" if len(failures) > 10 else ""
         super().__init__(f"{len(failures)} handler call(s) failed: {summary}{more}")
         self.failures = failures

@@ -28,13 +28,9 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     connection = sync_client(settings)
     queue_names = worker_queues(settings)
     if processes > 1:
-        pool = WorkerPool(
-            queue_names, connection=connection, num_workers=processes, worker_class=SimpleWorker
-        )
+        pool = WorkerPool(queue_names, connection=connection, num_workers=processes, worker_class=SimpleWorker)
         pool.start(burst=burst, logging_level=settings.log_level)
         return
     queues = [Queue(name, connection=connection) for name in queue_names]
-    worker = SimpleWorker(
-        queues, connection=connection, name=f"infobip-inbound-{socket.gethostname()}-{os.getpid()}"
-    )
+    worker = SimpleWorker(queues, connection=connection, name=f"infobip-inbound-{socket.gethostname()}-{os.getpid()}")
     worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)

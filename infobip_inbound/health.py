@@ -1,0 +1,47 @@
+"""Liveness and readiness over HTTP for the roles that serve nothing else (worker, poller).
+
+A tiny stdlib server in a daemon thread: GET /health/live and /health/ready answer 200 or 503 with a
+JSON body, from checks the role provides.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+Check = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+def serve_health(host: str, port: int, live: Check, ready: Check) -> ThreadingHTTPServer:
+    checks = {"/health/live": live, "/health/ready": ready}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            check = checks.get(self.path)
+            if check is None:
+                ok, body = False, {"error": "not_found"}
+                status = 404
+            else:
+                try:
+                    ok, body = check()
+                except Exception as exc:  # a failing check means not healthy, never a crashed thread
+                    ok, body = False, {"error": type(exc).__name__}
+                status = 200 if ok else 503
+            payload = orjson.dumps({"status": "ok" if ok else "unavailable", **body})
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Probes every few seconds would drown the logs."""
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
