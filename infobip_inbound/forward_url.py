@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from infobip_inbound.settings import Settings
-from receiver.app import FORWARD_PATH
+from receiver.forward import FORWARD_PATH
 
 MASK = "***"
 

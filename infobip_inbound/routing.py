@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from infobip_inbound.model import UserResponse
 from infobip_inbound.settings import Route, RouteMatch, Settings
 
 DEFAULT_ROUTE_NAME = "default"
@@ -18,7 +18,20 @@ class Destination:
     handlers: tuple[str, ...]
 
 
-def _matches(match: RouteMatch, response: UserResponse) -> bool:
+class Routable(Protocol):
+    """What routing reads: a UserResponse, or the validated Infobip result it is made from."""
+
+    @property
+    def application_code(self) -> str: ...
+    @property
+    def keyword(self) -> str | None: ...
+    @property
+    def callback_data(self) -> str | None: ...
+    @property
+    def custom_payload(self) -> dict[str, Any] | None: ...
+
+
+def _matches(match: RouteMatch, response: Routable) -> bool:
     if match.application_code is not None and response.application_code not in match.application_code:
         return False
     if match.keyword is not None and (response.keyword or "").casefold() not in {k.casefold() for k in match.keyword}:
@@ -44,7 +57,7 @@ class Router:
     def from_settings(cls, settings: Settings) -> Router:
         return cls(settings.routes, settings.default_queue, settings.default_handlers)
 
-    def destination(self, response: UserResponse) -> Destination:
+    def destination(self, response: Routable) -> Destination:
         for match, destination in self._routes:
             if _matches(match, response):
                 return destination

@@ -24,9 +24,9 @@ from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.utils import now
 
-from infobip_inbound.model import UserResponse
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import Settings
+from receiver.envelope import Normalized
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class EnqueueResult:
 
 @dataclass(slots=True)
 class _Pending:
-    responses: list[UserResponse]
+    responses: list[Normalized]
     future: asyncio.Future[EnqueueResult]
     flags: list[int] = field(default_factory=list)
 
@@ -90,7 +90,7 @@ class BatchWriter:
         # RQ builds job hashes offline; this client is never used for I/O.
         self._rq_connection = redis.Redis()
 
-    def script_call(self, queue: str, responses: list[UserResponse]) -> tuple[list[str], list[str | bytes | int]]:
+    def script_call(self, queue: str, responses: list[Normalized]) -> tuple[list[str], list[str | bytes | int]]:
         job_id = uuid.uuid4().hex
         batch_key = BATCH_PREFIX + job_id
         job = Job.create(
@@ -112,20 +112,20 @@ class BatchWriter:
         keys = [Queue.redis_queue_namespace_prefix + queue, Queue.redis_queues_keys, job.key, batch_key, STATS_KEY]
         keys += [SEEN_PREFIX + response.message_id for response in responses]
         args: list[str | bytes | int] = [self._dedup_ttl, job_id, len(fields) // 2, *fields]
-        args += [response.model_dump_json() for response in responses]
+        args += [response.json for response in responses]
         return keys, args
 
 
-def by_queue(router: Router, responses: list[UserResponse]) -> dict[str, list[int]]:
+def by_queue(router: Router, responses: list[Normalized]) -> dict[str, list[int]]:
     """Indexes of the responses, grouped by the queue each is routed to."""
     groups: dict[str, list[int]] = defaultdict(list)
     for index, response in enumerate(responses):
-        groups[router.destination(response).queue].append(index)
+        groups[router.destination(response.result).queue].append(index)
     return groups
 
 
 def enqueue_now(
-    connection: redis.Redis, writer: BatchWriter, router: Router, responses: list[UserResponse]
+    connection: redis.Redis, writer: BatchWriter, router: Router, responses: list[Normalized]
 ) -> EnqueueResult:
     """Synchronous, unbatched enqueue for callers outside the receiver's event loop (the poller)."""
     script = connection.register_script(ENQUEUE_LUA)
@@ -168,7 +168,7 @@ class Committer:
                 pending.future.set_exception(ConnectionError("receiver is shutting down"))
         self._pending.clear()
 
-    async def submit(self, responses: list[UserResponse]) -> EnqueueResult:
+    async def submit(self, responses: list[Normalized]) -> EnqueueResult:
         """Return once every response is durably queued (or known as a duplicate). Raises on a failed write."""
         if not responses:
             return EnqueueResult(accepted=0, duplicates=0)
@@ -231,7 +231,7 @@ class Committer:
                 pending, index = items[i]
                 pending.flags[index] = int(flag)
 
-    async def _write(self, queue: str, responses: list[UserResponse]) -> list[int]:
+    async def _write(self, queue: str, responses: list[Normalized]) -> list[int]:
         keys, args = self._writer.script_call(queue, responses)
         flags: list[int] = await self._script(keys=keys, args=args)
         return flags

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from infobip_inbound.model import Source, UserResponse, as_utc
+from infobip_inbound.model import SCHEMA_VERSION, Source, UserResponse, as_utc
 
 
 class InfobipResult(BaseModel):
@@ -63,44 +64,48 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 def parse_envelope(body: bytes) -> InfobipEnvelope:
     """Parse and validate a raw envelope, raising InvalidEnvelope with the offending fields."""
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEnvelope([FieldError(field="body", message=f"malformed JSON: {exc}")]) from None
-    if not isinstance(data, dict):
-        raise InvalidEnvelope([FieldError(field="body", message="must be a JSON object with a results array")])
-    try:
-        return InfobipEnvelope.model_validate(data)
+        return InfobipEnvelope.model_validate_json(body)
     except ValidationError as exc:
-        errors = [
-            FieldError(field=_field_path(err["loc"]), message=err["msg"])
-            for err in exc.errors(include_url=False, include_input=False)[:20]
-        ]
+        errors = []
+        for err in exc.errors(include_url=False, include_input=False)[:20]:
+            message = err["msg"]
+            if err["type"] == "model_type" and not err["loc"]:
+                message = "must be a JSON object with a results array"
+            errors.append(FieldError(field=_field_path(err["loc"]), message=message))
         raise InvalidEnvelope(errors) from None
 
 
-def normalize(result: InfobipResult, source: Source, ingested_at: datetime) -> UserResponse:
-    # The wire model has validated every field already; build without validating twice.
-    return UserResponse.model_construct(
-        message_id=result.message_id,
-        application_code=result.application_code,
-        registration_id=result.registration_id,
-        to=result.to,
-        text=result.text,
-        clean_text=result.clean_text,
-        received_at=as_utc(result.received_at),
-        subscriber_id=result.subscriber_id,
-        keyword=result.keyword,
-        custom_payload=result.custom_payload,
-        callback_data=result.callback_data,
-        paired_message_id=result.paired_message_id,
-        bulk_id=result.bulk_id,
-        initial_message_id=result.initial_message_id,
-        source=source,
-        ingested_at=ingested_at,
-        extra_fields=dict(result.model_extra or {}),
-    )
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """One response ready to queue: its UserResponse JSON (what workers read) and the fields routing needs."""
+
+    result: InfobipResult
+    json: bytes
+
+    @property
+    def message_id(self) -> str:
+        return self.result.message_id
 
 
-def normalize_envelope(envelope: InfobipEnvelope, source: Source) -> list[UserResponse]:
-    ingested_at = datetime.now(UTC)
-    return [normalize(result, source, ingested_at) for result in envelope.results]
+def normalize_envelope(envelope: InfobipEnvelope, source: Source) -> list[Normalized]:
+    """The envelope's results as UserResponse JSON. Built straight from the validated wire model: its field
+    names are UserResponse's (tests hold the two together), so no second validation is needed."""
+    common = {"schema_version": SCHEMA_VERSION, "source": source, "ingested_at": datetime.now(UTC)}
+    return [
+        Normalized(
+            result,
+            orjson.dumps(
+                {
+                    **result.__dict__,
+                    "received_at": as_utc(result.received_at),
+                    **common,
+                    "extra_fields": result.__pydantic_extra__ or {},
+                }
+            ),
+        )
+        for result in envelope.results
+    ]
+
+
+def to_user_response(normalized: Normalized) -> UserResponse:
+    return UserResponse.model_validate_json(normalized.json)

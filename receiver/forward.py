@@ -1,0 +1,114 @@
+"""POST /infobip/forward[/{token}]: Infobip's HTTP_FORWARD of a `results` envelope.
+
+Answers 200 once every message of the request is durably queued (or known as a duplicate); 503 with
+Retry-After when Redis cannot take them, so Infobip retries; 4xx with a JSON body for bad input.
+A plain ASGI app rather than a Starlette endpoint: it is the hot path, and Request/Response objects
+are allocations it does not need.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from redis.exceptions import RedisError
+from starlette.types import Receive, Scope, Send
+
+from infobip_inbound.settings import Settings
+from receiver.auth import ForwardAuth
+from receiver.body import BodyTooLarge, ClientGone, is_json, read_limited
+from receiver.enqueue import Committer
+from receiver.envelope import InvalidEnvelope, normalize_envelope, parse_envelope
+
+log = logging.getLogger("infobip_inbound.receiver")
+
+FORWARD_PATH = "/infobip/forward"
+_JSON = (b"content-type", b"application/json")
+
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
+
+
+def error_answer(status: int, code: str, message: str, **extra: Any) -> Answer:
+    headers = [(k.encode(), v.encode()) for k, v in extra.pop("headers", {}).items()]
+    return status, orjson.dumps({"error": code, "message": message, **extra}), headers
+
+
+class ForwardEndpoint:
+    def __init__(self, settings: Settings, auth: ForwardAuth, committer: Committer) -> None:
+        self._auth = auth
+        self._committer = committer
+        self._max_body = settings.max_body_bytes
+        self._unauthorized = error_answer(
+            401,
+            "unauthorized",
+            "missing or invalid credentials",
+            headers={"WWW-Authenticate": 'Basic realm="infobip-inbound"'} if auth.uses_basic else {},
+        )
+        self._unsupported = error_answer(415, "unsupported_media_type", "Content-Type must be application/json")
+        self._unavailable = error_answer(
+            503,
+            "unavailable",
+            "messages could not be stored; retry later",
+            headers={"Retry-After": str(settings.retry_after_seconds)},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        try:
+            status, body, headers = await self._answer(scope, receive)
+        except ClientGone:
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [_JSON, (b"content-length", str(len(body)).encode()), *headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        if log.isEnabledFor(logging.INFO):
+            # The route, never the path: the path carries the secret token.
+            log.info(
+                "forward request",
+                extra={
+                    "route": FORWARD_PATH,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+    async def _answer(self, scope: Scope, receive: Receive) -> Answer:
+        authorization = content_type = content_length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                content_length = value
+        token = scope.get("path_params", {}).get("token")
+        if not self._auth.allows(token, authorization.decode("latin-1") if authorization else None):
+            return self._unauthorized
+        if not is_json(content_type):
+            return self._unsupported
+        try:
+            raw = await read_limited(receive, self._max_body, content_length)
+        except BodyTooLarge as exc:
+            return error_answer(413, "payload_too_large", str(exc))
+        try:
+            envelope = parse_envelope(raw)
+        except InvalidEnvelope as exc:
+            return error_answer(
+                400,
+                "invalid_envelope",
+                "the body is not a valid Infobip results envelope",
+                fields=[e.model_dump() for e in exc.errors],
+            )
+        try:
+            result = await self._committer.submit(normalize_envelope(envelope, "forward"))
+        except (RedisError, OSError, ConnectionError) as exc:
+            log.warning("forward not stored, answering 503: %s", type(exc).__name__)
+            return self._unavailable
+        return 200, b'{"accepted":%d,"duplicates":%d}' % (result.accepted, result.duplicates), []
