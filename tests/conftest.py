@@ -60,6 +60,7 @@ def start_receiver(tmp_path: Path) -> Iterator[object]:
     yield start
     for receiver in started:
         receiver.stop()
+        print(f"--- {receiver.log_path.name} (tail)\n{receiver.log()[-4000:]}")  # shown when the test fails
 
 
 @pytest.fixture
@@ -75,3 +76,4 @@ def start_worker(tmp_path: Path) -> Iterator[object]:
     yield start
     for worker in started:
         worker.stop()
+        print(f"--- {worker.log_path.name} (tail)\n{worker.log()[-4000:]}")  # shown when the test fails

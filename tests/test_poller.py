@@ -57,6 +57,7 @@ def start_poller(tmp_path: Path) -> Iterator[Callable[..., Role]]:
     yield start
     for role in started:
         role.stop()
+        print(f"--- {role.log_path.name} (tail)\n{role.log()[-4000:]}")  # shown when the test fails
 
 
 def test_drains_20000_pending_within_the_throttle_each_handled_once(
