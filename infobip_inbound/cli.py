@@ -78,11 +78,14 @@ def poller() -> None:
 
 
 @main.command()
-def dev() -> None:
-    """Run the whole stack locally: Redis (embedded unless INBOUND_REDIS_URL is set), receiver and worker."""
+@click.option("--simulator/--no-simulator", default=True, help="Use the Infobip simulator when no account is set.")
+@click.option("--simulated-rate", type=click.FloatRange(min=0), default=0.5, show_default=True, help="Responses/s.")
+def dev(simulator: bool, simulated_rate: float) -> None:
+    """Run the whole stack locally: Redis (embedded unless INBOUND_REDIS_URL is set), the Infobip simulator
+    (unless INBOUND_INFOBIP_* name an account), receiver, worker and poller."""
     from infobip_inbound.dev import run_dev
 
-    sys.exit(run_dev())
+    sys.exit(run_dev(simulator=simulator, simulated_rate=simulated_rate))
 
 
 @main.command()

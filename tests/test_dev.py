@@ -31,7 +31,7 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def test_dev_runs_the_stack_on_embedded_redis_and_stops_cleanly(tmp_path: Path) -> None:
+def test_dev_runs_the_stack_on_embedded_redis_with_the_simulator_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INBOUND_")} | {
         "INBOUND_PORT": str(port),
@@ -41,7 +41,7 @@ def test_dev_runs_the_stack_on_embedded_redis_and_stops_cleanly(tmp_path: Path) 
     log_path = tmp_path / "dev.log"
     with log_path.open("wb") as log:
         dev = subprocess.Popen(
-            [sys.executable, "-m", "infobip_inbound.cli", "dev"],
+            [sys.executable, "-m", "infobip_inbound.cli", "dev", "--simulated-rate", "20"],
             cwd=tmp_path,
             env=env,
             stdout=log,
@@ -59,8 +59,9 @@ def test_dev_runs_the_stack_on_embedded_redis_and_stops_cleanly(tmp_path: Path) 
                 return False
 
         wait_until(ready, timeout=60)
+        wait_until(lambda: "Ctrl-C stops everything" in log_path.read_text(), timeout=60)
         started = children_of(dev.pid)
-        assert len(started) == 3  # redis-server, receiver, worker
+        assert len(started) == 5  # redis-server, simulator, receiver, worker, poller
         answer = httpx.post(
             f"http://127.0.0.1:{port}/infobip/forward/local-dev-token",
             content=(ROOT / "docs" / "sample-envelope.json").read_bytes(),
@@ -69,8 +70,10 @@ def test_dev_runs_the_stack_on_embedded_redis_and_stops_cleanly(tmp_path: Path) 
         assert answer.status_code == 200
         assert answer.json() == {"accepted": 1, "duplicates": 0}
         # The log handler prints the normalized response.
-        wait_until(lambda: "registration_id" in log_path.read_text(), timeout=30)
-        assert '"message_id":"1561984815238926404"' in log_path.read_text()
+        wait_until(lambda: '"message_id":"1561984815238926404"' in log_path.read_text(), timeout=30)
+        # Simulated responses arrive by forward (first application) and by pull (the others).
+        wait_until(lambda: '"source":"forward","ingested_at"' in log_path.read_text(), timeout=60)
+        wait_until(lambda: '"source":"pull"' in log_path.read_text(), timeout=60)
 
         dev.send_signal(signal.SIGINT)
         assert dev.wait(timeout=60) == 0
