@@ -60,6 +60,13 @@ def secrets_of(settings: Settings) -> list[str]:
     if settings.redis_url and "@" in settings.redis_url:
         userinfo = settings.redis_url.split("://", 1)[-1].rsplit("@", 1)[0]
         values.append(userinfo.partition(":")[2] or userinfo)
+    for secret in (settings.redis_password, settings.redis_sentinel_password, settings.infobip_api_key):
+        if secret is not None:
+            values.append(secret.get_secret_value())
+    # An ACL user name identifies an account; Redis's own "default" user is a common word and names nothing.
+    if settings.redis_username and settings.redis_username != "default":
+        values.append(settings.redis_username)
+    values.extend(a.api_key.get_secret_value() for a in settings.poll_accounts if a.api_key is not None)
     return values
 
 

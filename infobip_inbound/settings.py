@@ -6,7 +6,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -47,6 +55,15 @@ class PullAccount(BaseModel):
     api_key: SecretStr | None = Field(default=None, description="Default: INBOUND_INFOBIP_API_KEY.")
 
 
+def sentinel_address(entry: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`) of one Sentinel."""
+    host, sep, port = entry.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{entry!r} is not host:port")
+    return host, int(port)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INBOUND_", extra="forbid", validate_default=True)
 
@@ -55,6 +72,55 @@ class Settings(BaseSettings):
         default=None, description="redis:// or rediss:// URL. Unset: `dev` starts an embedded Redis."
     )
     redis_socket_timeout: float = Field(default=5.0, gt=0)
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated host:port of Redis Sentinels; the primary is discovered through them. "
+        "Instead of INBOUND_REDIS_URL.",
+    )
+    redis_sentinel_master: str = Field(default="mymaster", min_length=1, description="Sentinel service name.")
+    redis_db: int = Field(default=0, ge=0, description="Database number with Sentinels (a URL names its own).")
+    redis_sentinel_tls: bool = Field(default=False, description="TLS to the Sentinels and to the primary.")
+    redis_username: str | None = Field(default=None, description="Redis ACL user (Redis 6+).")
+    redis_password: SecretStr | None = Field(
+        default=None, description="Redis AUTH password of the primary; a URL's own password takes precedence."
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        default=None, description="AUTH password of the Sentinels themselves, when they require one."
+    )
+    redis_ssl_ca_certs: Path | None = Field(
+        default=None, description="CA bundle for Redis TLS (rediss:// URL or INBOUND_REDIS_SENTINEL_TLS)."
+    )
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _sentinel_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_host_port(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and info.data.get("redis_url"):
+            raise ValueError("set either INBOUND_REDIS_URL or INBOUND_REDIS_SENTINELS, not both")
+        for entry in value:
+            sentinel_address(entry)
+        return value
+
+    @field_validator("redis_db")
+    @classmethod
+    def _db_with_sentinels_only(cls, value: int, info: ValidationInfo) -> int:
+        if value and info.data.get("redis_url"):
+            raise ValueError("with INBOUND_REDIS_URL the database is the URL's path (redis://host:6379/<db>)")
+        return value
+
+    @field_validator("redis_ssl_ca_certs")
+    @classmethod
+    def _ca_needs_tls(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        url = info.data.get("redis_url") or ""
+        if value is not None and not url.startswith("rediss://") and not info.data.get("redis_sentinel_tls"):
+            raise ValueError("a CA is only used over TLS: a rediss:// INBOUND_REDIS_URL or INBOUND_REDIS_SENTINEL_TLS")
+        return value
 
     # Forward endpoint
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
@@ -93,6 +159,7 @@ class Settings(BaseSettings):
     jsonl_path: Path = Path("responses.jsonl")
 
     # Workers
+    worker_claim_max: int = Field(default=1000, ge=1, le=10000, description="Most responses one job handles.")
     worker_queues: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated queues to work; default: every routed queue."
     )
