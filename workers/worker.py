@@ -3,23 +3,83 @@
 SimpleWorker runs jobs in-process (no fork per job): a job is a batch of responses, and handlers are
 resolved once per process. RQ's own signal handling gives the graceful stop: on SIGTERM the current job
 finishes and no new one is taken.
+
+With INBOUND_HEALTH_PORT set, the process started by `infobip-inbound worker` serves /health/live and
+/health/ready on that port (infobip_inbound.health):
+
+- one process: live while the RQ work loop is turning. The loop heartbeats before every dequeue, after
+  every job and on every retry while Redis is unreachable, so the last heartbeat is never older than the
+  longest dequeue wait plus the longest job (RQ's job timeout bounds it) plus a reconnect pause;
+- `--processes N` (RQ WorkerPool): the port is served by the pool's parent, which runs no jobs. Live
+  while its supervising loop runs (it checks its worker processes every second and starts a new one for
+  each that died); a worker process that hangs without dying is not seen here;
+- ready: Redis answers PING (a client of its own, with the configured short timeouts).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
+import redis
 from rq import Queue, SimpleWorker
 from rq.worker_pool import WorkerPool
 
+from infobip_inbound.health import serve_health
 from infobip_inbound.redis_client import sync_client
 from infobip_inbound.settings import Settings
 from workers.jobs import current_context
 
+# Slack on top of the longest legitimate gap between two turns of a loop.
+_LIVE_SLACK_SECONDS = 120.0
+
 
 def worker_queues(settings: Settings) -> list[str]:
     return settings.worker_queues or settings.queues
+
+
+class _Pool(WorkerPool):
+    """WorkerPool that records when its supervising loop last checked its worker processes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.checked_at: float | None = None
+
+    def check_workers(self, respawn: bool = True) -> None:
+        super().check_workers(respawn=respawn)
+        self.checked_at = time.monotonic()
+
+
+class WorkerHealth:
+    """Checks for serve_health; `loop_age` says how long ago the work (or supervising) loop last turned."""
+
+    def __init__(self, settings: Settings, stale_after: float, loop_age: Callable[[], float | None]) -> None:
+        self._settings = settings
+        self._stale_after = stale_after
+        self._loop_age = loop_age
+        self._client: redis.Redis | None = None
+        self._lock = threading.Lock()
+
+    def live(self) -> tuple[bool, dict[str, Any]]:
+        age = self._loop_age()
+        if age is None:
+            return False, {"loop": "starting"}
+        return age < self._stale_after, {"loop_age_s": round(age, 1), "stale_after_s": self._stale_after}
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        with self._lock:  # one client, created on first use; redis.Redis itself is thread-safe
+            if self._client is None:
+                self._client = sync_client(self._settings)
+            client = self._client
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            return False, {"redis": "unavailable", "error": type(exc).__name__}
+        return True, {"redis": "ok"}
 
 
 def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -> None:
@@ -28,9 +88,27 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     connection = sync_client(settings)
     queue_names = worker_queues(settings)
     if processes > 1:
-        pool = WorkerPool(queue_names, connection=connection, num_workers=processes, worker_class=SimpleWorker)
+        pool = _Pool(queue_names, connection=connection, num_workers=processes, worker_class=SimpleWorker)
+        if settings.health_port:
+
+            def pool_age() -> float | None:
+                checked = pool.checked_at
+                return None if checked is None else time.monotonic() - checked
+
+            health = WorkerHealth(settings, _LIVE_SLACK_SECONDS, pool_age)
+            serve_health(settings.host, settings.health_port, health.live, health.ready)
         pool.start(burst=burst, logging_level=settings.log_level)
         return
     queues = [Queue(name, connection=connection) for name in queue_names]
     worker = SimpleWorker(queues, connection=connection, name=f"infobip-inbound-{socket.gethostname()}-{os.getpid()}")
+    if settings.health_port:
+        # Longest gap between heartbeats: a blocking dequeue, one job, then a reconnect pause.
+        longest = worker.dequeue_timeout + settings.job_timeout_seconds + worker.max_connection_wait_time
+
+        def worker_age() -> float | None:
+            beat = worker.last_heartbeat  # timezone-aware UTC, set by RQ on every turn of the work loop
+            return None if beat is None else max(0.0, time.time() - beat.timestamp())
+
+        health = WorkerHealth(settings, longest + _LIVE_SLACK_SECONDS, worker_age)
+        serve_health(settings.host, settings.health_port, health.live, health.ready)
     worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
