@@ -133,6 +133,7 @@ def test_secrets_never_reach_a_configmap(name: str) -> None:
         values["secrets"]["infobipApiKey"],
         values["redis"]["auth"]["password"],
         values["redis"]["sentinel"]["auth"]["password"],
+        *(a.get("apiKey", "") for a in values["secrets"]["pollAccounts"]),
     ]
     dumped = yaml.safe_dump(of_kind(name, "ConfigMap"))
     for secret in filter(None, secrets):
@@ -144,6 +145,8 @@ def test_secrets_never_reach_a_configmap(name: str) -> None:
             "INBOUND_FORWARD_TOKENS",
             "INBOUND_FORWARD_BASIC_AUTH",
             "INBOUND_INFOBIP_API_KEY",
+            "INBOUND_POLL_ACCOUNTS",
+            "INBOUND_REDIS_SENTINEL_PASSWORD",
             "REDIS_PASSWORD",
         ):
             if var in env:
@@ -171,29 +174,93 @@ def test_pods_roll_when_configuration_changes(name: str) -> None:
 @pytest.mark.parametrize("name", ["production", "sentinel"])
 def test_poller_lease_settings_and_safe_rollout(name: str) -> None:
     d = deployment(name, "poller")
-    lease = values_of(name)["poller"]["lease"]
+    poller = values_of(name)["poller"]
     env = env_of(d["spec"]["template"]["spec"]["containers"][0])
-    assert env["INBOUND_POLLER_LEASE_TTL_SECONDS"]["value"] == str(lease["ttlSeconds"])
-    assert env["INBOUND_POLLER_LEASE_RENEW_SECONDS"]["value"] == str(lease["renewSeconds"])
-    assert int(env["INBOUND_POLLER_LEASE_RENEW_SECONDS"]["value"]) < int(
-        env["INBOUND_POLLER_LEASE_TTL_SECONDS"]["value"]
-    )
+    assert env["INBOUND_POLL_LEASE_SECONDS"]["value"] == str(poller["leaseSeconds"])
+    assert env["INBOUND_POLL_TIMEOUT_SECONDS"]["value"] == str(poller["timeoutSeconds"])
+    timeout = float(env["INBOUND_POLL_TIMEOUT_SECONDS"]["value"])
+    # The poller pulls only while its lease outlasts the longest pull.
+    assert float(env["INBOUND_POLL_LEASE_SECONDS"]["value"]) > timeout + min(5.0, timeout) + 1.0
     assert d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     assert "INBOUND_INFOBIP_API_KEY" in env
+    assert env["INBOUND_POLL_ACCOUNTS"]["valueFrom"]["secretKeyRef"]["key"] == "poll-accounts"
 
 
-def test_poller_health_port_switches_probes_to_http() -> None:
-    c = deployment("sentinel", "poller")["spec"]["template"]["spec"]["containers"][0]
+@pytest.mark.parametrize("name", ["production", "sentinel"])
+def test_poller_spill_dir_is_a_writable_emptydir(name: str) -> None:
+    pod = deployment(name, "poller")["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    spill_dir = env_of(c)["INBOUND_POLL_SPILL_DIR"]["value"]
+    (mount,) = [m for m in c["volumeMounts"] if m["mountPath"] == spill_dir]
+    assert not mount.get("readOnly")
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert "emptyDir" in volume
+
+
+@pytest.mark.parametrize(("name", "role"), [("default", "worker"), ("production", "worker"), ("production", "poller")])
+def test_workers_and_poller_probe_their_health_port_by_default(name: str, role: str) -> None:
+    c = deployment(name, role)["spec"]["template"]["spec"]["containers"][0]
+    port = values_of(name)["workers" if role == "worker" else "poller"]["health"]["port"]
+    assert port and env_of(c)["INBOUND_HEALTH_PORT"]["value"] == str(port)
+    assert {"name": "health", "containerPort": port, "protocol": "TCP"} in c["ports"]
+    assert c["startupProbe"]["httpGet"] == {"path": "/health/live", "port": "health"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "health"}
-    assert env_of(c)["INBOUND_HEALTH_PORT"]["value"] == "8081"
-    c = deployment("production", "poller")["spec"]["template"]["spec"]["containers"][0]
-    assert c["livenessProbe"]["exec"]["command"][-2:] == ["process", "poller"]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "health"}
 
 
-def test_worker_exec_probes_check_the_rq_heartbeat() -> None:
-    c = deployment("default", "worker")["spec"]["template"]["spec"]["containers"][0]
+def test_health_port_0_falls_back_to_exec_probes() -> None:
+    c = deployment("sentinel", "worker")["spec"]["template"]["spec"]["containers"][0]
+    assert "INBOUND_HEALTH_PORT" not in env_of(c)
     assert c["livenessProbe"]["exec"]["command"][-1] == "worker-live"
     assert c["readinessProbe"]["exec"]["command"][-1] == "ready"
+
+
+def _settings_class() -> Any:
+    sys.path.insert(0, str(ROOT))
+    try:
+        from infobip_inbound.settings import Settings, load_settings
+    finally:
+        sys.path.remove(str(ROOT))
+    return Settings, load_settings
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_every_inbound_variable_is_a_setting_the_application_accepts(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings_class, load_settings = _settings_class()
+    (configmap,) = [c for c in of_kind(name, "ConfigMap") if "config.toml" in c["data"]]
+    path = tmp_path / "config.toml"
+    path.write_text(configmap["data"]["config.toml"])
+    for d in of_kind(name, "Deployment"):
+        (c,) = d["spec"]["template"]["spec"]["containers"]
+        for key in [k for k in os.environ if k.startswith("INBOUND_")]:
+            monkeypatch.delenv(key)
+        monkeypatch.setenv("INBOUND_CONFIG_FILE", str(path))
+        for var, entry in env_of(c).items():
+            if not var.startswith("INBOUND_") or var == "INBOUND_CONFIG_FILE":
+                continue
+            field = var.removeprefix("INBOUND_").lower()
+            assert field in settings_class.model_fields, f"{d['metadata']['name']}: {var} is no setting"
+            value = entry.get("value")
+            if value is not None and "$(" not in value:  # secrets and $(VAR) references are not known here
+                monkeypatch.setenv(var, value)
+        load_settings()  # values of the right type, and the combination valid
+
+
+def test_poll_accounts_secret_is_what_the_poller_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, load_settings = _settings_class()
+    (secret,) = of_kind("sentinel", "Secret")
+    for key in [k for k in os.environ if k.startswith("INBOUND_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("INBOUND_POLL_ACCOUNTS", secret["stringData"]["poll-accounts"])
+    accounts = load_settings().poll_accounts
+    expected = values_of("sentinel")["secrets"]["pollAccounts"]
+    assert [a.name for a in accounts] == [a["name"] for a in expected]
+    assert [a.base_url for a in accounts] == [a.get("baseUrl") for a in expected]
+    assert [a.api_key.get_secret_value() if a.api_key else None for a in accounts] == [
+        a.get("apiKey") for a in expected
+    ]
 
 
 def test_redis_password_is_interpolated_from_the_secret_with_the_ca() -> None:
@@ -287,6 +354,9 @@ def test_notes_print_the_forward_url() -> None:
     assert f"https://inbound.example.com/infobip/forward/{token}" in result.stdout
 
 
+POLLER_ON = "poller.enabled=true,secrets.infobipApiKey=k,config.infobip.baseUrl=https://x.api.infobip.com"
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -296,6 +366,10 @@ def test_notes_print_the_forward_url() -> None:
         ("workers.terminationGracePeriodSeconds=60", "longer than config.jobTimeoutSeconds"),
         ("poller.enabled=true", "secrets.infobipApiKey"),
         ("redis.auth.enabled=true", "redis.auth.password"),
+        (f"{POLLER_ON},poller.timeoutSeconds=10,poller.leaseSeconds=16", "must exceed poller.timeoutSeconds"),
+        (f"{POLLER_ON},poller.spillDir=spill", "does not match pattern"),
+        (f"{POLLER_ON},poller.limit=1001", "maximum"),
+        (f"{POLLER_ON},poller.requestsPerSecond=11", "maximum"),
     ],
 )
 def test_bad_values_fail_at_install(override: str, message: str) -> None:
