@@ -1,11 +1,11 @@
 """The benchmark: baselines and infobip-inbound measured in one run, reported as ratios.
 
-    make bench            # full run
-    make bench-smoke      # a few seconds per case, to keep the script from rotting
+    make bench            # full run (a few minutes)
+    make bench-smoke      # seconds per case, to keep the script from rotting (CI)
 
-Starts its own redis-server (AOF everysec, as in production) and uvicorn processes (1 worker, uvloop,
-httptools), loads them with wrk (1 thread, 50 connections) from a second process, prints one table and
-writes bench/results/latest.json.
+Starts its own redis-server (AOF everysec, as in production), uvicorn processes (1 worker, uvloop,
+httptools), workers, the simulator and the poller; loads HTTP with wrk (1 thread, 50 connections) from
+a second process; prints one table and writes bench/results/latest.json.
 """
 
 from __future__ import annotations
@@ -22,15 +22,18 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from bench import drain, e2e_latency
 from infobip_inbound.process import die_with_parent
 from infobip_inbound.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "post.lua"
 TOKEN = "bench-token-4f7c2a9e"  # noqa: S105 - loopback-only benchmark credential
+SIM_KEY = "bench-sim-key"
 
 
 @dataclass
@@ -44,9 +47,10 @@ class Case:
     errors: int
 
 
-class Server:
-    def __init__(self, args: list[str], env: dict[str, str], port: int) -> None:
-        self.port = port
+class Process:
+    """A child process; waits for `ready_url` to answer when given."""
+
+    def __init__(self, args: list[str], env: dict[str, str], ready_url: str | None = None) -> None:
         self.process = subprocess.Popen(
             args,
             env={**os.environ, **env},
@@ -56,11 +60,11 @@ class Server:
             preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + 30
-        while True:
+        while ready_url:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{args} exited with {self.process.returncode}")
             try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                httpx.get(ready_url, timeout=1)
                 return
             except httpx.TransportError:
                 if time.monotonic() > deadline:
@@ -73,12 +77,17 @@ class Server:
         return int(match.group(1)) / 1024 if match else float("nan")
 
     def stop(self) -> None:
-        self.process.terminate()
+        if self.process.poll() is None:
+            self.process.terminate()
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "infobip_inbound.cli", *args]
 
 
 def wrk(url: str, path: str, batch: int, seconds: float, connections: int = 50) -> dict[str, int]:
@@ -97,7 +106,7 @@ def wrk(url: str, path: str, batch: int, seconds: float, connections: int = 50) 
 
 
 def measure(name: str, base: str, path: str, batch: int, seconds: float) -> Case:
-    wrk(base, path, batch, min(2.0, seconds))  # warm-up: connections, imports, Lua script cache
+    wrk(base, path, batch, min(2.0, seconds))  # warm-up: connections, imports, script cache
     raw = wrk(base, path, batch, seconds)
     rps = raw["requests"] / (raw["duration_us"] / 1e6)
     errors = raw["errors_status"] + raw["errors_connect"] + raw["errors_timeout"]
@@ -114,43 +123,35 @@ def ensure_wrk() -> None:
         sys.exit("the benchmark needs wrk (Debian/Ubuntu: apt-get install wrk)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10.0, help="load per case")
-    parser.add_argument("--batch", type=int, default=20, help="results per request in the batch variant")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "latest.json")
-    args = parser.parse_args()
-    ensure_wrk()
+def worker_speed(redis_url: str, kind: str, messages: int) -> float:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.worker_speed", kind, redis_url, str(messages)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    measured = json.loads(out.strip().splitlines()[-1])
+    return float(measured["messages"] / measured["seconds"])
 
-    redis_server = RedisServer()
-    redis_server.start()
-    servers: list[Server] = []
+
+def ingest(redis_url: str, args: argparse.Namespace, report: dict[str, Any]) -> None:
+    uvicorn_args = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    base_port, ours_port = free_port(), free_port()
+    base_url, ours_url = f"http://127.0.0.1:{base_port}", f"http://127.0.0.1:{ours_port}"
+    baseline = Process(
+        [sys.executable, "-m", "uvicorn", "bench.baselines:app", "--port", str(base_port), *uvicorn_args],
+        {"BENCH_REDIS_URL": redis_url},
+        base_url,
+    )
+    ours = Process(
+        cli("serve", "--host", "127.0.0.1", "--port", str(ours_port)),
+        {"INBOUND_REDIS_URL": redis_url, "INBOUND_FORWARD_TOKENS": TOKEN, "INBOUND_LOG_LEVEL": "WARNING"},
+        ours_url,
+    )
+    forward = f"/infobip/forward/{TOKEN}"
     try:
-        uvicorn_args = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
-        base_port = free_port()
-        servers.append(
-            Server(
-                [sys.executable, "-m", "uvicorn", "bench.baselines:app", "--port", str(base_port), *uvicorn_args],
-                {"BENCH_REDIS_URL": redis_server.url},
-                base_port,
-            )
-        )
-        ours_port = free_port()
-        ours = Server(
-            [sys.executable, "-m", "infobip_inbound.cli", "serve", "--host", "127.0.0.1", "--port", str(ours_port)],
-            {
-                "INBOUND_REDIS_URL": redis_server.url,
-                "INBOUND_FORWARD_TOKENS": TOKEN,
-                "INBOUND_LOG_LEVEL": "WARNING",
-            },
-            ours_port,
-        )
-        servers.append(ours)
-        base_url = f"http://127.0.0.1:{base_port}"
-        ours_url = f"http://127.0.0.1:{ours_port}"
-        forward = f"/infobip/forward/{TOKEN}"
-
-        rss_before = ours.rss_mb()
         cases = [
             measure("bare Starlette 200", base_url, "/bare", 1, args.seconds),
             measure("one LPUSH per request", base_url, "/lpush", 1, args.seconds),
@@ -159,43 +160,144 @@ def main() -> None:
             measure("one LPUSH per request (batch)", base_url, "/lpush", args.batch, args.seconds),
             measure("infobip-inbound receiver (batch)", ours_url, forward, args.batch, args.seconds),
         ]
+        # Memory: RSS after the warm runs above, then after a long run of `soak_messages` more.
+        rss_before = ours.rss_mb()
+        soak_batch = 50
+        soak_rate = cases[-1].messages_per_s or 1.0
+        soak = wrk(ours_url, forward, soak_batch, args.soak_messages / soak_rate)
         rss_after = ours.rss_mb()
     finally:
-        for server in servers:
-            server.stop()
+        baseline.stop()
+        ours.stop()
+    by_name = {case.name: case for case in cases}
+    receiver, lpush, naive = (
+        by_name[n] for n in ("infobip-inbound receiver", "one LPUSH per request", "naive RQ enqueue")
+    )
+    report["ingest"] = [asdict(case) for case in cases]
+    report["ratios"] = {
+        "ingest_vs_lpush": receiver.requests_per_s / lpush.requests_per_s,
+        "ingest_vs_naive_rq": receiver.requests_per_s / naive.requests_per_s,
+        "p99_vs_lpush_p99": receiver.p99_ms / lpush.p99_ms,
+    }
+    report["receiver_rss_mb"] = {
+        "before": rss_before,
+        "after": rss_after,
+        "growth": rss_after / rss_before - 1,
+        "soak_messages": soak["requests"] * soak_batch,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="HTTP load per ingest case")
+    parser.add_argument("--batch", type=int, default=20, help="results per request in the batch variant")
+    parser.add_argument("--soak-messages", type=int, default=1_000_000, help="messages for the RSS run")
+    parser.add_argument("--worker-messages", type=int, default=20_000)
+    parser.add_argument("--rq-messages", type=int, default=2_000, help="plain RQ is slow: fewer suffice")
+    parser.add_argument("--e2e-rate", type=float, default=500.0)
+    parser.add_argument("--e2e-seconds", type=float, default=10.0)
+    parser.add_argument("--drain-backlog", type=int, default=30_000)
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    args = parser.parse_args()
+    ensure_wrk()
+
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "settings": {k: str(v) for k, v in vars(args).items()} | {"wrk": "1 thread, 50 connections"},
+    }
+    redis_server = RedisServer()
+    redis_server.start()
+    url = redis_server.url
+    children: list[Process] = []
+    try:
+        ingest(url, args, report)
+
+        flush = ["redis-cli", "-p", str(redis_server.port), "flushall"]
+        rq_rate = worker_speed(url, "rq", args.rq_messages)
+        ours_rate = worker_speed(url, "ours", args.worker_messages)
+        report["worker"] = {
+            "plain_rq_simpleworker_per_s": rq_rate,
+            "ours_per_s": ours_rate,
+            "ratio": ours_rate / rq_rate,
+        }
+
+        subprocess.run(flush, check=False, capture_output=True)
+        port = free_port()
+        env = {
+            "INBOUND_REDIS_URL": url,
+            "INBOUND_FORWARD_TOKENS": TOKEN,
+            "INBOUND_LOG_LEVEL": "WARNING",
+            "INBOUND_DEFAULT_HANDLERS": '["bench.handlers:record_start"]',
+            "BENCH_REDIS_URL": url,
+        }
+        children.append(
+            Process(
+                cli("serve", "--host", "127.0.0.1", "--port", str(port)), env, f"http://127.0.0.1:{port}/health/live"
+            )
+        )
+        children.append(Process(cli("worker"), env))
+        time.sleep(1.0)  # the worker's start-up (imports, registration) is not part of any message's latency
+        report["e2e"] = e2e_latency.measure(
+            f"http://127.0.0.1:{port}/infobip/forward/{TOKEN}", url, args.e2e_rate, args.e2e_seconds
+        )
+        for child in children:
+            child.stop()
+        children.clear()
+
+        sim_port = free_port()
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        children.append(
+            Process(cli("simulator", "--port", str(sim_port), "--api-key", SIM_KEY), {}, f"{sim_url}/_sim/counters")
+        )
+        poll_env = {
+            "INBOUND_REDIS_URL": url,
+            "INBOUND_LOG_LEVEL": "WARNING",
+            "INBOUND_INFOBIP_BASE_URL": sim_url,
+            "INBOUND_INFOBIP_API_KEY": SIM_KEY,
+            "INBOUND_POLL_INTERVAL_SECONDS": "0.5",
+        }
+        report["poller"] = drain.measure(
+            sim_url, url, args.drain_backlog, 1000, lambda: children.append(Process(cli("poller"), poll_env))
+        )
+    finally:
+        for child in children:
+            child.stop()
         redis_server.cleanup()
 
-    by_name = {case.name: case for case in cases}
-    ours_case = by_name["infobip-inbound receiver"]
-    lpush_case = by_name["one LPUSH per request"]
-    rq_case = by_name["naive RQ enqueue"]
-    ratios = {
-        "ingest_vs_lpush": ours_case.requests_per_s / lpush_case.requests_per_s,
-        "ingest_vs_naive_rq": ours_case.requests_per_s / rq_case.requests_per_s,
-        "p99_vs_lpush_p99": ours_case.p99_ms / lpush_case.p99_ms,
-        "ingest_vs_bare": ours_case.requests_per_s / by_name["bare Starlette 200"].requests_per_s,
-    }
-    report = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "settings": {"seconds": args.seconds, "batch": args.batch, "wrk": "1 thread, 50 connections"},
-        "cases": [asdict(case) for case in cases],
-        "ratios": ratios,
-        "receiver_rss_mb": {"before": rss_before, "after": rss_after},
-    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print_report(report, args.output)
 
-    print(f"{'case':34} {'batch':>5} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
-    for case in cases:
+
+def print_report(report: dict[str, Any], output: Path) -> None:
+    print(f"{'ingest case':34} {'batch':>5} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for case in report["ingest"]:
         print(
-            f"{case.name:34} {case.batch:5d} {case.requests_per_s:9.0f} {case.messages_per_s:9.0f} "
-            f"{case.p50_ms:8.2f} {case.p99_ms:8.2f} {case.errors:6d}"
+            f"{case['name']:34} {case['batch']:5d} {case['requests_per_s']:9.0f} {case['messages_per_s']:9.0f} "
+            f"{case['p50_ms']:8.2f} {case['p99_ms']:8.2f} {case['errors']:6d}"
         )
+    ratios, rss, worker, e2e, poller = (report[k] for k in ("ratios", "receiver_rss_mb", "worker", "e2e", "poller"))
     print()
-    for name, value in ratios.items():
-        print(f"{name:24} {value:6.2f}x")
-    print(f"receiver RSS MB: {rss_before:.1f} -> {rss_after:.1f}")
-    print(f"written: {args.output}")
+    print(f"ingest vs one LPUSH endpoint     {ratios['ingest_vs_lpush']:6.2f}x   (goal >= 1.5x)")
+    print(f"ingest vs naive RQ endpoint      {ratios['ingest_vs_naive_rq']:6.2f}x   (goal >= 5x)")
+    print(f"ingest p99 / LPUSH p99           {ratios['p99_vs_lpush_p99']:6.2f}    (goal <= 1)")
+    print(
+        f"worker msg/s: ours {worker['ours_per_s']:.0f}, plain RQ SimpleWorker {worker['plain_rq_simpleworker_per_s']:.0f}"
+        f" -> {worker['ratio']:.1f}x   (goal >= 5x)"
+    )
+    print(
+        f"end to end at {e2e['offered_per_s']:.0f} msg/s: p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms"
+        f" ({e2e['handled']}/{e2e['messages']} handled, {e2e['failures']} failed)   (goals 15 / 60 ms)"
+    )
+    print(
+        f"poller drain: {poller['messages_per_s']:.0f} msg/s of {poller['throttle_bound_per_s']:.0f} bound"
+        f" = {poller['fraction_of_bound']:.0%}, 429s {poller['throttled']}   (goal >= 80%)"
+    )
+    print(
+        f"receiver RSS: {rss['before']:.1f} MB -> {rss['after']:.1f} MB after {rss['soak_messages']:,} more messages"
+        f" ({rss['growth']:+.1%})   (goal <= 120 MB, <= +10%)"
+    )
+    print(f"written: {output}")
 
 
 if __name__ == "__main__":

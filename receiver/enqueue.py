@@ -2,8 +2,8 @@
 
 Concurrent requests hand their responses to one Committer. It gathers them for at most `max_wait`
 (or until `max_messages`), then writes each queue's share in one Lua script call that, atomically:
-marks every message_id seen (SET NX EX), appends only the new responses to a batch list, and writes
-one real RQ job (hash + queue push) that carries the batch key. A message marked seen is therefore
+marks every message_id seen (SET NX EX), appends only the new responses to the queue's inbox, and makes
+sure a real RQ job is waiting to drain it (infobip_inbound/inbox.py). A message marked seen is therefore
 always on a queue, and a failed write leaves nothing half-done for Infobip's retry to trip over.
 Each request's future resolves only after the write holding its messages has returned.
 """
@@ -13,55 +13,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 import redis
 import redis.asyncio as aioredis
-from rq import Retry
-from rq.job import Job, JobStatus
-from rq.queue import Queue
-from rq.utils import now
 
+from infobip_inbound.inbox import (
+    ENQUEUE_LUA,
+    SEEN_PREFIX,
+    STATS_KEY,
+    DrainJobs,
+    inbox_key,
+    pending_key,
+    queue_keys,
+)
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import Settings
 from receiver.envelope import Normalized
 
 log = logging.getLogger(__name__)
-
-HANDLE_BATCH = "workers.jobs.handle_batch"
-SEEN_PREFIX = "inbound:seen:"
-BATCH_PREFIX = "inbound:batch:"
-STATS_KEY = "inbound:stats:ingest"  # hash: accepted, duplicates (all receivers and pollers)
-
-# KEYS: queue list, rq:queues set, job hash, batch list, stats hash, then one seen key per message.
-# ARGV: dedup ttl, job id, number of job hash fields N, N field/value pairs, then one JSON body per message.
-ENQUEUE_LUA = """
-local ttl = tonumber(ARGV[1])
-local nfields = tonumber(ARGV[3])
-local first_body = 4 + 2 * nfields
-local flags = {}
-local added = 0
-for i = 6, #KEYS do
-  local body = ARGV[first_body + i - 6]
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
-    redis.call('RPUSH', KEYS[4], body)
-    added = added + 1
-    flags[#flags + 1] = 1
-  else
-    flags[#flags + 1] = 0
-  end
-end
-redis.call('HINCRBY', KEYS[5], 'accepted', added)
-redis.call('HINCRBY', KEYS[5], 'duplicates', #flags - added)
-if added > 0 then
-  redis.call('HSET', KEYS[3], unpack(ARGV, 4, 3 + 2 * nfields))
-  redis.call('SADD', KEYS[2], KEYS[1])
-  redis.call('RPUSH', KEYS[1], ARGV[2])
-end
-return flags
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,41 +48,18 @@ class _Pending:
     flags: list[int] = field(default_factory=list)
 
 
-class BatchWriter:
-    """Builds the script call that queues one queue's share of responses as one RQ job. No I/O."""
+class InboxWriter:
+    """Builds the enqueue script call for one queue's share of responses. No I/O."""
 
     def __init__(self, settings: Settings) -> None:
         self._dedup_ttl = settings.dedup_window_seconds
-        self._job_timeout = settings.job_timeout_seconds
-        self._result_ttl = settings.job_result_ttl_seconds
-        self._retry = (
-            Retry(max=settings.job_retries, interval=settings.job_retry_intervals) if settings.job_retries else None
-        )
-        # RQ builds job hashes offline; this client is never used for I/O.
-        self._rq_connection = redis.Redis()
+        self._jobs = DrainJobs(settings)
 
     def script_call(self, queue: str, responses: list[Normalized]) -> tuple[list[str], list[str | bytes | int]]:
-        job_id = uuid.uuid4().hex
-        batch_key = BATCH_PREFIX + job_id
-        job = Job.create(
-            HANDLE_BATCH,
-            args=(batch_key,),
-            connection=self._rq_connection,
-            id=job_id,
-            origin=queue,
-            status=JobStatus.QUEUED,
-            timeout=self._job_timeout,
-            result_ttl=self._result_ttl,
-            retry=self._retry,
-            description=f"infobip-inbound batch of {len(responses)} responses",
-        )
-        job.enqueued_at = now()
-        fields: list[str | bytes] = []
-        for name, value in job.to_dict().items():
-            fields += [name, value if isinstance(value, bytes | str) else str(value)]
-        keys = [Queue.redis_queue_namespace_prefix + queue, Queue.redis_queues_keys, job.key, batch_key, STATS_KEY]
+        job = self._jobs.prepare(queue)
+        keys = [inbox_key(queue), pending_key(queue), *queue_keys(queue), job.key, STATS_KEY]
         keys += [SEEN_PREFIX + response.message_id for response in responses]
-        args: list[str | bytes | int] = [self._dedup_ttl, job_id, len(fields) // 2, *fields]
+        args: list[str | bytes | int] = [self._dedup_ttl, job.id, job.field_count, *job.fields]
         args += [response.json for response in responses]
         return keys, args
 
@@ -125,7 +73,7 @@ def by_queue(router: Router, responses: list[Normalized]) -> dict[str, list[int]
 
 
 def enqueue_now(
-    connection: redis.Redis, writer: BatchWriter, router: Router, responses: list[Normalized]
+    connection: redis.Redis, writer: InboxWriter, router: Router, responses: list[Normalized]
 ) -> EnqueueResult:
     """Synchronous, unbatched enqueue for callers outside the receiver's event loop (the poller)."""
     script = connection.register_script(ENQUEUE_LUA)
@@ -141,7 +89,7 @@ class Committer:
         self._client = client
         self._script = client.register_script(ENQUEUE_LUA)
         self._router = router
-        self._writer = BatchWriter(settings)
+        self._writer = InboxWriter(settings)
         self._max_wait = settings.commit_max_wait_ms / 1000
         self._max_messages = settings.commit_max_messages
         self._pending: deque[_Pending] = deque()

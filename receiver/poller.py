@@ -24,7 +24,7 @@ import redis
 
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import PullAccount, Settings
-from receiver.enqueue import BatchWriter
+from receiver.enqueue import InboxWriter
 from receiver.infobip_client import InfobipClient, InfobipError, InfobipTransportError
 from receiver.infobip_retry import RetryPolicy
 from receiver.lease import Lease
@@ -100,7 +100,7 @@ class Poller:
         self.stop = stop or threading.Event()
         self.lease = Lease(connection, settings.poll_lease_seconds)
         self.store = PullStore(
-            connection, BatchWriter(settings), Router.from_settings(settings), settings.poll_spill_dir
+            connection, InboxWriter(settings), Router.from_settings(settings), settings.poll_spill_dir
         )
         self.leader = False
         self.redis_ok = False

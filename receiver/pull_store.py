@@ -19,7 +19,7 @@ from pathlib import Path
 import redis
 
 from infobip_inbound.routing import Router
-from receiver.enqueue import BatchWriter, EnqueueResult, enqueue_now
+from receiver.enqueue import EnqueueResult, InboxWriter, enqueue_now
 from receiver.envelope import InvalidEnvelope, normalize_envelope, parse_envelope
 
 log = logging.getLogger("infobip_inbound.poller")
@@ -37,7 +37,7 @@ class Processed:
 
 
 class PullStore:
-    def __init__(self, connection: redis.Redis, writer: BatchWriter, router: Router, spill_dir: Path) -> None:
+    def __init__(self, connection: redis.Redis, writer: InboxWriter, router: Router, spill_dir: Path) -> None:
         self._connection = connection
         self._writer = writer
         self._router = router

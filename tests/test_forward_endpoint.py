@@ -10,8 +10,8 @@ import orjson
 import pytest
 import redis
 
+from infobip_inbound.inbox import INBOX_PREFIX, SEEN_PREFIX, STATS_KEY, inbox_key
 from infobip_inbound.redis_server import RedisServer
-from receiver.enqueue import BATCH_PREFIX, SEEN_PREFIX, STATS_KEY
 from tests.conftest import TOKEN
 from tests.support import ReceiverProcess, envelope, result, wait_until
 
@@ -34,10 +34,9 @@ def post(
 
 def queued_responses(client: redis.Redis) -> list[dict[str, object]]:
     found = []
-    for key in client.scan_iter(BATCH_PREFIX + "*"):
-        if key.endswith(b":done"):
-            continue
-        found += [orjson.loads(raw) for raw in client.lrange(key, 0, -1)]
+    for key in client.scan_iter(INBOX_PREFIX + "*"):
+        if client.type(key) == b"list":
+            found += [orjson.loads(raw) for raw in client.lrange(key, 0, -1)]
     return found
 
 
@@ -50,14 +49,15 @@ def test_accepts_one_and_many_results(receiver: ReceiverProcess, redis_client: r
     queued = queued_responses(redis_client)
     assert sorted(r["message_id"] for r in queued) == sorted(["a1", *(f"b{i}" for i in range(30))])
     assert {r["source"] for r in queued} == {"forward"}
-    # Real RQ jobs on the default queue, one per group commit.
+    assert redis_client.llen(inbox_key("infobip-inbound")) == 31
+    # One real RQ job waits to drain the inbox, however many requests came.
     from rq import Queue
 
     queue = Queue("infobip-inbound", connection=redis_client)
-    assert 1 <= queue.count <= 2
+    assert queue.count == 1
     job = queue.jobs[0]
-    assert job.func_name == "workers.jobs.handle_batch"
-    assert job.args[0].startswith(BATCH_PREFIX)
+    assert job.func_name == "workers.jobs.drain_inbox"
+    assert job.args == ("infobip-inbound",)
 
 
 def test_duplicates_are_answered_200_and_not_queued_again(receiver: ReceiverProcess, redis_client: redis.Redis) -> None:

@@ -191,8 +191,8 @@ def test_refused_credentials_stop_that_account_only(
         {"name": "revoked", "api_key": "not-a-valid-key-123"},
     ]
     env = {**poller_env, "INBOUND_POLL_ACCOUNTS": orjson.dumps(accounts).decode()}
-    env |= {"INBOUND_HEALTH_PORT": str(health_port), "INBOUND_HOST": "127.0.0.1"}
     start_worker(env)
+    env |= {"INBOUND_HEALTH_PORT": str(health_port), "INBOUND_HOST": "127.0.0.1"}
     poller = start_poller(env)
     jsonl = Path(env["INBOUND_JSONL_PATH"])
     wait_until(lambda: sum(handled(jsonl).values()) >= 300, timeout=60, interval=0.2)
@@ -237,11 +237,11 @@ def test_an_unparseable_answer_is_kept_aside(
 ) -> None:
     from infobip_inbound.routing import Router
     from infobip_inbound.settings import load_settings
-    from receiver.enqueue import BatchWriter
+    from receiver.enqueue import InboxWriter
     from receiver.pull_store import PullStore
 
     settings = load_settings(redis_url=redis_url)
-    store = PullStore(redis_client, BatchWriter(settings), Router.from_settings(settings), Path("/nonexistent"))
+    store = PullStore(redis_client, InboxWriter(settings), Router.from_settings(settings), Path("/nonexistent"))
     store.store("b1", b"<html>proxy error</html>")
     (outcome,) = store.recover()
     assert outcome.pending is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,13 +11,13 @@ import redis
 from rq import Queue
 
 import tests.handlers as handlers
-from infobip_inbound.redis_client import async_client
+from infobip_inbound.inbox import batch_key, inbox_key
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import Settings, load_settings
-from receiver.enqueue import BATCH_PREFIX, Committer
+from receiver.enqueue import InboxWriter, enqueue_now
 from receiver.envelope import normalize_envelope, parse_envelope
 from tests.support import Role, envelope, result, wait_until
-from workers.jobs import HandlerContext, HandlerFailures, run_batch
+from workers.jobs import HandlerContext, HandlerFailures, claim_batch, run_batch
 from workers.registry import HandlerNotFound, resolve
 
 StartWorker = Callable[..., Role]
@@ -33,21 +32,24 @@ def clean_handlers() -> Iterator[None]:
     handlers.failing.clear()
 
 
-def enqueue(settings: Settings, *results: dict[str, object]) -> list[str]:
-    """Enqueue through the real Committer; returns the batch keys written."""
-
-    async def run() -> None:
-        client = async_client(settings)
-        committer = Committer(client, Router.from_settings(settings), settings)
-        await committer.start()
-        parsed = parse_envelope(orjson.dumps(envelope(*results)))
-        await committer.submit(normalize_envelope(parsed, "pull"))
-        await committer.stop()
-        await client.aclose()
-
-    asyncio.run(run())
+def put(settings: Settings, *results: dict[str, object]) -> None:
+    """Queue through the real enqueue script, as the receiver and poller do."""
     connection = redis.Redis.from_url(settings.redis_url or "")
-    keys = [k.decode() for k in connection.scan_iter(BATCH_PREFIX + "*") if not k.endswith(b":done")]
+    responses = normalize_envelope(parse_envelope(orjson.dumps(envelope(*results))), "pull")
+    enqueue_now(connection, InboxWriter(settings), Router.from_settings(settings), responses)
+    connection.close()
+
+
+def enqueue(settings: Settings, *results: dict[str, object]) -> list[str]:
+    """Queue, then claim like a drain job would; returns the batch keys."""
+    put(settings, *results)
+    connection = redis.Redis.from_url(settings.redis_url or "")
+    context = HandlerContext.build(settings)
+    keys = []
+    for queue in settings.queues:
+        job_id = f"test-{queue}"
+        if claim_batch(connection, queue, job_id, context) > 0:
+            keys.append(batch_key(job_id))
     connection.close()
     return keys
 
@@ -104,9 +106,10 @@ def test_named_queue_routing(redis_url: str, redis_client: redis.Redis) -> None:
         redis_url=redis_url,
         routes=[{"name": "vip", "match": {"application_code": "vip-app"}, "handlers": ["log"], "queue": "vip"}],
     )
-    enqueue(settings, result("v1", applicationCode="vip-app"), result("n1"))
+    put(settings, result("v1", applicationCode="vip-app"), result("n1"))
     assert Queue("vip", connection=redis_client).count == 1
     assert Queue(settings.default_queue, connection=redis_client).count == 1
+    assert redis_client.llen(inbox_key("vip")) == 1
 
 
 def test_worker_process_retries_only_the_failed_pair(
@@ -122,8 +125,7 @@ def test_worker_process_retries_only_the_failed_pair(
         "TEST_RELEASE_FILE": str(release),
         "TEST_FLAKY_LOG": str(flaky_log),
     }
-    settings = load_settings(redis_url=redis_url)
-    enqueue(settings, result("w1"), result("w2"))
+    put(load_settings(redis_url=redis_url), result("w1"), result("w2"))
     worker = start_worker(env)
     handled = Path(env["INBOUND_JSONL_PATH"])
     wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=30)

@@ -1,8 +1,10 @@
-"""The RQ job the receiver enqueues: run the routed handlers over one stored batch of responses.
+"""The RQ job that drains a queue's inbox: claim a batch of responses, run the routed handlers over it.
 
-Each (message, handler) pair that succeeds is recorded in the batch's done-set before the next message
-starts, so a retried or re-delivered job runs only the pairs that have not succeeded yet. When every pair
-has succeeded the batch is deleted; otherwise the job raises and RQ's retry policy takes over.
+`drain_inbox` claims up to `worker_claim_max` responses into the job's own batch list (atomically; a retry
+of the job keeps the batch it claimed), then `run_batch` runs every (message, handler) pair. Each pair
+that succeeds is recorded in the batch's done-set before the next message starts, so a retried or
+re-delivered job runs only the pairs that have not succeeded yet. When every pair has succeeded the batch
+is deleted; otherwise the job raises and RQ's retry policy takes over.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from functools import cache
 from redis import Redis
 from rq import get_current_job
 
+from infobip_inbound.inbox import CLAIM_LUA, DrainJobs, batch_key, inbox_key, pending_key, queue_keys
 from infobip_inbound.model import UserResponse
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import Settings, load_settings
@@ -30,11 +33,12 @@ class HandlerContext:
     settings: Settings
     router: Router
     registry: HandlerRegistry
+    drain_jobs: DrainJobs
 
     @classmethod
     def build(cls, settings: Settings) -> HandlerContext:
         router = Router.from_settings(settings)
-        return cls(settings, router, HandlerRegistry(router.handler_names))
+        return cls(settings, router, HandlerRegistry(router.handler_names), DrainJobs(settings))
 
 
 @cache
@@ -57,7 +61,25 @@ def pair_id(message_id: str, handler: str) -> str:
     return f"{handler}\x1f{message_id}"
 
 
+def drain_inbox(queue: str) -> dict[str, int]:
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("drain_inbox runs only inside an RQ worker")
+    context = current_context()
+    claim_batch(job.connection, queue, job.id, context)
+    return run_batch(job.connection, batch_key(job.id), context)
+
+
+def claim_batch(connection: Redis, queue: str, job_id: str, context: HandlerContext) -> int:
+    """Move up to `worker_claim_max` responses from the inbox to this job's batch; -1 if it claimed before."""
+    followup = context.drain_jobs.prepare(queue)
+    keys = [inbox_key(queue), pending_key(queue), batch_key(job_id), *queue_keys(queue), followup.key]
+    args = [context.settings.worker_claim_max, job_id, followup.id, followup.field_count, *followup.fields]
+    return int(connection.register_script(CLAIM_LUA)(keys=keys, args=args))
+
+
 def handle_batch(batch_key: str) -> dict[str, int]:
+    """Run the handlers over an existing batch (a redriven one, for instance)."""
     job = get_current_job()
     if job is None:
         raise RuntimeError("handle_batch runs only inside an RQ worker")

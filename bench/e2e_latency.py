@@ -1,0 +1,62 @@
+"""End-to-end latency at a fixed offered rate: POST to the receiver → the handler starts in a worker.
+
+Open loop: request i is sent at t0 + i/rate whatever the answers do, one result per request. The send
+time is taken just before each request; the handler (bench.handlers:record_start) records its start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+import httpx
+import orjson
+import redis
+
+from bench.worker_speed import result
+
+
+async def _send_all(url: str, rate: float, count: int, sent: dict[str, float]) -> int:
+    failures = 0
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+
+        async def send(i: int) -> None:
+            nonlocal failures
+            message_id = f"w-{i}"
+            body = orjson.dumps({"results": [{**result(i), "messageId": message_id}]})
+            sent[message_id] = time.time()
+            answer = await client.post(url, content=body, headers={"Content-Type": "application/json"})
+            failures += answer.status_code != 200
+
+        started = time.monotonic()
+        tasks = []
+        for i in range(count):
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(i)))
+        await asyncio.gather(*tasks)
+    return failures
+
+
+def measure(url: str, redis_url: str, rate: float, seconds: float) -> dict[str, float]:
+    count = int(rate * seconds)
+    sent: dict[str, float] = {}
+    failures = asyncio.run(_send_all(url, rate, count, sent))
+    connection = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 60
+    while connection.hlen("bench:handler_start") < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    started = {k.decode(): float(v) for k, v in connection.hgetall("bench:handler_start").items()}
+    latencies = sorted((started[m] - t) * 1000 for m, t in sent.items() if m in started)
+    percentiles = statistics.quantiles(latencies, n=100)
+    return {
+        "offered_per_s": rate,
+        "messages": count,
+        "handled": len(latencies),
+        "failures": failures,
+        "p50_ms": statistics.median(latencies),
+        "p99_ms": percentiles[98],
+    }

@@ -1,0 +1,74 @@
+"""Worker throughput, one process each: infobip-inbound's worker against a plain RQ SimpleWorker doing one
+job per message. Run by bench/run.py as a child process so that each measurement has a fresh interpreter.
+
+    python -m bench.worker_speed {rq,ours} REDIS_URL MESSAGES
+prints one JSON line: {"messages": N, "seconds": S}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import orjson
+import redis
+from rq import Queue, SimpleWorker
+
+from bench.baselines import noop as rq_noop
+
+BATCH = 100  # messages per job on our side, as the receiver's group commit makes them under load
+
+
+def result(i: int) -> dict[str, object]:
+    return {
+        "messageId": f"w-{i}",
+        "from": "69827EDB-A806-4AF6-A7F6-98298EAA4F14",
+        "to": "8a9b7c6d5e4f",
+        "applicationCode": "8a9b7c6d5e4f",
+        "receivedAt": "2017-01-05T12:47:56.221+0000",
+        "text": "KEYWORD some text",
+        "cleanText": "some text",
+        "keyword": "KEYWORD",
+        "customPayload": {"key1": 1, "key2": 2},
+    }
+
+
+def plain_rq(connection: redis.Redis, messages: int) -> float:
+    queue = Queue("bench-plain", connection=connection)
+    queue.enqueue_many([Queue.prepare_data(rq_noop, (result(i),), result_ttl=0) for i in range(messages)])
+    worker = SimpleWorker([queue], connection=connection)
+    started = time.perf_counter()
+    worker.work(burst=True, logging_level="WARNING")
+    return time.perf_counter() - started
+
+
+def ours(connection: redis.Redis, messages: int) -> float:
+    from infobip_inbound.routing import Router
+    from infobip_inbound.settings import load_settings
+    from receiver.enqueue import InboxWriter, enqueue_now
+    from receiver.envelope import normalize_envelope, parse_envelope
+    from workers.worker import run_worker
+
+    settings = load_settings(default_handlers=["bench.handlers:noop"], job_result_ttl_seconds=0)
+    writer, router = InboxWriter(settings), Router.from_settings(settings)
+    for start in range(0, messages, BATCH):
+        body = orjson.dumps({"results": [result(i) for i in range(start, min(messages, start + BATCH))]})
+        enqueue_now(connection, writer, router, normalize_envelope(parse_envelope(body), "forward"))
+    started = time.perf_counter()
+    run_worker(settings, burst=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    kind, url, messages = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    os.environ["INBOUND_REDIS_URL"] = url
+    os.environ["INBOUND_LOG_LEVEL"] = "WARNING"
+    connection = redis.Redis.from_url(url)
+    seconds = plain_rq(connection, messages) if kind == "rq" else ours(connection, messages)
+    print(json.dumps({"messages": messages, "seconds": seconds}))
+
+
+if __name__ == "__main__":
+    main()
