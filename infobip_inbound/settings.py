@@ -159,7 +159,10 @@ class Settings(BaseSettings):
     jsonl_path: Path = Path("responses.jsonl")
 
     # Workers
-    worker_claim_max: int = Field(default=1000, ge=1, le=10000, description="Most responses one job handles.")
+    worker_claim_max: int = Field(default=1000, ge=1, le=10000, description="Most responses one claim takes.")
+    worker_job_budget_seconds: float = Field(
+        default=5.0, gt=0, description="How long one job keeps claiming; keep it well under the job timeout."
+    )
     worker_queues: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated queues to work; default: every routed queue."
     )

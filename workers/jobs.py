@@ -66,12 +66,24 @@ def drain_inbox(queue: str) -> dict[str, int]:
     if job is None:
         raise RuntimeError("drain_inbox runs only inside an RQ worker")
     context = current_context()
-    claim_batch(job.connection, queue, job.id, context)
-    return run_batch(job.connection, batch_key(job.id), context)
+    # Keep claiming while responses keep coming, within a time budget: RQ's cost per job (several round
+    # trips) is then paid once per busy spell, and a response that arrives mid-job waits one claim, not a job.
+    deadline = time.monotonic() + context.settings.worker_job_budget_seconds
+    totals = {"responses": 0, "handled": 0, "skipped": 0}
+    while True:
+        claimed = claim_batch(job.connection, queue, job.id, context)
+        if claimed == 0:
+            return totals
+        outcome = run_batch(job.connection, batch_key(job.id), context)
+        for name, count in outcome.items():
+            totals[name] += count
+        if time.monotonic() > deadline:
+            return totals
 
 
 def claim_batch(connection: Redis, queue: str, job_id: str, context: HandlerContext) -> int:
-    """Move up to `worker_claim_max` responses from the inbox to this job's batch; -1 if it claimed before."""
+    """Move up to `worker_claim_max` responses from the inbox to this job's batch; -1 if it holds an
+    unfinished batch already (a retried job: that batch is handled first)."""
     followup = context.drain_jobs.prepare(queue)
     keys = [inbox_key(queue), pending_key(queue), batch_key(job_id), *queue_keys(queue), followup.key]
     args = [context.settings.worker_claim_max, job_id, followup.id, followup.field_count, *followup.fields]
