@@ -66,7 +66,7 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
     use_simulator = simulator and not (settings.infobip_base_url and settings.infobip_api_key)
 
     redis_server: RedisServer | None = None
-    if not settings.redis_url:
+    if not settings.redis_url and not settings.redis_sentinels:
         try:
             DATA_DIR.mkdir(exist_ok=True)
             redis_server = RedisServer(data_dir=DATA_DIR.resolve())
@@ -119,7 +119,7 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
         # Only the built-in development token is shown; configured secrets are never printed.
         token = DEV_TOKEN if env.get("INBOUND_FORWARD_TOKENS") == DEV_TOKEN else "<token>"
         url = f"{local}/infobip/forward/{token}"
-        where = f"embedded at {env['INBOUND_REDIS_URL']}" if redis_server else "from INBOUND_REDIS_URL"
+        where = f"embedded at {env['INBOUND_REDIS_URL']}" if redis_server else "as configured"
         infobip = (
             f"simulator at {env['INBOUND_INFOBIP_BASE_URL']} ({simulated_rate}/s responses; "
             f"{SIMULATOR_APPS[0]} by forward, the others by pull)"

@@ -149,5 +149,6 @@ def test_worker_refuses_to_start_with_unknown_handler(start_worker: StartWorker,
 
 def test_worker_stops_gracefully_on_sigterm(start_worker: StartWorker, base_env: dict[str, str]) -> None:
     worker = start_worker(base_env)
-    wait_until(lambda: "Listening on" in worker.log(), timeout=30)
+    # Logged from the work loop, after RQ has installed its signal handlers.
+    wait_until(lambda: "cleaning registries" in worker.log(), timeout=30)
     assert worker.stop() == 0

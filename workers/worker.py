@@ -38,6 +38,12 @@ from workers.jobs import current_context
 _LIVE_SLACK_SECONDS = 120.0
 
 
+class InboundWorker(SimpleWorker):
+    """RQ's SimpleWorker, reconnecting sooner: after a Redis outage RQ's default pause grows to 60 s."""
+
+    max_connection_wait_time = 5.0
+
+
 def worker_queues(settings: Settings) -> list[str]:
     return settings.worker_queues or settings.queues
 
@@ -88,7 +94,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     connection = sync_client(settings)
     queue_names = worker_queues(settings)
     if processes > 1:
-        pool = _Pool(queue_names, connection=connection, num_workers=processes, worker_class=SimpleWorker)
+        pool = _Pool(queue_names, connection=connection, num_workers=processes, worker_class=InboundWorker)
         if settings.health_port:
 
             def pool_age() -> float | None:
@@ -100,7 +106,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
         pool.start(burst=burst, logging_level=settings.log_level)
         return
     queues = [Queue(name, connection=connection) for name in queue_names]
-    worker = SimpleWorker(queues, connection=connection, name=f"infobip-inbound-{socket.gethostname()}-{os.getpid()}")
+    worker = InboundWorker(queues, connection=connection, name=f"infobip-inbound-{socket.gethostname()}-{os.getpid()}")
     if settings.health_port:
         # Longest gap between heartbeats: a blocking dequeue, one job, then a reconnect pause.
         longest = worker.dequeue_timeout + settings.job_timeout_seconds + worker.max_connection_wait_time
