@@ -291,7 +291,7 @@ def test_keda_scales_workers_on_every_rq_queue_list(name: str) -> None:
     queues = [values_of(name)["config"]["defaultQueue"]] + [
         r["queue"] for r in values_of(name)["config"]["routes"] if r.get("queue")
     ]
-    assert [t["metadata"]["listName"] for t in scaled["spec"]["triggers"]] == [f"rq:queue:{q}" for q in queues]
+    assert [t["metadata"]["listName"] for t in scaled["spec"]["triggers"]] == [f"inbound:inbox:{q}" for q in queues]
     assert all(t["authenticationRef"] for t in scaled["spec"]["triggers"])
 
 
