@@ -21,4 +21,7 @@ def record_start(response: UserResponse) -> None:
     global _latency_redis
     if _latency_redis is None:
         _latency_redis = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
-    _latency_redis.hset("bench:handler_start", response.message_id, repr(time.time()))
+    now = time.time()
+    _latency_redis.hset(
+        "bench:handler_start", response.message_id, f"{now!r} {now - response.ingested_at.timestamp()!r}"
+    )

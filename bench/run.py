@@ -290,6 +290,10 @@ def print_report(report: dict[str, Any], output: Path) -> None:
         f" ({e2e['handled']}/{e2e['messages']} handled, {e2e['failures']} failed)   (goals 15 / 60 ms)"
     )
     print(
+        f"  from the receiver's ingested_at: p50 {e2e['from_ingest_p50_ms']:.1f} ms,"
+        f" p99 {e2e['from_ingest_p99_ms']:.1f} ms"
+    )
+    print(
         f"poller drain: {poller['messages_per_s']:.0f} msg/s of {poller['throttle_bound_per_s']:.0f} bound"
         f" = {poller['fraction_of_bound']:.0%}, 429s {poller['throttled']}   (goal >= 80%)"
     )
