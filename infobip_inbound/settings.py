@@ -163,6 +163,9 @@ class Settings(BaseSettings):
     worker_job_budget_seconds: float = Field(
         default=5.0, gt=0, description="How long one job keeps claiming; keep it well under the job timeout."
     )
+    worker_idle_wait_ms: float = Field(
+        default=100.0, ge=0, le=5000, description="How long a job waits for more responses before it ends."
+    )
     worker_queues: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated queues to work; default: every routed queue."
     )

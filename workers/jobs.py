@@ -26,6 +26,7 @@ from workers.registry import HandlerRegistry
 log = logging.getLogger("infobip_inbound.worker")
 
 DONE_SUFFIX = ":done"
+_IDLE_POLL_SECONDS = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,19 +67,24 @@ def drain_inbox(queue: str) -> dict[str, int]:
     if job is None:
         raise RuntimeError("drain_inbox runs only inside an RQ worker")
     context = current_context()
-    # Keep claiming while responses keep coming, within a time budget: RQ's cost per job (several round
-    # trips) is then paid once per busy spell, and a response that arrives mid-job waits one claim, not a job.
-    deadline = time.monotonic() + context.settings.worker_job_budget_seconds
+    # Keep claiming while responses keep coming, within a time budget, and wait a moment for more before
+    # ending: RQ's cost per job (several round trips) is then paid once per busy spell, and a response that
+    # arrives mid-job waits one short poll, not a new job.
+    settings = context.settings
+    deadline = time.monotonic() + settings.worker_job_budget_seconds
+    idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
     totals = {"responses": 0, "handled": 0, "skipped": 0}
-    while True:
-        claimed = claim_batch(job.connection, queue, job.id, context)
-        if claimed == 0:
-            return totals
+    while time.monotonic() < deadline:
+        if claim_batch(job.connection, queue, job.id, context) == 0:
+            if time.monotonic() >= idle_until:
+                break
+            time.sleep(_IDLE_POLL_SECONDS)
+            continue
         outcome = run_batch(job.connection, batch_key(job.id), context)
         for name, count in outcome.items():
             totals[name] += count
-        if time.monotonic() > deadline:
-            return totals
+        idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
+    return totals
 
 
 def claim_batch(connection: Redis, queue: str, job_id: str, context: HandlerContext) -> int:
