@@ -90,30 +90,41 @@ class BatchWriter:
         # RQ builds job hashes offline; this client is never used for I/O.
         self._rq_connection = redis.Redis()
 
-    def script_call(self, queue: str, responses: list[Normalized]) -> tuple[list[str], list[str | bytes | int]]:
-        job_id = uuid.uuid4().hex
-        batch_key = BATCH_PREFIX + job_id
+    def job_fields(
+        self, job_id: str, queue: str, args: tuple[object, ...], status: JobStatus, size: int
+    ) -> list[str | bytes]:
+        """The RQ job hash of a handle_batch job, as field/value pairs."""
         job = Job.create(
             HANDLE_BATCH,
-            args=(batch_key,),
+            args=args,
             connection=self._rq_connection,
             id=job_id,
             origin=queue,
-            status=JobStatus.QUEUED,
+            status=status,
             timeout=self._job_timeout,
             result_ttl=self._result_ttl,
             retry=self._retry,
-            description=f"infobip-inbound batch of {len(responses)} responses",
+            description=f"infobip-inbound batch of {size} responses",
         )
         job.enqueued_at = now()
         fields: list[str | bytes] = []
         for name, value in job.to_dict().items():
             fields += [name, value if isinstance(value, bytes | str) else str(value)]
-        keys = [Queue.redis_queue_namespace_prefix + queue, Queue.redis_queues_keys, job.key, batch_key, STATS_KEY]
+        return fields
+
+    def script_call(self, queue: str, responses: list[Normalized]) -> tuple[list[str], list[str | bytes | int]]:
+        job_id = uuid.uuid4().hex
+        batch_key = BATCH_PREFIX + job_id
+        fields = self.job_fields(job_id, queue, (batch_key,), JobStatus.QUEUED, len(responses))
+        keys = [queue_key(queue), Queue.redis_queues_keys, Job.key_for(job_id), batch_key, STATS_KEY]
         keys += [SEEN_PREFIX + response.message_id for response in responses]
         args: list[str | bytes | int] = [self._dedup_ttl, job_id, len(fields) // 2, *fields]
         args += [response.json for response in responses]
         return keys, args
+
+
+def queue_key(queue: str) -> str:
+    return Queue.redis_queue_namespace_prefix + queue
 
 
 def by_queue(router: Router, responses: list[Normalized]) -> dict[str, list[int]]:

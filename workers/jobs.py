@@ -1,14 +1,17 @@
 """The RQ job the receiver enqueues: run the routed handlers over one stored batch of responses.
 
-Each (message, handler) pair that succeeds is recorded in the batch's done-set before the next message
-starts, so a retried or re-delivered job runs only the pairs that have not succeeded yet. When every pair
-has succeeded the batch is deleted; otherwise the job raises and RQ's retry policy takes over.
+Each (message, handler) pair that succeeds is recorded (per pair, with the dedup window as TTL, and in the
+batch's done-set) before the next message starts, so a re-delivered job, or the same message in another
+batch, runs only the pairs that have not succeeded yet. Failed pairs are handed, per handler, to a retry
+batch or the dead-letter store (workers/failed_pairs.py); then the batch is deleted. A batch job carrying a
+handler name runs only that handler (a retry or a redrive); `tries` counts the tries of its pairs.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
 from dataclasses import dataclass
 from functools import cache
 
@@ -18,6 +21,10 @@ from rq import get_current_job
 from infobip_inbound.model import UserResponse
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import Settings, load_settings
+from receiver.enqueue import BatchWriter
+from workers.failed_pairs import FailedPair, settle_failures
+from workers.idempotency import already_handled, pair_id, record_success
+from workers.maintenance import job_lease
 from workers.registry import HandlerRegistry
 
 log = logging.getLogger("infobip_inbound.worker")
@@ -30,11 +37,12 @@ class HandlerContext:
     settings: Settings
     router: Router
     registry: HandlerRegistry
+    writer: BatchWriter
 
     @classmethod
     def build(cls, settings: Settings) -> HandlerContext:
         router = Router.from_settings(settings)
-        return cls(settings, router, HandlerRegistry(router.handler_names))
+        return cls(settings, router, HandlerRegistry(router.handler_names), BatchWriter(settings))
 
 
 @cache
@@ -43,51 +51,67 @@ def current_context() -> HandlerContext:
     return HandlerContext.build(load_settings())
 
 
-class HandlerFailures(Exception):
-    """Some (message, handler) pairs of a batch failed; the others are recorded as done."""
-
-    def __init__(self, failures: list[tuple[str, str, str]]) -> None:
-        summary = ", ".join(f"{message_id}/{handler}: {error}" for message_id, handler, error in failures[:10])
-        more = f" (+{len(failures) - 10} more)" if len(failures) > 10 else ""
-        super().__init__(f"{len(failures)} handler call(s) failed: {summary}{more}")
-        self.failures = failures
-
-
-def pair_id(message_id: str, handler: str) -> str:
-    return f"{handler}\x1f{message_id}"
-
-
-def handle_batch(batch_key: str) -> dict[str, int]:
+def handle_batch(batch_key: str, handler: str | None = None, tries: int = 1) -> dict[str, int]:
     job = get_current_job()
     if job is None:
         raise RuntimeError("handle_batch runs only inside an RQ worker")
-    return run_batch(job.connection, batch_key, current_context())
+    context = current_context()
+    with job_lease(job.connection, job.id, context.settings.job_visibility_seconds):
+        return run_batch(job.connection, batch_key, context, handler=handler, tries=tries, queue=job.origin)
 
 
-def run_batch(connection: Redis, batch_key: str, context: HandlerContext) -> dict[str, int]:
+def run_batch(
+    connection: Redis,
+    batch_key: str,
+    context: HandlerContext,
+    *,
+    handler: str | None = None,
+    tries: int = 1,
+    queue: str | None = None,
+) -> dict[str, int]:
     done_key = batch_key + DONE_SUFFIX
     raw_responses, done_raw = _load(connection, batch_key, done_key)
+    responses = [UserResponse.model_validate_json(raw) for raw in raw_responses]
+    plan = [(handler,) if handler else context.router.destination(r).handlers for r in responses]
     done = {member.decode() for member in done_raw}
+    done |= already_handled(
+        connection,
+        [
+            p
+            for r, names in zip(responses, plan, strict=True)
+            for h in names
+            if (p := pair_id(r.message_id, h)) not in done
+        ],
+    )
     ttl = context.settings.dedup_window_seconds
-    failures: list[tuple[str, str, str]] = []
+    failures: list[FailedPair] = []
     handled = skipped = 0
-    for raw in raw_responses:
-        response = UserResponse.model_validate_json(raw)
+    for raw, response, names in zip(raw_responses, responses, plan, strict=True):
         succeeded: list[str] = []
-        for handler in context.router.destination(response).handlers:
-            pair = pair_id(response.message_id, handler)
+        for name in names:
+            pair = pair_id(response.message_id, name)
             if pair in done:
                 skipped += 1
                 continue
             started = time.perf_counter()
             try:
-                context.registry.call(handler, response)
+                context.registry.call(name, response)
             except Exception as exc:
-                failures.append((response.message_id, handler, f"{type(exc).__name__}: {exc}"))
+                failures.append(
+                    FailedPair(
+                        pair,
+                        response.message_id,
+                        response.application_code,
+                        name,
+                        raw,
+                        f"{type(exc).__name__}: {exc}",
+                        traceback.format_exc(),
+                    )
+                )
                 log.warning(
                     "handler failed",
                     exc_info=True,
-                    extra={"message_id": response.message_id, "handler": handler, "outcome": "failed"},
+                    extra={"message_id": response.message_id, "handler": name, "outcome": "failed", "tries": tries},
                 )
                 continue
             succeeded.append(pair)
@@ -97,21 +121,20 @@ def run_batch(connection: Redis, batch_key: str, context: HandlerContext) -> dic
                 extra={
                     "message_id": response.message_id,
                     "application_code": response.application_code,
-                    "handler": handler,
+                    "handler": name,
                     "outcome": "ok",
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 },
             )
         if succeeded:
             # Recorded before the next message, so a crash re-runs at most this message's pairs.
-            pipe = connection.pipeline(transaction=True)
-            pipe.sadd(done_key, *succeeded)
-            pipe.expire(done_key, ttl)
-            pipe.execute()
+            record_success(connection, done_key, succeeded, ttl)
+    outcome = {"responses": len(raw_responses), "handled": handled, "skipped": skipped}
     if failures:
-        raise HandlerFailures(failures)
+        queue = queue or context.settings.default_queue
+        outcome |= settle_failures(connection, context.settings, context.writer, done_key, queue, tries, failures)
     connection.delete(batch_key, done_key)
-    return {"responses": len(raw_responses), "handled": handled, "skipped": skipped}
+    return outcome
 
 
 def _load(connection: Redis, batch_key: str, done_key: str) -> tuple[list[bytes], set[bytes]]:
