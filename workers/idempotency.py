@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TypeVar
 
 import redis
@@ -37,14 +37,11 @@ def already_handled(connection: redis.Redis, pairs: list[str]) -> set[str]:
     return {pair for pair, value in zip(pairs, found, strict=True) if value is not None}
 
 
-def record_success(connection: redis.Redis, done_key: str, pairs: Iterable[str], ttl: int) -> None:
-    pairs = list(pairs)
-
+def record_success(connection: redis.Redis, done_key: str, pair: str, ttl: int) -> None:
     def write() -> None:
         pipe = connection.pipeline(transaction=True)
-        for pair in pairs:
-            pipe.set(handled_key(pair), b"1", ex=ttl)
-        pipe.sadd(done_key, *pairs)
+        pipe.set(handled_key(pair), b"1", ex=ttl)
+        pipe.sadd(done_key, pair)
         pipe.expire(done_key, ttl)
         pipe.execute()
 

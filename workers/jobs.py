@@ -1,7 +1,7 @@
 """The RQ job the receiver enqueues: run the routed handlers over one stored batch of responses.
 
 Each (message, handler) pair that succeeds is recorded (per pair, with the dedup window as TTL, and in the
-batch's done-set) before the next message starts, so a re-delivered job, or the same message in another
+batch's done-set) before the next pair starts, so a re-delivered job, or the same message in another
 batch, runs only the pairs that have not succeeded yet. Failed pairs are handed, per handler, to a retry
 batch or the dead-letter store (workers/failed_pairs.py); then the batch is deleted. A batch job carrying a
 handler name runs only that handler (a retry or a redrive); `tries` counts the tries of its pairs.
@@ -87,7 +87,6 @@ def run_batch(
     failures: list[FailedPair] = []
     handled = skipped = 0
     for raw, response, names in zip(raw_responses, responses, plan, strict=True):
-        succeeded: list[str] = []
         for name in names:
             pair = pair_id(response.message_id, name)
             if pair in done:
@@ -114,7 +113,8 @@ def run_batch(
                     extra={"message_id": response.message_id, "handler": name, "outcome": "failed", "tries": tries},
                 )
                 continue
-            succeeded.append(pair)
+            # Recorded before the next pair runs: a crash re-runs at most the pair in hand.
+            record_success(connection, done_key, pair, ttl)
             handled += 1
             log.debug(
                 "handled",
@@ -126,9 +126,6 @@ def run_batch(
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 },
             )
-        if succeeded:
-            # Recorded before the next message, so a crash re-runs at most this message's pairs.
-            record_success(connection, done_key, succeeded, ttl)
     outcome = {"responses": len(raw_responses), "handled": handled, "skipped": skipped}
     if failures:
         queue = queue or context.settings.default_queue
