@@ -36,7 +36,9 @@ def clean_handlers() -> Iterator[None]:
 
 
 def queued_jobs(client: redis.Redis, queue: str = "infobip-inbound") -> list[tuple[str, str, int]]:
-    return [(job.args[0], job.args[1], job.args[2]) for job in Queue(queue, connection=client).jobs if len(job.args) > 1]
+    return [
+        (job.args[0], job.args[1], job.args[2]) for job in Queue(queue, connection=client).jobs if len(job.args) > 1
+    ]
 
 
 def test_backoff_grows_exponentially_within_the_cap_and_jitters() -> None:
@@ -137,9 +139,7 @@ def test_worker_sigkilled_mid_batch_loses_nothing_and_repeats_nothing(
     assert sorted(line.split()[1] for line in calls.read_text().splitlines()) == sorted(ids)
 
 
-def test_worker_rides_out_a_redis_restart(
-    start_worker: StartWorker, base_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_worker_rides_out_a_redis_restart(start_worker: StartWorker, base_env: dict[str, str], tmp_path: Path) -> None:
     server = RedisServer(data_dir=tmp_path / "redis")
     server.start()
     try:
