@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def test_retries_wait_their_backoff_in_the_scheduled_set(redis_url: str, redis_c
     run_batch(redis_client, batch_key, HandlerContext.build(settings))
     assert Queue("infobip-inbound", connection=redis_client).count == 1  # only the original job
     ((job_id, due),) = redis_client.zrange(SCHEDULED_KEY, 0, -1, withscores=True)
+    assert due > time.time() + 25  # 60 s with up to half of it jittered
     assert redis_client.hget(b"rq:job:" + job_id, "status") == b"scheduled"
 
 
