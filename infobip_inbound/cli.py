@@ -96,9 +96,10 @@ def schema() -> None:
     click.echo(orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
 
 
-from infobip_inbound import cli_infobip  # noqa: E402 - its commands attach to `main`, defined above
+from infobip_inbound import cli_dlq, cli_infobip  # noqa: E402 - their commands attach to `main`, defined above
 
 cli_infobip.attach(main)
+cli_dlq.attach(main)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from rq.utils import now
 from infobip_inbound.settings import Settings
 
 DRAIN_INBOX = "workers.jobs.drain_inbox"
+HANDLE_BATCH = "workers.jobs.handle_batch"
 SEEN_PREFIX = "inbound:seen:"
 INBOX_PREFIX = "inbound:inbox:"
 BATCH_PREFIX = "inbound:batch:"
@@ -116,7 +117,7 @@ return n
 
 @dataclass(frozen=True, slots=True)
 class PreparedJob:
-    """A drain job built offline: its id, hash key and hash fields, for a script to write if needed."""
+    """A job built offline: its id, hash key and hash fields, for a script or transaction to write."""
 
     id: str
     key: str
@@ -127,29 +128,56 @@ class PreparedJob:
         return len(self.fields) // 2
 
 
-class DrainJobs:
-    """Builds `drain_inbox` RQ jobs exactly as RQ would write them (RQ serializes; a script writes)."""
+class Jobs:
+    """Builds RQ jobs exactly as RQ would write them (RQ serializes; a script or transaction writes them)."""
 
     def __init__(self, settings: Settings) -> None:
         self._timeout = settings.job_timeout_seconds
         self._result_ttl = settings.job_result_ttl_seconds
+        # RQ's own retries cover a job that fails as a whole (Redis gone mid-job, a timeout); failed handler
+        # calls are retried per pair instead (workers/failed_pairs.py).
         self._retry = (
             Retry(max=settings.job_retries, interval=settings.job_retry_intervals) if settings.job_retries else None
         )
         self._connection = redis.Redis()  # never used for I/O: Job.create needs one
 
-    def prepare(self, queue: str) -> PreparedJob:
+    def drain(self, queue: str) -> PreparedJob:
+        """A job that drains the queue's inbox."""
+        return self._prepare(
+            DRAIN_INBOX, (queue,), queue, JobStatus.QUEUED, f"infobip-inbound: handle responses queued on {queue}"
+        )
+
+    def batch(self, queue: str, job_id: str, handler: str, tries: int, status: JobStatus, size: int) -> PreparedJob:
+        """A job that runs one handler over the batch `inbound:batch:<job_id>` (a retry or a redrive)."""
+        return self._prepare(
+            HANDLE_BATCH,
+            (batch_key(job_id), handler, tries),
+            queue,
+            status,
+            f"infobip-inbound: {handler} over {size} responses, try {tries}",
+            job_id,
+        )
+
+    def _prepare(
+        self,
+        func: str,
+        args: tuple[object, ...],
+        queue: str,
+        status: JobStatus,
+        description: str,
+        job_id: str | None = None,
+    ) -> PreparedJob:
         job = Job.create(
-            DRAIN_INBOX,
-            args=(queue,),
+            func,
+            args=args,
             connection=self._connection,
-            id=uuid.uuid4().hex,
+            id=job_id or uuid.uuid4().hex,
             origin=queue,
-            status=JobStatus.QUEUED,
+            status=status,
             timeout=self._timeout,
             result_ttl=self._result_ttl,
             retry=self._retry,
-            description=f"infobip-inbound: handle responses queued on {queue}",
+            description=description,
         )
         job.enqueued_at = now()
         fields: list[str | bytes] = []
@@ -158,6 +186,11 @@ class DrainJobs:
         return PreparedJob(job.id, job.key, fields)
 
 
+def queue_key(queue: str) -> str:
+    """RQ's list of the queue's waiting job ids."""
+    return Queue.redis_queue_namespace_prefix + queue
+
+
 def queue_keys(queue: str) -> tuple[str, str]:
     """RQ's list for the queue, and RQ's set of queues."""
-    return Queue.redis_queue_namespace_prefix + queue, Queue.redis_queues_keys
+    return queue_key(queue), Queue.redis_queues_keys

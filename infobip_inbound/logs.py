@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable
 
@@ -14,8 +15,21 @@ from infobip_inbound.settings import Settings
 REDACTED = "[redacted]"
 
 
+# Credentials that may show up without being configured here (a wrong token, a caller's header).
+_CREDENTIAL_PATTERNS = (
+    (re.compile(r"(/infobip/forward/)[^\s\"'?&/]+"), r"\1" + REDACTED),
+    (
+        re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|app)\s+)[A-Za-z0-9+/=._~-]+"),
+        r"\1" + REDACTED,
+    ),
+    (re.compile(r"(?i)\b((?:basic|app|bearer) )[A-Za-z0-9+/=._~-]{12,}"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s:/@\"']*:)[^\s@/\"']+@"), r"\1" + REDACTED + "@"),
+)
+
+
 class _Redacting(logging.Formatter):
-    """Wraps a formatter and removes every configured secret from the finished line."""
+    """Wraps a formatter and removes every configured secret, and anything shaped like a credential,
+    from the finished line."""
 
     def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -27,6 +41,8 @@ class _Redacting(logging.Formatter):
         for secret in self._secrets:
             if secret in line:
                 line = line.replace(secret, REDACTED)
+        for pattern, replacement in _CREDENTIAL_PATTERNS:
+            line = pattern.sub(replacement, line)
         return line
 
 
@@ -57,6 +73,9 @@ def secrets_of(settings: Settings) -> list[str]:
     for pair in settings.forward_basic_auth:
         values.append(pair.get_secret_value())
         values.append(pair.get_secret_value().partition(":")[2])
+    if settings.infobip_api_key is not None:
+        values.append(settings.infobip_api_key.get_secret_value())
+    values += [a.api_key.get_secret_value() for a in settings.poll_accounts if a.api_key is not None]
     if settings.redis_url and "@" in settings.redis_url:
         userinfo = settings.redis_url.split("://", 1)[-1].rsplit("@", 1)[0]
         values.append(userinfo.partition(":")[2] or userinfo)

@@ -64,6 +64,17 @@ def sentinel_address(entry: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class HandlerRetry(BaseModel):
+    """Retry policy of a handler: exponential backoff with jitter, then the dead-letter store."""
+
+    max_tries: int = Field(default=4, ge=1, le=1000, description="Tries of one (message, handler) pair in all.")
+    backoff_base_seconds: float = Field(default=10.0, ge=0, description="Delay ceiling before the 2nd try.")
+    backoff_max_seconds: float = Field(default=3600.0, ge=0, description="Largest delay ceiling.")
+    jitter: float = Field(
+        default=0.5, ge=0, le=1, description="Share of each delay drawn at random (0: none, 1: full jitter)."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="INBOUND_", extra="forbid", validate_default=True)
 
@@ -137,6 +148,18 @@ class Settings(BaseSettings):
         default=False, description="Accept unauthenticated forwards. For local development only."
     )
     max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_json_depth: int = Field(default=32, ge=2, le=200, description="Deepest nesting accepted in a body.")
+    max_results: int = Field(default=10_000, ge=1, description="Most results accepted in one envelope.")
+    forward_allowed_cidrs: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated CIDRs allowed to call the forward endpoint; empty: any."
+    )
+    trusted_proxies: int = Field(
+        default=0, ge=0, le=10, description="Proxies in front of the receiver that append to X-Forwarded-For."
+    )
+    rate_limit_per_second: float = Field(
+        default=0.0, ge=0, description="Forward requests per second per client address (0: no limit)."
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, description="Requests a client may send at once.")
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After sent with 503 answers.")
 
     # Enqueue
@@ -148,8 +171,15 @@ class Settings(BaseSettings):
     default_queue: str = "infobip-inbound"
     job_timeout_seconds: int = Field(default=180, gt=0)
     job_result_ttl_seconds: int = Field(default=300, ge=0)
-    job_retries: int = Field(default=3, ge=0)
+    job_retries: int = Field(default=3, ge=0, description="Retries of a job that fails as a whole (Redis errors).")
     job_retry_intervals: list[int] = Field(default=[10, 60, 300])
+    handler_retry_default: HandlerRetry = Field(default_factory=HandlerRetry)
+    handler_retry: dict[str, HandlerRetry] = Field(
+        default_factory=dict, description="Per-handler retry policies, by handler name; others use the default."
+    )
+    job_visibility_seconds: float = Field(
+        default=30.0, gt=0, description="A running job whose worker stops renewing its lease this long is requeued."
+    )
 
     # Routing
     routes: list[Route] = Field(default_factory=list)
@@ -212,7 +242,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("forward_tokens", "forward_basic_auth", "worker_queues", mode="before")
+    @field_validator("forward_tokens", "forward_basic_auth", "worker_queues", "forward_allowed_cidrs", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -227,6 +257,21 @@ class Settings(BaseSettings):
             if not sep or not user or not password:
                 raise ValueError("each entry must be user:password")
         return value
+
+    @field_validator("forward_allowed_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a CIDR: {exc}") from None
+        return value
+
+    def retry_policy(self, handler: str) -> HandlerRetry:
+        return self.handler_retry.get(handler, self.handler_retry_default)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

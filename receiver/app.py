@@ -10,6 +10,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -20,6 +21,8 @@ from infobip_inbound.settings import Settings
 from receiver.auth import ForwardAuth
 from receiver.enqueue import Committer
 from receiver.forward import FORWARD_PATH, ForwardEndpoint
+from receiver.hardening import Hardening
+from receiver.openapi import openapi
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -40,8 +43,8 @@ class Receiver:
     async def ready(self, request: Request) -> Response:
         try:
             await self.client.ping()
-        except (RedisError, OSError) as exc:
-            return json_response(503, {"status": "unavailable", "redis": type(exc).__name__})
+        except (RedisError, OSError):
+            return json_response(503, {"status": "unavailable", "redis": "unavailable"})
         return json_response(200, {"status": "ok", "redis": "ok"})
 
     @contextlib.asynccontextmanager
@@ -54,14 +57,34 @@ class Receiver:
             await self.client.aclose()
 
 
-def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Starlette:
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return json_response(status, {"error": "not_found" if status == 404 else f"http_{status}"})
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # Starlette logs nothing here and re-raises after answering; Hardening logs it.
+    return json_response(500, {"error": "internal_error", "message": "the request could not be processed"})
+
+
+def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Hardening:
     receiver = Receiver(settings, client)
+    description = orjson.dumps(openapi(settings))
+
+    async def openapi_json(request: Request) -> Response:
+        return Response(description, media_type="application/json")
+
     routes = [
         Route(FORWARD_PATH, receiver.forward, methods=["POST"]),
         Route(FORWARD_PATH + "/{token}", receiver.forward, methods=["POST"]),
         Route("/health/live", receiver.live, methods=["GET"]),
         Route("/health/ready", receiver.ready, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=receiver.lifespan)
+    app = Starlette(
+        routes=routes,
+        lifespan=receiver.lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+    )
     app.state.receiver = receiver
-    return app
+    return Hardening(app)

@@ -23,7 +23,7 @@ from infobip_inbound.inbox import (
     ENQUEUE_LUA,
     SEEN_PREFIX,
     STATS_KEY,
-    DrainJobs,
+    Jobs,
     inbox_key,
     pending_key,
     queue_keys,
@@ -53,10 +53,10 @@ class InboxWriter:
 
     def __init__(self, settings: Settings) -> None:
         self._dedup_ttl = settings.dedup_window_seconds
-        self._jobs = DrainJobs(settings)
+        self._jobs = Jobs(settings)
 
     def script_call(self, queue: str, responses: list[Normalized]) -> tuple[list[str], list[str | bytes | int]]:
-        job = self._jobs.prepare(queue)
+        job = self._jobs.drain(queue)
         keys = [inbox_key(queue), pending_key(queue), *queue_keys(queue), job.key, STATS_KEY]
         keys += [SEEN_PREFIX + response.message_id for response in responses]
         args: list[str | bytes | int] = [self._dedup_ttl, job.id, job.field_count, *job.fields]

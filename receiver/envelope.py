@@ -91,6 +91,13 @@ def normalize_envelope(envelope: InfobipEnvelope, source: Source) -> list[Normal
     """The envelope's results as UserResponse JSON. Built straight from the validated wire model: its field
     names are UserResponse's (tests hold the two together), so no second validation is needed."""
     common = {"schema_version": SCHEMA_VERSION, "source": source, "ingested_at": datetime.now(UTC)}
+    try:
+        return _normalize(envelope, common)
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in customPayload
+        raise InvalidEnvelope([FieldError(field="results", message=f"a value cannot be stored: {exc}")]) from None
+
+
+def _normalize(envelope: InfobipEnvelope, common: dict[str, Any]) -> list[Normalized]:
     return [
         Normalized(
             result,

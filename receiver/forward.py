@@ -21,6 +21,7 @@ from receiver.auth import ForwardAuth
 from receiver.body import BodyTooLarge, ClientGone, is_json, read_limited
 from receiver.enqueue import Committer
 from receiver.envelope import InvalidEnvelope, normalize_envelope, parse_envelope
+from receiver.hardening import RequestGuard, envelope_problem
 
 log = logging.getLogger("infobip_inbound.receiver")
 
@@ -40,6 +41,8 @@ class ForwardEndpoint:
         self._auth = auth
         self._committer = committer
         self._max_body = settings.max_body_bytes
+        self._guard = RequestGuard.from_settings(settings)
+        self._max_results, self._max_depth = settings.max_results, settings.max_json_depth
         self._unauthorized = error_answer(
             401,
             "unauthorized",
@@ -80,6 +83,8 @@ class ForwardEndpoint:
             )
 
     async def _answer(self, scope: Scope, receive: Receive) -> Answer:
+        if self._guard is not None and (refused := self._guard.check(scope)) is not None:
+            return refused
         authorization = content_type = content_length = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -106,8 +111,14 @@ class ForwardEndpoint:
                 "the body is not a valid Infobip results envelope",
                 fields=[e.model_dump() for e in exc.errors],
             )
+        if (problem := envelope_problem(envelope, self._max_results, self._max_depth)) is not None:
+            return problem
         try:
-            result = await self._committer.submit(normalize_envelope(envelope, "forward"))
+            responses = normalize_envelope(envelope, "forward")
+        except InvalidEnvelope as exc:
+            return error_answer(400, "invalid_envelope", str(exc))
+        try:
+            result = await self._committer.submit(responses)
         except (RedisError, OSError, ConnectionError) as exc:
             log.warning("forward not stored, answering 503: %s", type(exc).__name__)
             return self._unavailable

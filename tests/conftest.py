@@ -44,6 +44,8 @@ def base_env(redis_url: str, tmp_path: Path) -> dict[str, str]:
         "INBOUND_DEFAULT_HANDLERS": '["jsonl"]',
         "INBOUND_LOG_LEVEL": "INFO",
         "INBOUND_JOB_RETRY_INTERVALS": "[0, 0, 0]",
+        "INBOUND_HANDLER_RETRY_DEFAULT": '{"backoff_base_seconds": 0}',
+        "INBOUND_JOB_VISIBILITY_SECONDS": "3",
     }
 
 

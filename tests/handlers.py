@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 from infobip_inbound.model import UserResponse
@@ -32,3 +33,17 @@ def fail_until_file(response: UserResponse) -> None:
         raise RuntimeError("not yet")
     with open(os.environ["TEST_FLAKY_LOG"], "a") as log:
         log.write(response.message_id + "\n")
+
+
+def crash_once(response: UserResponse) -> None:
+    """SIGKILLs its own worker process on TEST_CRASH_ON (once: TEST_CRASH_MARK records it); logs each call."""
+    mark = Path(os.environ["TEST_CRASH_MARK"])
+    if response.message_id == os.environ["TEST_CRASH_ON"] and not mark.exists():
+        mark.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    with open(os.environ["TEST_CALL_LOG"], "a") as log:
+        log.write(f"crash_once {response.message_id}\n")
+
+
+def always_fails(response: UserResponse) -> None:
+    raise ValueError(f"cannot take {response.message_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from infobip_inbound.settings import Settings, load_settings
 from receiver.enqueue import InboxWriter, enqueue_now
 from receiver.envelope import normalize_envelope, parse_envelope
 from tests.support import Role, envelope, result, wait_until
-from workers.jobs import HandlerContext, HandlerFailures, claim_batch, run_batch
+from workers.jobs import HandlerContext, claim_batch, run_batch
 from workers.registry import HandlerNotFound, resolve
 
 StartWorker = Callable[..., Role]
@@ -47,7 +48,7 @@ def enqueue(settings: Settings, *results: dict[str, object]) -> list[str]:
     context = HandlerContext.build(settings)
     keys = []
     for queue in settings.queues:
-        job_id = f"test-{queue}"
+        job_id = f"test-{uuid.uuid4().hex}"
         if claim_batch(connection, queue, job_id, context) > 0:
             keys.append(batch_key(job_id))
     connection.close()
@@ -67,27 +68,35 @@ def test_handler_lookup_by_entry_point_and_reference() -> None:
 
 
 def test_only_failed_pairs_run_again(redis_url: str, redis_client: redis.Redis) -> None:
-    settings = load_settings(redis_url=redis_url, default_handlers=["tests.handlers:record", "tests.handlers:flaky"])
+    settings = load_settings(
+        redis_url=redis_url,
+        default_handlers=["tests.handlers:record", "tests.handlers:flaky"],
+        handler_retry_default={"backoff_base_seconds": 0},
+    )
     (batch_key,) = enqueue(settings, result("m1"), result("m2"), result("m3"))
     context = HandlerContext.build(settings)
     handlers.failing.add("m2")
 
-    with pytest.raises(HandlerFailures, match="m2"):
-        run_batch(redis_client, batch_key, context)
+    outcome = run_batch(redis_client, batch_key, context)
+    assert outcome == {"responses": 3, "handled": 5, "skipped": 0, "retrying": 1, "dead_lettered": 0}
     assert handlers.calls == [
         ("record", "m1"), ("flaky", "m1"),
         ("record", "m2"), ("flaky", "m2"),
         ("record", "m3"), ("flaky", "m3"),
     ]  # fmt: skip
-    assert redis_client.exists(batch_key)  # kept for the retry
+    assert not redis_client.exists(batch_key)  # settled: the failed pair went to a batch of its own
+    (retry_job,) = Queue(settings.default_queue, connection=redis_client).jobs[1:]
+    retry_key, handler, tries = retry_job.args
+    assert (handler, tries) == ("tests.handlers:flaky", 2)
+    assert [orjson.loads(raw)["message_id"] for raw in redis_client.lrange(retry_key, 0, -1)] == ["m2"]
 
     handlers.calls.clear()
     handlers.failing.clear()
-    outcome = run_batch(redis_client, batch_key, context)
+    outcome = run_batch(redis_client, retry_key, context, handler=handler, tries=tries)
     assert handlers.calls == [("flaky", "m2")]
-    assert outcome == {"responses": 3, "handled": 1, "skipped": 5}
-    assert not redis_client.exists(batch_key)
-    assert not redis_client.exists(batch_key + ":done")
+    assert outcome == {"responses": 1, "handled": 1, "skipped": 0}
+    assert not redis_client.exists(retry_key)
+    assert not redis_client.exists(retry_key + ":done")
 
 
 def test_async_handlers_and_routes(redis_url: str, redis_client: redis.Redis) -> None:
@@ -120,8 +129,7 @@ def test_worker_process_retries_only_the_failed_pair(
     env = {
         **base_env,
         "INBOUND_DEFAULT_HANDLERS": '["jsonl", "tests.handlers:fail_until_file"]',
-        "INBOUND_JOB_RETRIES": "50",
-        "INBOUND_JOB_RETRY_INTERVALS": "[0]",
+        "INBOUND_HANDLER_RETRY_DEFAULT": '{"max_tries": 200, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2}',
         "TEST_RELEASE_FILE": str(release),
         "TEST_FLAKY_LOG": str(flaky_log),
     }

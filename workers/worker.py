@@ -2,7 +2,8 @@
 
 SimpleWorker runs jobs in-process (no fork per job): a job is a batch of responses, and handlers are
 resolved once per process. RQ's own signal handling gives the graceful stop: on SIGTERM the current job
-finishes and no new one is taken.
+finishes and no new one is taken. A maintenance thread requeues jobs of dead workers and releases due
+retries (workers/maintenance.py). When Redis goes away RQ's loop ends; the worker starts it again.
 
 With INBOUND_HEALTH_PORT set, the process started by `infobip-inbound worker` serves /health/live and
 /health/ready on that port (infobip_inbound.health):
@@ -18,6 +19,8 @@ With INBOUND_HEALTH_PORT set, the process started by `infobip-inbound worker` se
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import socket
 import threading
@@ -33,6 +36,11 @@ from infobip_inbound.health import serve_health
 from infobip_inbound.redis_client import sync_client
 from infobip_inbound.settings import Settings
 from workers.jobs import current_context
+from workers.maintenance import Maintenance
+
+log = logging.getLogger("infobip_inbound.worker")
+
+RESTART_DELAY_SECONDS = 1.0
 
 # Slack on top of the longest legitimate gap between two turns of a loop.
 _LIVE_SLACK_SECONDS = 120.0
@@ -93,28 +101,46 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     current_context()  # resolve every routed handler now: a bad name fails at start, not on a message
     connection = sync_client(settings)
     queue_names = worker_queues(settings)
-    if processes > 1:
-        pool = _Pool(queue_names, connection=connection, num_workers=processes, worker_class=InboundWorker)
-        if settings.health_port:
+    maintenance = Maintenance(connection, queue_names, settings.job_visibility_seconds)
+    maintenance.start()
+    try:
+        if processes > 1:
+            pool = _Pool(queue_names, connection=connection, num_workers=processes, worker_class=InboundWorker)
+            if settings.health_port:
 
-            def pool_age() -> float | None:
-                checked = pool.checked_at
-                return None if checked is None else time.monotonic() - checked
+                def pool_age() -> float | None:
+                    checked = pool.checked_at
+                    return None if checked is None else time.monotonic() - checked
 
-            health = WorkerHealth(settings, _LIVE_SLACK_SECONDS, pool_age)
-            serve_health(settings.host, settings.health_port, health.live, health.ready)
-        pool.start(burst=burst, logging_level=settings.log_level)
-        return
-    queues = [Queue(name, connection=connection) for name in queue_names]
-    worker = InboundWorker(queues, connection=connection, name=f"infobip-inbound-{socket.gethostname()}-{os.getpid()}")
-    if settings.health_port:
-        # Longest gap between heartbeats: a blocking dequeue, one job, then a reconnect pause.
-        longest = worker.dequeue_timeout + settings.job_timeout_seconds + worker.max_connection_wait_time
+                health = WorkerHealth(settings, _LIVE_SLACK_SECONDS, pool_age)
+                serve_health(settings.host, settings.health_port, health.live, health.ready)
+            pool.start(burst=burst, logging_level=settings.log_level)
+            return
+        name = f"infobip-inbound-{socket.gethostname()}-{os.getpid()}"
+        current: list[InboundWorker] = []
+        for run in itertools.count():
+            queues = [Queue(queue, connection=connection) for queue in queue_names]
+            # A new name per run: a registration left without its death mark must not block the next run.
+            worker = InboundWorker(queues, connection=connection, name=f"{name}-{run}" if run else name)
+            current[:] = [worker]
+            if run == 0 and settings.health_port:
+                # Longest gap between heartbeats: a blocking dequeue, one job, then a reconnect pause.
+                longest = worker.dequeue_timeout + settings.job_timeout_seconds + worker.max_connection_wait_time
 
-        def worker_age() -> float | None:
-            beat = worker.last_heartbeat  # timezone-aware UTC, set by RQ on every turn of the work loop
-            return None if beat is None else max(0.0, time.time() - beat.timestamp())
+                def worker_age() -> float | None:
+                    beat = current[0].last_heartbeat  # timezone-aware UTC, set by RQ on every turn of its loop
+                    return None if beat is None else max(0.0, time.time() - beat.timestamp())
 
-        health = WorkerHealth(settings, longest + _LIVE_SLACK_SECONDS, worker_age)
-        serve_health(settings.host, settings.health_port, health.live, health.ready)
-    worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+                health = WorkerHealth(settings, longest + RESTART_DELAY_SECONDS + _LIVE_SLACK_SECONDS, worker_age)
+                serve_health(settings.host, settings.health_port, health.live, health.ready)
+            try:
+                worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("Redis unavailable", extra={"error": type(exc).__name__})
+            if burst or worker._shutdown_requested_date is not None:  # SIGTERM or SIGINT
+                return
+            # RQ ends its loop on an unexpected error (Redis gone mid-job): start again once it is back.
+            log.warning("worker loop ended unexpectedly; starting again")
+            time.sleep(RESTART_DELAY_SECONDS)
+    finally:
+        maintenance.stop.set()

@@ -1,0 +1,98 @@
+"""`infobip-inbound dlq ...` against a real Redis holding dead letters made by real failed handler calls."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from click.testing import CliRunner, Result
+from rq import Queue
+
+import tests.handlers as handlers
+from infobip_inbound.cli import main
+from infobip_inbound.settings import Settings, load_settings
+from tests.support import result
+from tests.test_worker import enqueue
+from workers import dead_letter
+from workers.jobs import HandlerContext, run_batch
+
+FLAKY, ALWAYS = "tests.handlers:flaky", "tests.handlers:always_fails"
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Iterator[Settings]:
+    handlers.calls.clear()
+    handlers.failing.clear()
+    yield load_settings(
+        redis_url=redis_url,
+        default_handlers=[FLAKY, ALWAYS],
+        routes=[{"name": "other", "match": {"application_code": "app-2"}, "handlers": [FLAKY]}],
+        handler_retry_default={"max_tries": 1},
+    )
+    handlers.calls.clear()
+    handlers.failing.clear()
+
+
+def run(settings: Settings, *args: str) -> Result:
+    env = {"INBOUND_REDIS_URL": settings.redis_url or "", "INBOUND_DEFAULT_HANDLERS": json.dumps([FLAKY, ALWAYS])}
+    return CliRunner().invoke(main, ["dlq", *args], env=env, catch_exceptions=False)
+
+
+def dead_letters(settings: Settings, redis_client: redis.Redis) -> None:
+    handlers.failing.update({"d1", "d2", "d3"})
+    for key in enqueue(settings, result("d1"), result("d2"), result("d3", applicationCode="app-2")):
+        run_batch(redis_client, key, HandlerContext.build(settings))
+    Queue(settings.default_queue, connection=redis_client).empty()
+
+
+def test_list_show_and_filters(settings: Settings, redis_client: redis.Redis) -> None:
+    dead_letters(settings, redis_client)
+    listed = run(settings, "list")
+    assert listed.exit_code == 0
+    assert "5 entries (of 5)" in listed.output  # d1, d2: both handlers; d3 (app-2): flaky only
+    by_handler = run(settings, "list", "--handler", ALWAYS, "--json").output.splitlines()
+    assert sorted(json.loads(line)["message_id"] for line in by_handler) == ["d1", "d2"]
+    by_app = run(settings, "list", "--application", "app-2", "--json").output.splitlines()
+    assert [json.loads(line)["message_id"] for line in by_app] == ["d3"]
+    assert "0 entries" in run(settings, "list", "--older-than", "1h").output
+    assert "5 entries" in run(settings, "list", "--newer-than", "1h").output
+
+    entry_id = dead_letter.entry_id("d1", ALWAYS)
+    shown = json.loads(run(settings, "show", entry_id).output)
+    assert shown["handler"] == ALWAYS and shown["response"]["message_id"] == "d1"
+    assert "ValueError: cannot take d1" in shown["traceback"]
+    assert run(settings, "show", "nope").exit_code != 0
+
+
+def test_retry_runs_only_that_handler_for_that_message(settings: Settings, redis_client: redis.Redis) -> None:
+    dead_letters(settings, redis_client)
+    dry = run(settings, "retry", "--handler", FLAKY, "--dry-run")
+    assert "would retry 3" in dry.output
+    assert dead_letter.count(redis_client) == 5
+
+    handlers.failing.clear()
+    retried = run(settings, "retry", dead_letter.entry_id("d2", FLAKY))
+    assert "retried 1" in retried.output
+    assert dead_letter.count(redis_client) == 4
+    (job,) = Queue(settings.default_queue, connection=redis_client).jobs
+    handlers.calls.clear()
+    run_batch(redis_client, job.args[0], HandlerContext.build(settings), handler=job.args[1], tries=job.args[2])
+    assert handlers.calls == [("flaky", "d2")]
+
+    bulk = run(settings, "retry", "--all", "--application", "app-1")
+    assert "retried 3" in bulk.output  # d1 (both handlers) and d2's always_fails pair
+    assert [e.message_id for e in dead_letter.select(redis_client)] == ["d3"]
+
+
+def test_purge(settings: Settings, redis_client: redis.Redis) -> None:
+    dead_letters(settings, redis_client)
+    assert run(settings, "purge").exit_code != 0  # nothing selected: refuses to guess
+    assert "would purge 5" in run(settings, "purge", "--all", "--dry-run").output
+    assert dead_letter.count(redis_client) == 5
+    assert "purged 2" in run(settings, "purge", "--handler", ALWAYS).output
+    time.sleep(0.01)
+    assert "purged 3" in run(settings, "purge", "--all").output
+    assert dead_letter.count(redis_client) == 0

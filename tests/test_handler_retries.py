@@ -1,0 +1,161 @@
+"""Per-handler retries, the dead-letter store, per-pair idempotency and worker crash safety."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+from rq import Queue
+
+import tests.handlers as handlers
+from infobip_inbound.inbox import SEEN_PREFIX
+from infobip_inbound.redis_server import RedisServer
+from infobip_inbound.settings import HandlerRetry, load_settings
+from tests.support import Role, result, wait_until
+from tests.test_worker import enqueue, put
+from workers import dead_letter
+from workers.failed_pairs import SCHEDULED_KEY
+from workers.jobs import HandlerContext, run_batch
+from workers.retry_policy import retry_delay
+
+StartWorker = Callable[..., Role]
+FLAKY, ALWAYS, RECORD = "tests.handlers:flaky", "tests.handlers:always_fails", "tests.handlers:record"
+
+
+@pytest.fixture(autouse=True)
+def clean_handlers() -> Iterator[None]:
+    handlers.calls.clear()
+    handlers.failing.clear()
+    yield
+    handlers.calls.clear()
+    handlers.failing.clear()
+
+
+def queued_jobs(client: redis.Redis, queue: str = "infobip-inbound") -> list[tuple[str, str, int]]:
+    return [
+        (job.args[0], job.args[1], job.args[2]) for job in Queue(queue, connection=client).jobs if len(job.args) > 1
+    ]
+
+
+def test_backoff_grows_exponentially_within_the_cap_and_jitters() -> None:
+    policy = HandlerRetry(backoff_base_seconds=1, backoff_max_seconds=30, jitter=0.5)
+    for tries, ceiling in [(1, 1), (2, 2), (3, 4), (4, 8), (6, 30), (40, 30)]:
+        delays = {retry_delay(policy, tries) for _ in range(50)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(delays) > 1
+    assert retry_delay(HandlerRetry(backoff_base_seconds=5, jitter=0), 2) == 10
+
+
+def test_each_handler_follows_its_own_policy_then_dead_letters(redis_url: str, redis_client: redis.Redis) -> None:
+    settings = load_settings(
+        redis_url=redis_url,
+        default_handlers=[RECORD, FLAKY, ALWAYS],
+        handler_retry_default={"max_tries": 3, "backoff_base_seconds": 0},
+        handler_retry={ALWAYS: {"max_tries": 1}},
+    )
+    (batch_key,) = enqueue(settings, result("m1"), result("m2"), result("m3"))
+    context = HandlerContext.build(settings)
+    handlers.failing.add("m2")
+
+    outcome = run_batch(redis_client, batch_key, context)
+    assert outcome == {"responses": 3, "handled": 5, "skipped": 0, "retrying": 1, "dead_lettered": 3}
+    # `always_fails` allows one try: its three pairs are dead at once; `flaky` gets a batch of its own.
+    dead = list(dead_letter.select(redis_client))
+    assert sorted((d.message_id, d.handler, d.tries) for d in dead) == [(f"m{i}", ALWAYS, 1) for i in (1, 2, 3)]
+    assert all("ValueError: cannot take" in d.error and "Traceback" in d.traceback for d in dead)
+    assert orjson.loads(dead[0].response)["message_id"] == dead[0].message_id
+
+    for tries in (2, 3):
+        (retry,) = queued_jobs(redis_client)
+        assert retry[1:] == (FLAKY, tries)
+        Queue("infobip-inbound", connection=redis_client).empty()
+        handlers.calls.clear()
+        run_batch(redis_client, retry[0], context, handler=FLAKY, tries=tries)
+        assert handlers.calls == [("flaky", "m2")]  # only that handler, only that message
+    assert queued_jobs(redis_client) == []
+    flaky_dead = dead_letter.get(redis_client, dead_letter.entry_id("m2", FLAKY))
+    assert flaky_dead is not None and flaky_dead.tries == 3 and "flaky refuses m2" in flaky_dead.error
+
+
+def test_retries_wait_their_backoff_in_the_scheduled_set(redis_url: str, redis_client: redis.Redis) -> None:
+    settings = load_settings(
+        redis_url=redis_url, default_handlers=[FLAKY], handler_retry_default={"backoff_base_seconds": 60}
+    )
+    (batch_key,) = enqueue(settings, result("s1"))
+    handlers.failing.add("s1")
+    run_batch(redis_client, batch_key, HandlerContext.build(settings))
+    assert Queue("infobip-inbound", connection=redis_client).count == 1  # only the original job
+    ((job_id, due),) = redis_client.zrange(SCHEDULED_KEY, 0, -1, withscores=True)
+    assert due > time.time() + 25  # 60 s with up to half of it jittered
+    assert redis_client.hget(b"rq:job:" + job_id, "status") == b"scheduled"
+
+
+def test_a_pair_that_succeeded_never_runs_again(redis_url: str, redis_client: redis.Redis) -> None:
+    settings = load_settings(
+        redis_url=redis_url, default_handlers=[RECORD, FLAKY], handler_retry_default={"max_tries": 1}
+    )
+    context = HandlerContext.build(settings)
+    handlers.failing.add("i1")
+    (first,) = enqueue(settings, result("i1"))
+    run_batch(redis_client, first, context)
+    # The same message delivered again in a new batch (after its dedup mark is gone): `record` succeeded
+    # before and is skipped; `flaky` never succeeded and runs.
+    redis_client.delete(SEEN_PREFIX + "i1")
+    (second,) = enqueue(settings, result("i1"))
+    handlers.calls.clear()
+    handlers.failing.clear()
+    outcome = run_batch(redis_client, second, context)
+    assert handlers.calls == [("flaky", "i1")]
+    assert outcome["skipped"] == 1
+
+
+def test_worker_sigkilled_mid_batch_loses_nothing_and_repeats_nothing(
+    start_worker: StartWorker, base_env: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    calls = tmp_path / "calls.log"
+    env = {
+        **base_env,
+        "INBOUND_DEFAULT_HANDLERS": '["jsonl", "tests.handlers:crash_once"]',
+        "TEST_CRASH_ON": "k12",
+        "TEST_CRASH_MARK": str(tmp_path / "crashed"),
+        "TEST_CALL_LOG": str(calls),
+    }
+    ids = [f"k{i}" for i in range(25)]
+    put(load_settings(redis_url=redis_url), *(result(i) for i in ids))
+    crashed = start_worker(env)
+    assert crashed.process is not None
+    assert crashed.process.wait(timeout=60) == -signal.SIGKILL
+    jsonl = Path(env["INBOUND_JSONL_PATH"])
+    # The batch's first 12 messages were handled (and k12's jsonl pair) before the kill.
+    assert len(jsonl.read_text().splitlines()) == 13
+
+    start_worker(env)  # requeues the dead worker's job once its lease lapses, then runs what is left
+    wait_until(lambda: calls.exists() and len(calls.read_text().splitlines()) >= 25, timeout=60, interval=0.1)
+    wait_until(lambda: len(jsonl.read_text().splitlines()) >= 25, timeout=30)
+    assert sorted(orjson.loads(line)["message_id"] for line in jsonl.read_text().splitlines()) == sorted(ids)
+    assert sorted(line.split()[1] for line in calls.read_text().splitlines()) == sorted(ids)
+
+
+def test_worker_rides_out_a_redis_restart(start_worker: StartWorker, base_env: dict[str, str], tmp_path: Path) -> None:
+    server = RedisServer(data_dir=tmp_path / "redis")
+    server.start()
+    try:
+        env = {**base_env, "INBOUND_REDIS_URL": server.url}
+        settings = load_settings(redis_url=server.url)
+        put(settings, result("r1"))
+        worker = start_worker(env)
+        jsonl = Path(env["INBOUND_JSONL_PATH"])
+        wait_until(lambda: jsonl.exists() and len(jsonl.read_text().splitlines()) == 1)
+        server.stop()
+        wait_until(lambda: "Redis" in worker.log().split("r1")[-1], timeout=30)  # it noticed
+        server.start()
+        put(settings, result("r2"))
+        wait_until(lambda: len(jsonl.read_text().splitlines()) == 2, timeout=60)
+        assert worker.process is not None and worker.process.poll() is None
+    finally:
+        server.cleanup()

@@ -1,0 +1,122 @@
+"""The dead-letter store: (message, handler) pairs that failed their last try, with the error and traceback.
+
+One entry per pair (its id is a short hash of the pair), in a hash of JSON documents, indexed by time
+of failure in a sorted set so listing by age needs no scan of the documents' contents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+import orjson
+import redis
+from redis.client import Pipeline
+
+DLQ_KEY = "inbound:dlq"  # hash: entry id -> JSON entry
+DLQ_INDEX = "inbound:dlq:index"  # sorted set: entry id scored by failed_at
+MAX_TRACEBACK_CHARS = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadPair:
+    id: str
+    message_id: str
+    handler: str
+    application_code: str
+    queue: str
+    tries: int
+    error: str
+    traceback: str
+    failed_at: float
+    response: str  # the UserResponse JSON the handler was given
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        message_id: str,
+        handler: str,
+        application_code: str,
+        queue: str,
+        tries: int,
+        error: str,
+        traceback: str,
+        response: bytes,
+    ) -> DeadPair:
+        return cls(
+            id=entry_id(message_id, handler),
+            message_id=message_id,
+            handler=handler,
+            application_code=application_code,
+            queue=queue,
+            tries=tries,
+            error=error,
+            traceback=traceback[-MAX_TRACEBACK_CHARS:],
+            failed_at=time.time(),
+            response=response.decode(),
+        )
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+
+def entry_id(message_id: str, handler: str) -> str:
+    return hashlib.blake2b(f"{handler}\x1f{message_id}".encode(), digest_size=8).hexdigest()
+
+
+def add(pipe: Pipeline, entry: DeadPair) -> None:
+    pipe.hset(DLQ_KEY, entry.id, entry.to_json())
+    pipe.zadd(DLQ_INDEX, {entry.id: entry.failed_at})
+
+
+def remove(pipe: Pipeline, entry_ids: Iterable[str]) -> None:
+    ids = list(entry_ids)
+    if ids:
+        pipe.hdel(DLQ_KEY, *ids)
+        pipe.zrem(DLQ_INDEX, *ids)
+
+
+def get(connection: redis.Redis, entry_id_: str) -> DeadPair | None:
+    raw = connection.hget(DLQ_KEY, entry_id_)
+    return DeadPair(**orjson.loads(raw)) if raw else None
+
+
+def count(connection: redis.Redis) -> int:
+    return int(connection.zcard(DLQ_INDEX))
+
+
+def select(
+    connection: redis.Redis,
+    *,
+    handler: str | None = None,
+    application: str | None = None,
+    older_than: float | None = None,
+    newer_than: float | None = None,
+    limit: int | None = None,
+    chunk: int = 500,
+) -> Iterator[DeadPair]:
+    """Entries oldest first, filtered; ages in seconds. Reads the index in chunks."""
+    now = time.time()
+    low = now - newer_than if newer_than is not None else "-inf"
+    high = now - older_than if older_than is not None else "+inf"
+    yielded = offset = 0
+    while limit is None or yielded < limit:
+        ids: list[bytes] = connection.zrangebyscore(DLQ_INDEX, low, high, start=offset, num=chunk)  # type: ignore[assignment]
+        if not ids:
+            return
+        offset += len(ids)
+        for raw in connection.hmget(DLQ_KEY, ids):
+            if raw is None:
+                continue
+            entry = DeadPair(**orjson.loads(raw))
+            if handler is not None and entry.handler != handler:
+                continue
+            if application is not None and entry.application_code != application:
+                continue
+            yield entry
+            yielded += 1
+            if limit is not None and yielded >= limit:
+                return

@@ -1,0 +1,64 @@
+"""Per-handler idempotency: a (message_id, handler) pair that succeeded never runs again.
+
+Success is recorded per pair under its own key with the dedup window as TTL, so it holds across
+batches, retries, re-deliveries of a job after a worker crash and redrives from the dead-letter store.
+The batch's done-set (settled pairs: succeeded, or handed to a retry or the dead-letter store) is
+written in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import redis
+
+log = logging.getLogger("infobip_inbound.worker")
+
+HANDLED_PREFIX = "inbound:handled:"
+T = TypeVar("T")
+
+
+def pair_id(message_id: str, handler: str) -> str:
+    return f"{handler}\x1f{message_id}"
+
+
+def handled_key(pair: str) -> str:
+    return HANDLED_PREFIX + pair
+
+
+def already_handled(connection: redis.Redis, pairs: list[str]) -> set[str]:
+    """The pairs among `pairs` recorded as succeeded (by any batch)."""
+    if not pairs:
+        return set()
+    found = connection.mget([handled_key(pair) for pair in pairs])
+    return {pair for pair, value in zip(pairs, found, strict=True) if value is not None}
+
+
+def record_success(connection: redis.Redis, done_key: str, pair: str, ttl: int) -> None:
+    def write() -> None:
+        pipe = connection.pipeline(transaction=True)
+        pipe.set(handled_key(pair), b"1", ex=ttl)
+        pipe.sadd(done_key, pair)
+        pipe.expire(done_key, ttl)
+        pipe.execute()
+
+    persistently(write)
+
+
+def persistently(write: Callable[[], T], give_up_after: float = 30.0) -> T:
+    """Run a Redis write, retrying connection errors for a while: a handler's effect already happened,
+    and recording it after a short Redis restart beats running it again later."""
+    deadline = time.monotonic() + give_up_after
+    delay = 0.05
+    while True:
+        try:
+            return write()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("Redis unavailable while recording an outcome; retrying", extra={"error": type(exc).__name__})
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
