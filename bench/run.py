@@ -28,7 +28,7 @@ import httpx
 import redis
 
 from bench import drain, e2e_latency
-from infobip_inbound.process import die_with_parent
+from infobip_inbound.process import die_with_parent, stop
 from infobip_inbound.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,13 +78,7 @@ class Process:
         return int(match.group(1)) / 1024 if match else float("nan")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop(self.process)
 
 
 def cli(*args: str) -> list[str]:

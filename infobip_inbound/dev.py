@@ -22,7 +22,7 @@ from types import FrameType
 import click
 import httpx
 
-from infobip_inbound.process import die_with_parent
+from infobip_inbound.process import die_with_parent, stop
 from infobip_inbound.redis_server import RedisServer, RedisServerNotFound, free_port
 from infobip_inbound.settings import ConfigError, load_settings
 
@@ -147,14 +147,10 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
         click.echo(f"error: {exc}; stopping", err=True)
         return 1
     finally:
-        for child in children.values():
+        for child in children.values():  # all asked at once, so they stop in parallel
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         for child in children.values():
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            stop(child)
         if redis_server is not None:
             redis_server.stop()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from infobip_inbound.process import die_with_parent
+from infobip_inbound.process import die_with_parent, stop
 
 
 class RedisServerNotFound(RuntimeError):
@@ -100,18 +100,8 @@ class RedisServer:
             client.close()
 
     def stop(self, kill: bool = False) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            if kill:
-                self.process.kill()
-            else:
-                self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop(self.process, kill=kill, timeout=10)
         self.process = None
 
     def cleanup(self) -> None:

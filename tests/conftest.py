@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+import tests.handlers as handlers
 from infobip_inbound.redis_server import RedisServer
 from tests.support import ReceiverProcess, Role
 
@@ -49,33 +51,37 @@ def base_env(redis_url: str, tmp_path: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def start_receiver(tmp_path: Path) -> Iterator[object]:
-    started: list[ReceiverProcess] = []
-
-    def start(env: dict[str, str]) -> ReceiverProcess:
-        receiver = ReceiverProcess(env, tmp_path / f"receiver-{len(started)}.log")
-        started.append(receiver)
-        receiver.start()
-        return receiver
-
-    yield start
-    for receiver in started:
-        receiver.stop()
-        print(f"--- {receiver.log_path.name} (tail)\n{receiver.log()[-4000:]}")  # shown when the test fails
-
-
-@pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[object]:
+def _roles(make: Callable[..., Role]) -> Iterator[Callable[..., Role]]:
+    """Starts roles on demand; stops them at teardown and prints each log's tail (shown when a test fails)."""
     started: list[Role] = []
 
-    def start(env: dict[str, str], *args: str) -> Role:
-        worker = Role(["worker", *args], env, tmp_path / f"worker-{len(started)}.log")
-        started.append(worker)
-        worker.start()
-        return worker
+    def start(*args: Any, **kwargs: Any) -> Role:
+        role = make(len(started), *args, **kwargs)
+        started.append(role)
+        role.start()
+        return role
 
     yield start
-    for worker in started:
-        worker.stop()
-        print(f"--- {worker.log_path.name} (tail)\n{worker.log()[-4000:]}")  # shown when the test fails
+    for role in started:
+        role.stop()
+        print(f"--- {role.log_path.name} (tail)\n{role.log()[-4000:]}")
+
+
+@pytest.fixture
+def start_receiver(tmp_path: Path) -> Iterator[Callable[..., Role]]:
+    yield from _roles(lambda n, env: ReceiverProcess(env, tmp_path / f"receiver-{n}.log"))
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., Role]]:
+    yield from _roles(lambda n, env, *args: Role(["worker", *args], env, tmp_path / f"worker-{n}.log"))
+
+
+@pytest.fixture(autouse=True)
+def clean_test_handlers() -> Iterator[None]:
+    """tests/handlers.py keeps what its handlers saw in module state: each test starts empty."""
+    handlers.calls.clear()
+    handlers.failing.clear()
+    yield
+    handlers.calls.clear()
+    handlers.failing.clear()

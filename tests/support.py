@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from infobip_inbound.process import die_with_parent
+from infobip_inbound.process import die_with_parent, stop
 from infobip_inbound.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,17 +71,7 @@ class Role:
     def stop(self, kill: bool = False, timeout: float = 20.0) -> int | None:
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            if kill:
-                self.process.kill()
-            else:
-                self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        code = self.process.returncode
+        code = stop(self.process, kill=kill, timeout=timeout)
         self.process = None
         return code
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-import pytest
 import redis
 from rq import Queue
 
@@ -25,15 +24,6 @@ from workers.retry_policy import retry_delay
 
 StartWorker = Callable[..., Role]
 FLAKY, ALWAYS, RECORD = "tests.handlers:flaky", "tests.handlers:always_fails", "tests.handlers:record"
-
-
-@pytest.fixture(autouse=True)
-def clean_handlers() -> Iterator[None]:
-    handlers.calls.clear()
-    handlers.failing.clear()
-    yield
-    handlers.calls.clear()
-    handlers.failing.clear()
 
 
 def queued_jobs(client: redis.Redis, queue: str = "infobip-inbound") -> list[tuple[str, str, int]]:

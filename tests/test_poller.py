@@ -16,6 +16,7 @@ import redis
 from infobip_inbound.redis_server import RedisServer, free_port
 from receiver.lease import LEASE_KEY
 from receiver.pull_store import RAW_KEY, UNPARSEABLE_KEY
+from tests.conftest import _roles
 from tests.simulator_support import API_KEY, SimulatorProcess
 from tests.support import Role, wait_until
 
@@ -45,19 +46,11 @@ def poller_env(base_env: dict[str, str], sim: SimulatorProcess) -> dict[str, str
 
 @pytest.fixture
 def start_poller(tmp_path: Path) -> Iterator[Callable[..., Role]]:
-    started: list[Role] = []
-
-    def start(env: dict[str, str], module: str = "infobip_inbound.cli") -> Role:
+    def make(n: int, env: dict[str, str], module: str = "infobip_inbound.cli") -> Role:
         args = ["poller"] if module == "infobip_inbound.cli" else []
-        role = Role(args, env, tmp_path / f"poller-{len(started)}.log", module=module)
-        started.append(role)
-        role.start()
-        return role
+        return Role(args, env, tmp_path / f"poller-{n}.log", module=module)
 
-    yield start
-    for role in started:
-        role.stop()
-        print(f"--- {role.log_path.name} (tail)\n{role.log()[-4000:]}")  # shown when the test fails
+    yield from _roles(make)
 
 
 def test_drains_20000_pending_within_the_throttle_each_handled_once(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -22,15 +22,6 @@ from workers.jobs import HandlerContext, claim_batch, run_batch
 from workers.registry import HandlerNotFound, resolve
 
 StartWorker = Callable[..., Role]
-
-
-@pytest.fixture(autouse=True)
-def clean_handlers() -> Iterator[None]:
-    handlers.calls.clear()
-    handlers.failing.clear()
-    yield
-    handlers.calls.clear()
-    handlers.failing.clear()
 
 
 def put(settings: Settings, *results: dict[str, object]) -> None:
