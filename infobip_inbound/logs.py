@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterable
+from contextvars import ContextVar
 
 import orjson
 from pythonjsonlogger.json import JsonFormatter
@@ -12,6 +13,17 @@ from pythonjsonlogger.json import JsonFormatter
 from infobip_inbound.settings import Settings
 
 REDACTED = "[redacted]"
+
+# The request id of the message being handled; every line logged meanwhile (the handler's own too) carries it.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class _RequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = request_id_var.get()
+        if request_id is not None and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return True
 
 
 class _Redacting(logging.Formatter):
@@ -57,6 +69,10 @@ def secrets_of(settings: Settings) -> list[str]:
     for pair in settings.forward_basic_auth:
         values.append(pair.get_secret_value())
         values.append(pair.get_secret_value().partition(":")[2])
+    values += [s.get_secret_value() for s in settings.admin_tokens]
+    if settings.infobip_api_key is not None:
+        values.append(settings.infobip_api_key.get_secret_value())
+    values += [a.api_key.get_secret_value() for a in settings.poll_accounts if a.api_key is not None]
     if settings.redis_url and "@" in settings.redis_url:
         userinfo = settings.redis_url.split("://", 1)[-1].rsplit("@", 1)[0]
         values.append(userinfo.partition(":")[2] or userinfo)
@@ -74,6 +90,7 @@ def configure_logging(settings: Settings) -> None:
         inner = _Console()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Redacting(inner, secrets_of(settings)))
+    handler.addFilter(_RequestId())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)

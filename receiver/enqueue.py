@@ -24,6 +24,8 @@ from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.utils import now
 
+from infobip_inbound import throughput
+from infobip_inbound.metrics import COMMIT_BATCH_MESSAGES
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import Settings
 from receiver.envelope import Normalized
@@ -35,16 +37,20 @@ SEEN_PREFIX = "inbound:seen:"
 BATCH_PREFIX = "inbound:batch:"
 STATS_KEY = "inbound:stats:ingest"  # hash: accepted, duplicates (all receivers and pollers)
 
-# KEYS: queue list, rq:queues set, job hash, batch list, stats hash, then one seen key per message.
-# ARGV: dedup ttl, job id, number of job hash fields N, N field/value pairs, then one JSON body per message.
+REQUEST_IDS_META = "request_ids"  # job meta: {request id: [message ids]}, for the workers' log lines
+
+# KEYS: queue list, rq:queues set, job hash, batch list, stats hash, throughput bucket, then one seen key per
+# message.
+# ARGV: dedup ttl, job id, number of job hash fields N, N field/value pairs, bucket ttl, then one JSON body per
+# message.
 ENQUEUE_LUA = """
 local ttl = tonumber(ARGV[1])
 local nfields = tonumber(ARGV[3])
-local first_body = 4 + 2 * nfields
+local first_body = 5 + 2 * nfields
 local flags = {}
 local added = 0
-for i = 6, #KEYS do
-  local body = ARGV[first_body + i - 6]
+for i = 7, #KEYS do
+  local body = ARGV[first_body + i - 7]
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
     redis.call('RPUSH', KEYS[4], body)
     added = added + 1
@@ -55,6 +61,9 @@ for i = 6, #KEYS do
 end
 redis.call('HINCRBY', KEYS[5], 'accepted', added)
 redis.call('HINCRBY', KEYS[5], 'duplicates', #flags - added)
+redis.call('HINCRBY', KEYS[6], 'accepted', added)
+redis.call('HINCRBY', KEYS[6], 'duplicates', #flags - added)
+redis.call('EXPIRE', KEYS[6], ARGV[first_body - 1])
 if added > 0 then
   redis.call('HSET', KEYS[3], unpack(ARGV, 4, 3 + 2 * nfields))
   redis.call('SADD', KEYS[2], KEYS[1])
@@ -74,6 +83,7 @@ class EnqueueResult:
 class _Pending:
     responses: list[Normalized]
     future: asyncio.Future[EnqueueResult]
+    request_id: str
     flags: list[int] = field(default_factory=list)
 
 
@@ -90,8 +100,15 @@ class BatchWriter:
         # RQ builds job hashes offline; this client is never used for I/O.
         self._rq_connection = redis.Redis()
 
-    def script_call(self, queue: str, responses: list[Normalized]) -> tuple[list[str], list[str | bytes | int]]:
+    def script_call(
+        self, queue: str, responses: list[Normalized], request_ids: list[str] | None = None
+    ) -> tuple[list[str], list[str | bytes | int]]:
         job_id = uuid.uuid4().hex
+        meta: dict[str, list[str]] = {}
+        if request_ids:
+            for response, request_id in zip(responses, request_ids, strict=True):
+                if request_id:
+                    meta.setdefault(request_id, []).append(response.message_id)
         batch_key = BATCH_PREFIX + job_id
         job = Job.create(
             HANDLE_BATCH,
@@ -104,14 +121,16 @@ class BatchWriter:
             result_ttl=self._result_ttl,
             retry=self._retry,
             description=f"infobip-inbound batch of {len(responses)} responses",
+            meta={REQUEST_IDS_META: meta} if meta else None,
         )
         job.enqueued_at = now()
         fields: list[str | bytes] = []
         for name, value in job.to_dict().items():
             fields += [name, value if isinstance(value, bytes | str) else str(value)]
         keys = [Queue.redis_queue_namespace_prefix + queue, Queue.redis_queues_keys, job.key, batch_key, STATS_KEY]
+        keys.append(throughput.bucket_key())
         keys += [SEEN_PREFIX + response.message_id for response in responses]
-        args: list[str | bytes | int] = [self._dedup_ttl, job_id, len(fields) // 2, *fields]
+        args: list[str | bytes | int] = [self._dedup_ttl, job_id, len(fields) // 2, *fields, throughput.KEEP_SECONDS]
         args += [response.json for response in responses]
         return keys, args
 
@@ -168,14 +187,18 @@ class Committer:
                 pending.future.set_exception(ConnectionError("receiver is shutting down"))
         self._pending.clear()
 
-    async def submit(self, responses: list[Normalized]) -> EnqueueResult:
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def submit(self, responses: list[Normalized], request_id: str = "") -> EnqueueResult:
         """Return once every response is durably queued (or known as a duplicate). Raises on a failed write."""
         if not responses:
             return EnqueueResult(accepted=0, duplicates=0)
         if self._task is None or self._task.done():
             raise RuntimeError("committer is not running")
         future: asyncio.Future[EnqueueResult] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(responses, future))
+        self._pending.append(_Pending(responses, future, request_id))
         self._pending_messages += len(responses)
         self._idle.clear()
         self._wakeup.set()
@@ -220,9 +243,13 @@ class Committer:
     async def _commit(self, batch: list[_Pending]) -> None:
         items = [(pending, index) for pending in batch for index in range(len(pending.responses))]
         responses = [pending.responses[index] for pending, index in items]
+        COMMIT_BATCH_MESSAGES.observe(len(responses))
         groups = by_queue(self._router, responses)
         results = await asyncio.gather(
-            *(self._write(queue, [responses[i] for i in idx]) for queue, idx in groups.items())
+            *(
+                self._write(queue, [responses[i] for i in idx], [items[i][0].request_id for i in idx])
+                for queue, idx in groups.items()
+            )
         )
         for pending in batch:
             pending.flags = [0] * len(pending.responses)
@@ -231,7 +258,7 @@ class Committer:
                 pending, index = items[i]
                 pending.flags[index] = int(flag)
 
-    async def _write(self, queue: str, responses: list[Normalized]) -> list[int]:
-        keys, args = self._writer.script_call(queue, responses)
+    async def _write(self, queue: str, responses: list[Normalized], request_ids: list[str]) -> list[int]:
+        keys, args = self._writer.script_call(queue, responses, request_ids)
         flags: list[int] = await self._script(keys=keys, args=args)
         return flags

@@ -8,7 +8,6 @@ has succeeded the batch is deleted; otherwise the job raises and RQ's retry poli
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from functools import cache
 
@@ -18,6 +17,7 @@ from rq import get_current_job
 from infobip_inbound.model import UserResponse
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import Settings, load_settings
+from workers.observe import BatchObserver
 from workers.registry import HandlerRegistry
 
 log = logging.getLogger("infobip_inbound.worker")
@@ -61,10 +61,14 @@ def handle_batch(batch_key: str) -> dict[str, int]:
     job = get_current_job()
     if job is None:
         raise RuntimeError("handle_batch runs only inside an RQ worker")
-    return run_batch(job.connection, batch_key, current_context())
+    context = current_context()
+    return run_batch(job.connection, batch_key, context, BatchObserver(job, context.settings.job_retries))
 
 
-def run_batch(connection: Redis, batch_key: str, context: HandlerContext) -> dict[str, int]:
+def run_batch(
+    connection: Redis, batch_key: str, context: HandlerContext, observer: BatchObserver | None = None
+) -> dict[str, int]:
+    observer = observer or BatchObserver()
     done_key = batch_key + DONE_SUFFIX
     raw_responses, done_raw = _load(connection, batch_key, done_key)
     done = {member.decode() for member in done_raw}
@@ -79,35 +83,20 @@ def run_batch(connection: Redis, batch_key: str, context: HandlerContext) -> dic
             if pair in done:
                 skipped += 1
                 continue
-            started = time.perf_counter()
             try:
-                context.registry.call(handler, response)
+                observer.call(context.registry, handler, response)  # logs and counts the call
             except Exception as exc:
                 failures.append((response.message_id, handler, f"{type(exc).__name__}: {exc}"))
-                log.warning(
-                    "handler failed",
-                    exc_info=True,
-                    extra={"message_id": response.message_id, "handler": handler, "outcome": "failed"},
-                )
                 continue
             succeeded.append(pair)
             handled += 1
-            log.debug(
-                "handled",
-                extra={
-                    "message_id": response.message_id,
-                    "application_code": response.application_code,
-                    "handler": handler,
-                    "outcome": "ok",
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                },
-            )
         if succeeded:
             # Recorded before the next message, so a crash re-runs at most this message's pairs.
             pipe = connection.pipeline(transaction=True)
             pipe.sadd(done_key, *succeeded)
             pipe.expire(done_key, ttl)
             pipe.execute()
+    observer.finish(connection)
     if failures:
         raise HandlerFailures(failures)
     connection.delete(batch_key, done_key)

@@ -15,6 +15,7 @@ from rq.worker_pool import WorkerPool
 
 from infobip_inbound.redis_client import sync_client
 from infobip_inbound.settings import Settings
+from workers.endpoints import serve_worker_endpoints
 from workers.jobs import current_context
 
 
@@ -27,6 +28,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     current_context()  # resolve every routed handler now: a bad name fails at start, not on a message
     connection = sync_client(settings)
     queue_names = worker_queues(settings)
+    serve_worker_endpoints(settings, connection, queue_names)  # when INBOUND_HEALTH_PORT is set
     if processes > 1:
         pool = WorkerPool(queue_names, connection=connection, num_workers=processes, worker_class=SimpleWorker)
         pool.start(burst=burst, logging_level=settings.log_level)

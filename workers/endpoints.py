@@ -1,0 +1,34 @@
+"""The worker role's HTTP port (INBOUND_HEALTH_PORT): /health/live, /health/ready and /metrics.
+
+Served by the process that starts the workers (the pool's parent with --processes N); /metrics reports
+the samples of every worker process (multiprocess mode) and the queue figures read from Redis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from infobip_inbound.health import serve_health
+from infobip_inbound.metrics import register
+from infobip_inbound.metrics_collectors import RedisStateCollector
+from infobip_inbound.settings import Settings
+
+
+def serve_worker_endpoints(settings: Settings, connection: redis.Redis, queues: list[str]) -> None:
+    if not settings.health_port:
+        return
+
+    def live() -> tuple[bool, dict[str, Any]]:
+        return True, {}
+
+    def ready() -> tuple[bool, dict[str, Any]]:
+        try:
+            connection.ping()
+        except (redis.RedisError, OSError) as exc:
+            return False, {"redis": type(exc).__name__}
+        return True, {"redis": "ok"}
+
+    register(RedisStateCollector(lambda: connection, queues))
+    serve_health(settings.host, settings.health_port, live, ready)
