@@ -13,10 +13,12 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+_PREFIX = "infobip-inbound-metrics-"
 
 
 def prepare() -> Path:
@@ -25,6 +27,8 @@ def prepare() -> Path:
     Samples of a previous run are removed: a restarted role starts its counters from zero, as Prometheus
     expects of a restarted target.
     """
+    if "prometheus_client.values" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before the metrics directory was chosen")
     configured = os.environ.get(ENV)
     if configured:
         path = Path(configured)
@@ -32,9 +36,12 @@ def prepare() -> Path:
         for stale in path.glob("*.db"):
             stale.unlink(missing_ok=True)
         return path
-    path = Path(tempfile.mkdtemp(prefix="infobip-inbound-metrics-"))
-    os.environ[ENV] = str(path)
+    _remove_orphans()
     owner = os.getpid()
+    path = Path(tempfile.gettempdir()) / f"{_PREFIX}{owner}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700)
+    os.environ[ENV] = str(path)
 
     def remove() -> None:
         if os.getpid() == owner:  # forked children inherit atexit handlers; only the creator removes it
@@ -42,3 +49,17 @@ def prepare() -> Path:
 
     atexit.register(remove)
     return path
+
+
+def _remove_orphans() -> None:
+    """Directories of earlier runs whose process is gone (killed before its exit handler ran)."""
+    for path in Path(tempfile.gettempdir()).glob(_PREFIX + "*"):
+        pid = path.name.removeprefix(_PREFIX)
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # someone else's live process

@@ -32,3 +32,18 @@ def fail_until_file(response: UserResponse) -> None:
         raise RuntimeError("not yet")
     with open(os.environ["TEST_FLAKY_LOG"], "a") as log:
         log.write(response.message_id + "\n")
+
+
+def always_fail(response: UserResponse) -> None:
+    raise RuntimeError(f"always_fail refuses {response.message_id}")
+
+
+def wait_for_file(response: UserResponse) -> None:
+    """Holds the job (bounded) until the file named by TEST_RELEASE_FILE exists: a job in the started state."""
+    import time
+
+    release = Path(os.environ["TEST_RELEASE_FILE"])
+    for _ in range(1200):
+        if release.exists():
+            return
+        time.sleep(0.05)
