@@ -79,9 +79,13 @@ def bar_chart(rows: list[dict[str, Any]], series: list[str], title: str, width: 
         f'viewBox="0 0 {width} {height + 16}"><line x1="0" y1="{height}" x2="{width}" y2="{height}" '
         f'stroke="#b0b8c0"/>{"".join(bars)}<text x="0" y="{height + 13}" font-size="10" fill="#66717d">'
         f'-60 min</text><text x="{width}" y="{height + 13}" font-size="10" fill="#66717d" text-anchor="end">now'
-        f'</text><text x="{width}" y="10" font-size="10" fill="#66717d" text-anchor="end">max {peak}/min</text>'
+        f'</text><text x="2" y="10" font-size="10" fill="#66717d">max {peak}/min</text>'
         f'</svg><div class="legend">{legend}</div></figure>'
     )
+
+
+def _oldest(queue: dict[str, Any]) -> str:
+    return f"{queue['oldest_job_age_seconds']:.0f} s" if queue["depth"] else "-"
 
 
 def _time(at: float | None) -> str:
@@ -111,7 +115,7 @@ def render(figures: dict[str, Any]) -> str:
         for label, value, bad in cards
     )
     queue_rows = "".join(
-        f"<tr><td>{escape(q['queue'])}</td><td>{q['depth']}</td><td>{q['oldest_job_age_seconds']:.0f} s</td>"
+        f"<tr><td>{escape(q['queue'])}</td><td>{q['depth']}</td><td>{_oldest(q)}</td>"
         f"<td>{q['started']}</td><td>{q['scheduled']}</td><td>{q['deferred']}</td><td>{q['failed']}</td></tr>"
         for q in figures["queues"]
     )
