@@ -5,6 +5,7 @@ Run by helm/check.sh, which renders every values set into RENDERED_DIR and expor
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -186,7 +187,15 @@ def test_poller_health_port_switches_probes_to_http() -> None:
     c = deployment("sentinel", "poller")["spec"]["template"]["spec"]["containers"][0]
     assert c["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "health"}
     assert env_of(c)["INBOUND_HEALTH_PORT"]["value"] == "8081"
-    c = deployment("production", "poller")["spec"]["template"]["spec"]["containers"][0]
+    production = str(CHART / "examples/production.yaml")
+    rendered = helm("template", "inbound", str(CHART), "-f", production, "--set", "poller.health.port=0")
+    assert rendered.returncode == 0, rendered.stderr
+    (poller,) = [
+        o
+        for o in yaml.safe_load_all(rendered.stdout)
+        if o and o["kind"] == "Deployment" and o["metadata"]["labels"]["app.kubernetes.io/component"] == "poller"
+    ]
+    c = poller["spec"]["template"]["spec"]["containers"][0]
     assert c["livenessProbe"]["exec"]["command"][-2:] == ["process", "poller"]
 
 
@@ -261,9 +270,44 @@ def test_monitoring_is_off_by_default_and_wired_when_enabled() -> None:
         "InfobipInboundQueueBacklog",
         "InfobipInboundDeadLetterGrowing",
         "InfobipInboundReceiverErrors",
+        "InfobipInboundOldestJobTooOld",
+        "InfobipInboundRedisUnreachable",
         "InfobipInboundPollerNotLeading",
+        "InfobipInboundPollerNotDraining",
     }
     assert any("infobip-inbound.json" in c["data"] for c in of_kind("production", "ConfigMap"))
+    monitors = {m["metadata"]["labels"]["app.kubernetes.io/component"]: m for m in of_kind("production", "PodMonitor")}
+    assert set(monitors) == {"worker", "poller"}
+    for role, monitor in monitors.items():
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        assert (endpoint["port"], endpoint["path"]) == ("health", "/metrics")
+        ports = deployment("production", role)["spec"]["template"]["spec"]["containers"][0]["ports"]
+        assert "health" in {p["name"] for p in ports}
+
+
+def test_alerts_and_dashboard_use_metrics_the_application_exports() -> None:
+    """Every infobip_inbound_* name in the rules and the dashboard is one the application defines."""
+    import re
+
+    root = CHART.parent.parent
+    exported = set()
+    for source in ("infobip_inbound/metrics.py", "infobip_inbound/metrics_collectors.py"):
+        exported |= set(re.findall(r'"(infobip_inbound_[a-z_]+)"', (root / source).read_text()))
+    counters = {"infobip_inbound_http_requests", "infobip_inbound_messages", "infobip_inbound_rejected",
+                "infobip_inbound_handled", "infobip_inbound_job_retries", "infobip_inbound_poller_pull_errors",
+                "infobip_inbound_poller_pulls", "infobip_inbound_poller_pulled_messages"}  # fmt: skip
+    exported |= {name + "_total" for name in exported & counters}
+    exported |= {name + suffix for name in exported for suffix in ("_bucket", "_sum", "_count")}
+    (rule,) = of_kind("production", "PrometheusRule")
+    used = set(re.findall(r"infobip_inbound_[a-z_]+", json.dumps(rule["spec"])))
+    used |= set(re.findall(r"infobip_inbound_[a-z_]+", (CHART / "files/dashboard.json").read_text()))
+    assert used and used <= exported, used - exported
+
+
+def test_status_page_tokens_reach_only_the_receiver() -> None:
+    for role in ("receiver", "worker", "poller"):
+        env = {e["name"] for e in deployment("production", role)["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert ("INBOUND_ADMIN_TOKENS" in env) == (role == "receiver")
 
 
 def test_helm_test_hook_checks_readiness() -> None:
