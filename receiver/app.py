@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from infobip_inbound.metrics import CONTENT_TYPE, exposition, register
+from infobip_inbound.metrics import CONTENT_TYPE, exposition, register, unregister
 from infobip_inbound.metrics_collectors import RedisStateCollector
 from infobip_inbound.redis_client import async_client, sync_client
 from infobip_inbound.routing import Router
@@ -42,7 +42,6 @@ class Receiver:
         self.state_collector: RedisStateCollector | None = None
         if self.sync_client is not None:
             self.state_collector = RedisStateCollector(self._sync, settings.queues)
-            register(self.state_collector)
 
     def _sync(self) -> Any:
         assert self.sync_client is not None
@@ -67,9 +66,13 @@ class Receiver:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.committer.start()
+        if self.state_collector is not None:
+            register(self.state_collector)
         try:
             yield
         finally:
+            if self.state_collector is not None:
+                unregister(self.state_collector)
             await self.committer.stop()
             await self.client.aclose()
             if self.sync_client is not None:
