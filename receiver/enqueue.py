@@ -61,9 +61,12 @@ for i = 7, #KEYS do
 end
 redis.call('HINCRBY', KEYS[5], 'accepted', added)
 redis.call('HINCRBY', KEYS[5], 'duplicates', #flags - added)
-redis.call('HINCRBY', KEYS[6], 'accepted', added)
-redis.call('HINCRBY', KEYS[6], 'duplicates', #flags - added)
-redis.call('EXPIRE', KEYS[6], ARGV[first_body - 1])
+if redis.call('HINCRBY', KEYS[6], 'accepted', added) == added then
+  redis.call('EXPIRE', KEYS[6], ARGV[first_body - 1])  -- the bucket's first write (or nothing counted yet)
+end
+if #flags > added then
+  redis.call('HINCRBY', KEYS[6], 'duplicates', #flags - added)
+end
 if added > 0 then
   redis.call('HSET', KEYS[3], unpack(ARGV, 4, 3 + 2 * nfields))
   redis.call('SADD', KEYS[2], KEYS[1])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Iterable
 
 from prometheus_client import Counter
@@ -32,7 +32,7 @@ def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
             if _SAFE_REQUEST_ID.fullmatch(value):
                 return value.decode("ascii")
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class ForwardMetrics:
