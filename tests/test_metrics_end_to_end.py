@@ -155,6 +155,8 @@ def test_counters_match_what_was_sent_and_logs_hold_no_secret(
         assert value(samples, "infobip_inbound_queue_jobs", queue="infobip-inbound", state="failed") == failed_jobs
         assert value(samples, "infobip_inbound_workers_alive") == 2
         assert httpx.get(f"http://127.0.0.1:{health_port}/health/ready", timeout=5).status_code == 200
+        live = httpx.get(f"http://127.0.0.1:{health_port}/health/live", timeout=5)
+        assert live.status_code == 200 and live.json()["workers"] == 2
 
         # The status page, with the admin token as a Bearer token (the token must not reach any log).
         page = httpx.get(
