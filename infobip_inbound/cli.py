@@ -27,8 +27,12 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Listen address [INBOUND_HOST].")
 @click.option("--port", type=int, default=None, help="Listen port [INBOUND_PORT].")
-def serve(host: str | None, port: int | None) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="uvicorn processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the receiver (the HTTP_FORWARD endpoint) under uvicorn."""
+    from infobip_inbound import metrics_dir
+
+    metrics_dir.prepare()  # before anything imports prometheus_client
     import uvicorn
 
     from infobip_inbound.logs import configure_logging
@@ -41,7 +45,15 @@ def serve(host: str | None, port: int | None) -> None:
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     # The access log would print the secret path token: the receiver logs each request itself.
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False, log_config=None, server_header=False)
+    options: dict[str, Any] = {"access_log": False, "log_config": None, "server_header": False}
+    if workers > 1:  # each process builds its app from the environment
+        uvicorn.run("receiver.app:app_from_env", factory=True, workers=workers, **_listen(settings), **options)
+        return
+    uvicorn.run(app, **_listen(settings), **options)
+
+
+def _listen(settings: Settings) -> dict[str, Any]:
+    return {"host": settings.host, "port": settings.port}
 
 
 @main.command()
@@ -50,6 +62,9 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--queue", "queues", multiple=True, help="Queue to work (repeatable) [INBOUND_WORKER_QUEUES].")
 def worker(burst: bool, processes: int, queues: tuple[str, ...]) -> None:
     """Run RQ workers that hand queued responses to the routed handlers."""
+    from infobip_inbound import metrics_dir
+
+    metrics_dir.prepare()  # before anything imports prometheus_client
     from infobip_inbound.logs import configure_logging
     from workers.registry import HandlerNotFound
     from workers.worker import run_worker
@@ -65,6 +80,9 @@ def worker(burst: bool, processes: int, queues: tuple[str, ...]) -> None:
 @main.command()
 def poller() -> None:
     """Drain Infobip's PULL inbox into the queues (one active poller across replicas, by lease)."""
+    from infobip_inbound import metrics_dir
+
+    metrics_dir.prepare()  # before anything imports prometheus_client
     from infobip_inbound.logs import configure_logging
     from infobip_inbound.redis_client import sync_client
     from receiver.poller import PollerNotConfigured, run_poller
@@ -96,10 +114,11 @@ def schema() -> None:
     click.echo(orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
 
 
-from infobip_inbound import cli_dlq, cli_infobip  # noqa: E402 - their commands attach to `main`, defined above
+from infobip_inbound import cli_dlq, cli_infobip, cli_status  # noqa: E402 - their commands attach to `main`
 
 cli_infobip.attach(main)
 cli_dlq.attach(main)
+cli_status.attach(main)
 
 
 if __name__ == "__main__":

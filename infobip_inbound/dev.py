@@ -29,6 +29,7 @@ from infobip_inbound.settings import ConfigError, load_settings
 DEV_TOKEN = "local-dev-token"  # noqa: S105 - loopback-only development default, printed on purpose
 SIMULATOR_KEY = "dev-simulator-key"
 SIMULATOR_APPS = ("8a9b7c6d5e4f", "2f3e4d5c6b7a", "c0ffee123456")
+DEV_ADMIN_TOKEN = "local-dev-admin"  # noqa: S105 - the status page's, likewise
 DATA_DIR = Path(".inbound-dev")
 
 
@@ -57,6 +58,7 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
     env["INBOUND_HOST"] = "127.0.0.1"
     if not (env.get("INBOUND_FORWARD_TOKENS") or env.get("INBOUND_FORWARD_BASIC_AUTH")):
         env["INBOUND_FORWARD_TOKENS"] = DEV_TOKEN
+    env.setdefault("INBOUND_ADMIN_TOKENS", DEV_ADMIN_TOKEN)
     os.environ.update(env)
     try:
         settings = load_settings()
@@ -126,14 +128,18 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
             if use_simulator
             else ("your account (poller on)" if "poller" in children else "none (set INBOUND_INFOBIP_* to pull)")
         )
-        click.echo(
-            f"\ninfobip-inbound dev: Redis {where}\n"
-            f"  Infobip: {infobip}\n"
-            f"  forward URL: {url}\n"
-            f"  try: curl -sS -X POST -H 'Content-Type: application/json' --data @docs/sample-envelope.json {url}\n"
-            "  Ctrl-C stops everything.\n",
-            err=True,
-        )
+        lines = [
+            f"infobip-inbound dev: Redis {where}",
+            f"  Infobip: {infobip}",
+            f"  forward URL: {url}",
+            f"  try: curl -sS -X POST -H 'Content-Type: application/json' --data @docs/sample-envelope.json {url}",
+        ]
+        if env["INBOUND_ADMIN_TOKENS"] == DEV_ADMIN_TOKEN:
+            lines.append(f"  status page: http://any:{DEV_ADMIN_TOKEN}@127.0.0.1:{settings.port}/admin/status")
+        if redis_server is not None:  # a configured URL may hold a password: printed only when it is ours
+            lines.append(f"  status: INBOUND_REDIS_URL={redis_server.url} infobip-inbound status --watch")
+        lines.append("  Ctrl-C stops everything.")
+        click.echo("\n" + "\n".join(lines) + "\n", err=True)
         while True:
             for role, child in children.items():
                 if child.poll() is not None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from infobip_inbound.settings import Settings
-from receiver.forward import FORWARD_PATH
+
+# receiver.forward's route; not imported from there, so the CLI loads no metrics before choosing their mode.
+FORWARD_PATH = "/infobip/forward"
 
 MASK = "***"
 

@@ -1,7 +1,8 @@
-"""Liveness and readiness over HTTP for the roles that serve nothing else (worker, poller).
+"""Liveness, readiness and metrics over HTTP for the roles that serve nothing else (worker, poller).
 
 A tiny stdlib server in a daemon thread: GET /health/live and /health/ready answer 200 or 503 with a
-JSON body, from checks the role provides.
+JSON body, from checks the role provides; GET /metrics answers the Prometheus exposition of the role
+(every process of it: see infobip_inbound/metrics.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ def serve_health(host: str, port: int, live: Check, ready: Check) -> ThreadingHT
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path == "/metrics":
+                self._metrics()
+                return
             check = checks.get(self.path)
             if check is None:
                 ok, body = False, {"error": "not_found"}
@@ -34,6 +38,16 @@ def serve_health(host: str, port: int, live: Check, ready: Check) -> ThreadingHT
             payload = orjson.dumps({"status": "ok" if ok else "unavailable", **body})
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _metrics(self) -> None:
+            from infobip_inbound.metrics import CONTENT_TYPE, exposition
+
+            payload = exposition()
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

@@ -62,20 +62,21 @@ local function ensure_drain_job(pending, queue_key, queues_key, job_key, job_id,
 end
 """.replace("RQ_JOB_PREFIX", Job.redis_job_namespace_prefix)
 
-# KEYS: inbox, pending mark, RQ queue list, rq:queues, prepared job hash, stats hash, then one seen key
-# per response. ARGV: dedup ttl, job id, number of job hash fields N, N field/value pairs, then one JSON
-# body per response. Returns one flag per response: 1 queued, 0 duplicate (seen within the window).
+# KEYS: inbox, pending mark, RQ queue list, rq:queues, prepared job hash, stats hash, throughput bucket,
+# then one seen key per response. ARGV: dedup ttl, job id, number of job hash fields N, N field/value
+# pairs, bucket ttl, then one inbox entry per response. Returns one flag per response: 1 queued,
+# 0 duplicate (seen within the window).
 ENQUEUE_LUA = (
     _ENSURE_DRAIN_JOB
     + """
 local ttl = tonumber(ARGV[1])
 local nfields = tonumber(ARGV[3])
-local first_body = 4 + 2 * nfields
+local first_body = 5 + 2 * nfields
 local flags = {}
 local added = 0
-for i = 7, #KEYS do
+for i = 8, #KEYS do
   if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
-    redis.call('RPUSH', KEYS[1], ARGV[first_body + i - 7])
+    redis.call('RPUSH', KEYS[1], ARGV[first_body + i - 8])
     added = added + 1
     flags[#flags + 1] = 1
   else
@@ -84,6 +85,12 @@ for i = 7, #KEYS do
 end
 redis.call('HINCRBY', KEYS[6], 'accepted', added)
 redis.call('HINCRBY', KEYS[6], 'duplicates', #flags - added)
+if redis.call('HINCRBY', KEYS[7], 'accepted', added) == added then
+  redis.call('EXPIRE', KEYS[7], ARGV[first_body - 1])  -- the bucket's first write (or nothing counted yet)
+end
+if #flags > added then
+  redis.call('HINCRBY', KEYS[7], 'duplicates', #flags - added)
+end
 if added > 0 then
   ensure_drain_job(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], 4, nfields)
 end
@@ -184,6 +191,20 @@ class Jobs:
         for name, value in job.to_dict().items():
             fields += [name, value if isinstance(value, bytes | str) else str(value)]
         return PreparedJob(job.id, job.key, fields)
+
+
+def encode_entry(response_json: bytes, request_id: str | None) -> bytes:
+    """An inbox entry: the UserResponse JSON, after the id of the request that brought it (if any) and a
+    newline. Compact JSON holds no raw newline, and an entry without a request id starts with `{`."""
+    return request_id.encode() + b"\n" + response_json if request_id else response_json
+
+
+def decode_entry(entry: bytes) -> tuple[str | None, bytes]:
+    """(request id or None, UserResponse JSON) of an inbox entry."""
+    if entry.startswith(b"{"):
+        return None, entry
+    request_id, _, response_json = entry.partition(b"\n")
+    return request_id.decode(), response_json
 
 
 def queue_key(queue: str) -> str:

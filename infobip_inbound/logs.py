@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
+from contextvars import ContextVar
 
 import orjson
 from pythonjsonlogger.json import JsonFormatter
@@ -13,6 +14,17 @@ from pythonjsonlogger.json import JsonFormatter
 from infobip_inbound.settings import Settings
 
 REDACTED = "[redacted]"
+
+# The request id of the message being handled; every line logged meanwhile (the handler's own too) carries it.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class _RequestId(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = request_id_var.get()
+        if request_id is not None and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return True
 
 
 # Credentials that may show up without being configured here (a wrong token, a caller's header).
@@ -73,6 +85,7 @@ def secrets_of(settings: Settings) -> list[str]:
     for pair in settings.forward_basic_auth:
         values.append(pair.get_secret_value())
         values.append(pair.get_secret_value().partition(":")[2])
+    values += [s.get_secret_value() for s in settings.admin_tokens]
     if settings.infobip_api_key is not None:
         values.append(settings.infobip_api_key.get_secret_value())
     values += [a.api_key.get_secret_value() for a in settings.poll_accounts if a.api_key is not None]
@@ -100,6 +113,7 @@ def configure_logging(settings: Settings) -> None:
         inner = _Console()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Redacting(inner, secrets_of(settings)))
+    handler.addFilter(_RequestId())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)

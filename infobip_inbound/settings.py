@@ -238,11 +238,19 @@ class Settings(BaseSettings):
     # Health endpoints of the worker and poller roles (0 = off)
     health_port: int = Field(default=0, ge=0, le=65535)
 
+    # Operations: the receiver's read-only status page (/admin/status); off while no token is set
+    admin_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated tokens for /admin/* (Bearer, or HTTP Basic with the token as password).",
+    )
+
     # Logs
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("forward_tokens", "forward_basic_auth", "worker_queues", "forward_allowed_cidrs", mode="before")
+    @field_validator(
+        "forward_tokens", "forward_basic_auth", "worker_queues", "forward_allowed_cidrs", "admin_tokens", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -1,4 +1,4 @@
-"""The receiver's ASGI app: the forward endpoint (receiver/forward.py) and the health endpoints."""
+"""The receiver's ASGI app: the forward endpoint (receiver/forward.py), health, metrics and the status page."""
 
 from __future__ import annotations
 
@@ -15,14 +15,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from infobip_inbound.redis_client import async_client
+from infobip_inbound.metrics import CONTENT_TYPE, exposition, register, unregister
+from infobip_inbound.metrics_collectors import RedisStateCollector
+from infobip_inbound.redis_client import async_client, sync_client
 from infobip_inbound.routing import Router
-from infobip_inbound.settings import Settings
+from infobip_inbound.settings import Settings, load_settings
 from receiver.auth import ForwardAuth
 from receiver.enqueue import Committer
 from receiver.forward import FORWARD_PATH, ForwardEndpoint
 from receiver.hardening import Hardening
+from receiver.observe import counted
 from receiver.openapi import openapi
+from receiver.status_page import StatusPage
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -36,25 +40,46 @@ class Receiver:
         self.committer = Committer(self.client, Router.from_settings(settings), settings)
         auth = ForwardAuth(settings.forward_tokens, settings.forward_basic_auth, settings.auth_disabled)
         self.forward = ForwardEndpoint(settings, auth, self.committer)
+        # Sync client for what runs in the thread pool (scrapes, the status page), never on the event loop.
+        self.sync_client = sync_client(settings) if settings.redis_url else None
+        self.state_collector: RedisStateCollector | None = None
+        if self.sync_client is not None:
+            self.state_collector = RedisStateCollector(self._sync, settings.queues)
+
+    def _sync(self) -> Any:
+        assert self.sync_client is not None
+        return self.sync_client
 
     async def live(self, request: Request) -> Response:
         return json_response(200, {"status": "ok"})
 
     async def ready(self, request: Request) -> Response:
+        if not self.committer.running:
+            return json_response(503, {"status": "unavailable", "committer": "stopped"})
         try:
             await self.client.ping()
         except (RedisError, OSError):
             return json_response(503, {"status": "unavailable", "redis": "unavailable"})
         return json_response(200, {"status": "ok", "redis": "ok"})
 
+    def metrics(self, request: Request) -> Response:
+        """Sync on purpose: the scrape reads Redis, in Starlette's thread pool."""
+        return Response(exposition(), media_type=CONTENT_TYPE)
+
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.committer.start()
+        if self.state_collector is not None:
+            register(self.state_collector)
         try:
             yield
         finally:
+            if self.state_collector is not None:
+                unregister(self.state_collector)
             await self.committer.stop()
             await self.client.aclose()
+            if self.sync_client is not None:
+                self.sync_client.close()
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -77,10 +102,15 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Hard
     routes = [
         Route(FORWARD_PATH, receiver.forward, methods=["POST"]),
         Route(FORWARD_PATH + "/{token}", receiver.forward, methods=["POST"]),
-        Route("/health/live", receiver.live, methods=["GET"]),
-        Route("/health/ready", receiver.ready, methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
+        counted(Route("/health/live", receiver.live, methods=["GET"])),
+        counted(Route("/health/ready", receiver.ready, methods=["GET"])),
+        counted(Route("/metrics", receiver.metrics, methods=["GET"])),
+        counted(Route("/openapi.json", openapi_json, methods=["GET"])),
     ]
+    if receiver.sync_client is not None:
+        page = StatusPage(settings, receiver.sync_client)
+        if page.enabled:
+            routes += [counted(route) for route in page.routes()]
     app = Starlette(
         routes=routes,
         lifespan=receiver.lifespan,
@@ -88,3 +118,12 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Hard
     )
     app.state.receiver = receiver
     return Hardening(app)
+
+
+def app_from_env() -> Hardening:
+    """App factory for `serve --workers N`: each uvicorn process loads the settings and logging itself."""
+    from infobip_inbound.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings)
+    return create_app(settings)

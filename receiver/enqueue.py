@@ -19,15 +19,18 @@ from dataclasses import dataclass, field
 import redis
 import redis.asyncio as aioredis
 
+from infobip_inbound import throughput
 from infobip_inbound.inbox import (
     ENQUEUE_LUA,
     SEEN_PREFIX,
     STATS_KEY,
     Jobs,
+    encode_entry,
     inbox_key,
     pending_key,
     queue_keys,
 )
+from infobip_inbound.metrics import COMMIT_BATCH_MESSAGES
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import Settings
 from receiver.envelope import Normalized
@@ -45,6 +48,7 @@ class EnqueueResult:
 class _Pending:
     responses: list[Normalized]
     future: asyncio.Future[EnqueueResult]
+    request_id: str
     flags: list[int] = field(default_factory=list)
 
 
@@ -55,12 +59,17 @@ class InboxWriter:
         self._dedup_ttl = settings.dedup_window_seconds
         self._jobs = Jobs(settings)
 
-    def script_call(self, queue: str, responses: list[Normalized]) -> tuple[list[str], list[str | bytes | int]]:
+    def script_call(
+        self, queue: str, responses: list[Normalized], request_ids: list[str] | None = None
+    ) -> tuple[list[str], list[str | bytes | int]]:
         job = self._jobs.drain(queue)
-        keys = [inbox_key(queue), pending_key(queue), *queue_keys(queue), job.key, STATS_KEY]
+        keys = [inbox_key(queue), pending_key(queue), *queue_keys(queue), job.key, STATS_KEY, throughput.bucket_key()]
         keys += [SEEN_PREFIX + response.message_id for response in responses]
-        args: list[str | bytes | int] = [self._dedup_ttl, job.id, job.field_count, *job.fields]
-        args += [response.json for response in responses]
+        args: list[str | bytes | int] = [self._dedup_ttl, job.id, job.field_count, *job.fields, throughput.KEEP_SECONDS]
+        if request_ids:
+            args += [encode_entry(r.json, rid) for r, rid in zip(responses, request_ids, strict=True)]
+        else:
+            args += [response.json for response in responses]
         return keys, args
 
 
@@ -116,14 +125,18 @@ class Committer:
                 pending.future.set_exception(ConnectionError("receiver is shutting down"))
         self._pending.clear()
 
-    async def submit(self, responses: list[Normalized]) -> EnqueueResult:
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def submit(self, responses: list[Normalized], request_id: str = "") -> EnqueueResult:
         """Return once every response is durably queued (or known as a duplicate). Raises on a failed write."""
         if not responses:
             return EnqueueResult(accepted=0, duplicates=0)
         if self._task is None or self._task.done():
             raise RuntimeError("committer is not running")
         future: asyncio.Future[EnqueueResult] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(responses, future))
+        self._pending.append(_Pending(responses, future, request_id))
         self._pending_messages += len(responses)
         self._idle.clear()
         self._wakeup.set()
@@ -168,9 +181,13 @@ class Committer:
     async def _commit(self, batch: list[_Pending]) -> None:
         items = [(pending, index) for pending in batch for index in range(len(pending.responses))]
         responses = [pending.responses[index] for pending, index in items]
+        COMMIT_BATCH_MESSAGES.observe(len(responses))
         groups = by_queue(self._router, responses)
         results = await asyncio.gather(
-            *(self._write(queue, [responses[i] for i in idx]) for queue, idx in groups.items())
+            *(
+                self._write(queue, [responses[i] for i in idx], [items[i][0].request_id for i in idx])
+                for queue, idx in groups.items()
+            )
         )
         for pending in batch:
             pending.flags = [0] * len(pending.responses)
@@ -179,7 +196,7 @@ class Committer:
                 pending, index = items[i]
                 pending.flags[index] = int(flag)
 
-    async def _write(self, queue: str, responses: list[Normalized]) -> list[int]:
-        keys, args = self._writer.script_call(queue, responses)
+    async def _write(self, queue: str, responses: list[Normalized], request_ids: list[str]) -> list[int]:
+        keys, args = self._writer.script_call(queue, responses, request_ids)
         flags: list[int] = await self._script(keys=keys, args=args)
         return flags

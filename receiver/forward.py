@@ -22,6 +22,7 @@ from receiver.body import BodyTooLarge, ClientGone, is_json, read_limited
 from receiver.enqueue import Committer
 from receiver.envelope import InvalidEnvelope, normalize_envelope, parse_envelope
 from receiver.hardening import RequestGuard, envelope_problem
+from receiver.observe import ForwardMetrics, request_id_of
 
 log = logging.getLogger("infobip_inbound.receiver")
 
@@ -40,6 +41,7 @@ class ForwardEndpoint:
     def __init__(self, settings: Settings, auth: ForwardAuth, committer: Committer) -> None:
         self._auth = auth
         self._committer = committer
+        self._metrics = ForwardMetrics(FORWARD_PATH)
         self._max_body = settings.max_body_bytes
         self._guard = RequestGuard.from_settings(settings)
         self._max_results, self._max_depth = settings.max_results, settings.max_json_depth
@@ -59,18 +61,25 @@ class ForwardEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
+        request_id = request_id_of(scope["headers"])
         try:
-            status, body, headers = await self._answer(scope, receive)
+            status, body, headers = await self._answer(scope, receive, request_id)
         except ClientGone:
             return
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [_JSON, (b"content-length", str(len(body)).encode()), *headers],
+                "headers": [
+                    _JSON,
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                    *headers,
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+        self._metrics.answered(status)
         if log.isEnabledFor(logging.INFO):
             # The route, never the path: the path carries the secret token.
             log.info(
@@ -78,11 +87,12 @@ class ForwardEndpoint:
                 extra={
                     "route": FORWARD_PATH,
                     "status": status,
+                    "request_id": request_id,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
 
-    async def _answer(self, scope: Scope, receive: Receive) -> Answer:
+    async def _answer(self, scope: Scope, receive: Receive, request_id: str) -> Answer:
         if self._guard is not None and (refused := self._guard.check(scope)) is not None:
             return refused
         authorization = content_type = content_length = None
@@ -117,9 +127,12 @@ class ForwardEndpoint:
             responses = normalize_envelope(envelope, "forward")
         except InvalidEnvelope as exc:
             return error_answer(400, "invalid_envelope", str(exc))
+        submitted = time.perf_counter()
         try:
-            result = await self._committer.submit(responses)
+            result = await self._committer.submit(responses, request_id)
         except (RedisError, OSError, ConnectionError) as exc:
-            log.warning("forward not stored, answering 503: %s", type(exc).__name__)
+            log.warning("forward not stored, answering 503: %s", type(exc).__name__, extra={"request_id": request_id})
             return self._unavailable
+        self._metrics.enqueue_seconds.observe(time.perf_counter() - submitted)
+        self._metrics.stored(result.accepted, result.duplicates)
         return 200, b'{"accepted":%d,"duplicates":%d}' % (result.accepted, result.duplicates), []

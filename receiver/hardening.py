@@ -182,7 +182,10 @@ class Hardening:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+                headers = list(message.get("headers", ()))
+                own = {name.lower() for name, _ in headers}
+                # A route's own policy (the status page allows its one script by hash) wins over the default.
+                message["headers"] = headers + [h for h in SECURITY_HEADERS if h[0] not in own]
             await send(message)
 
         try:

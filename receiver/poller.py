@@ -22,6 +22,7 @@ import httpx
 import orjson
 import redis
 
+from infobip_inbound.metrics_collectors import count_pull_error
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import PullAccount, Settings
 from receiver.enqueue import InboxWriter
@@ -171,6 +172,7 @@ class Poller:
                 return
 
     def _failed(self, account: Account, exc: InfobipError | InfobipTransportError) -> None:
+        count_pull_error(account.name, exc)
         account.failures += 1
         account.last_error = str(exc)
         if isinstance(exc, InfobipError) and exc.status in _CREDENTIAL_STATUSES:
@@ -234,5 +236,9 @@ def run_poller(settings: Settings, connection: redis.Redis) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     if settings.health_port:
+        from infobip_inbound.metrics import register
+        from infobip_inbound.metrics_collectors import PollerCollector
+
+        register(PollerCollector(poller))
         serve_health(settings.host, settings.health_port, poller.live, poller.ready)
     poller.run()

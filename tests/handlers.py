@@ -47,3 +47,18 @@ def crash_once(response: UserResponse) -> None:
 
 def always_fails(response: UserResponse) -> None:
     raise ValueError(f"cannot take {response.message_id}")
+
+
+def always_fail(response: UserResponse) -> None:
+    raise RuntimeError(f"always_fail refuses {response.message_id}")
+
+
+def wait_for_file(response: UserResponse) -> None:
+    """Holds the job (bounded) until the file named by TEST_RELEASE_FILE exists: a job in the started state."""
+    import time
+
+    release = Path(os.environ["TEST_RELEASE_FILE"])
+    for _ in range(1200):
+        if release.exists():
+            return
+        time.sleep(0.05)

@@ -10,7 +10,7 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.inbox import INBOX_PREFIX, SEEN_PREFIX, STATS_KEY, inbox_key
+from infobip_inbound.inbox import INBOX_PREFIX, SEEN_PREFIX, STATS_KEY, decode_entry, inbox_key
 from infobip_inbound.redis_server import RedisServer
 from tests.conftest import TOKEN
 from tests.support import ReceiverProcess, envelope, result, wait_until
@@ -36,7 +36,7 @@ def queued_responses(client: redis.Redis) -> list[dict[str, object]]:
     found = []
     for key in client.scan_iter(INBOX_PREFIX + "*"):
         if client.type(key) == b"list":
-            found += [orjson.loads(raw) for raw in client.lrange(key, 0, -1)]
+            found += [orjson.loads(decode_entry(raw)[1]) for raw in client.lrange(key, 0, -1)]
     return found
 
 

@@ -184,8 +184,8 @@ def test_refused_credentials_stop_that_account_only(
         {"name": "revoked", "api_key": "not-a-valid-key-123"},
     ]
     env = {**poller_env, "INBOUND_POLL_ACCOUNTS": orjson.dumps(accounts).decode()}
-    start_worker(env)
     env |= {"INBOUND_HEALTH_PORT": str(health_port), "INBOUND_HOST": "127.0.0.1"}
+    start_worker({k: v for k, v in env.items() if k != "INBOUND_HEALTH_PORT"})  # the port is the poller's
     poller = start_poller(env)
     jsonl = Path(env["INBOUND_JSONL_PATH"])
     wait_until(lambda: sum(handled(jsonl).values()) >= 300, timeout=60, interval=0.2)

@@ -20,13 +20,14 @@ from functools import cache
 from redis import Redis
 from rq import get_current_job
 
-from infobip_inbound.inbox import CLAIM_LUA, Jobs, batch_key, inbox_key, pending_key, queue_keys
+from infobip_inbound.inbox import CLAIM_LUA, Jobs, batch_key, decode_entry, inbox_key, pending_key, queue_keys
 from infobip_inbound.model import UserResponse
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import Settings, load_settings
 from workers.failed_pairs import FailedPair, settle_failures
 from workers.idempotency import already_handled, pair_id, record_success
 from workers.maintenance import job_lease
+from workers.observe import BatchObserver
 from workers.registry import HandlerRegistry
 
 log = logging.getLogger("infobip_inbound.worker")
@@ -73,7 +74,8 @@ def drain_inbox(queue: str) -> dict[str, int]:
                     break
                 time.sleep(_IDLE_POLL_SECONDS)
                 continue
-            outcome = run_batch(job.connection, batch_key(job.id), context, queue=queue)
+            observer = BatchObserver(job)
+            outcome = run_batch(job.connection, batch_key(job.id), context, queue=queue, observer=observer)
             for name, count in outcome.items():
                 totals[name] = totals.get(name, 0) + count
             idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
@@ -96,7 +98,10 @@ def handle_batch(batch_key: str, handler: str | None = None, tries: int = 1) -> 
         raise RuntimeError("handle_batch runs only inside an RQ worker")
     context = current_context()
     with job_lease(job.connection, job.id, context.settings.job_visibility_seconds):
-        return run_batch(job.connection, batch_key, context, handler=handler, tries=tries, queue=job.origin)
+        observer = BatchObserver(job)
+        return run_batch(
+            job.connection, batch_key, context, handler=handler, tries=tries, queue=job.origin, observer=observer
+        )
 
 
 def run_batch(
@@ -107,10 +112,17 @@ def run_batch(
     handler: str | None = None,
     tries: int = 1,
     queue: str | None = None,
+    observer: BatchObserver | None = None,
 ) -> dict[str, int]:
+    observer = observer or BatchObserver()
     done_key = batch_key + DONE_SUFFIX
     raw_responses, done_raw = _load(connection, batch_key, done_key)
-    responses = [UserResponse.model_validate_json(raw) for raw in raw_responses]
+    responses = []
+    for raw in raw_responses:
+        request_id, response_json = decode_entry(raw)
+        response = UserResponse.model_validate_json(response_json)
+        observer.brought_by(response.message_id, request_id)
+        responses.append(response)
     plan = [(handler,) if handler else context.router.destination(r).handlers for r in responses]
     done = {member.decode() for member in done_raw}
     done |= already_handled(
@@ -131,9 +143,8 @@ def run_batch(
             if pair in done:
                 skipped += 1
                 continue
-            started = time.perf_counter()
             try:
-                context.registry.call(name, response)
+                observer.call(context.registry, name, response)  # logs and counts the call
             except Exception as exc:
                 failures.append(
                     FailedPair(
@@ -146,29 +157,16 @@ def run_batch(
                         traceback.format_exc(),
                     )
                 )
-                log.warning(
-                    "handler failed",
-                    exc_info=True,
-                    extra={"message_id": response.message_id, "handler": name, "outcome": "failed", "tries": tries},
-                )
                 continue
             # Recorded before the next pair runs: a crash re-runs at most the pair in hand.
             record_success(connection, done_key, pair, ttl)
             handled += 1
-            log.debug(
-                "handled",
-                extra={
-                    "message_id": response.message_id,
-                    "application_code": response.application_code,
-                    "handler": name,
-                    "outcome": "ok",
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                },
-            )
+    observer.finish(connection)
     outcome = {"responses": len(raw_responses), "handled": handled, "skipped": skipped}
     if failures:
         queue = queue or context.settings.default_queue
         outcome |= settle_failures(connection, context.settings, context.jobs, done_key, queue, tries, failures)
+        observer.retrying(outcome["retrying"])
     connection.delete(batch_key, done_key)
     return outcome
 

@@ -33,6 +33,8 @@ from rq import Queue, SimpleWorker
 from rq.worker_pool import WorkerPool
 
 from infobip_inbound.health import serve_health
+from infobip_inbound.metrics import register
+from infobip_inbound.metrics_collectors import RedisStateCollector
 from infobip_inbound.redis_client import sync_client
 from infobip_inbound.settings import Settings
 from workers.jobs import current_context
@@ -101,6 +103,9 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     current_context()  # resolve every routed handler now: a bad name fails at start, not on a message
     connection = sync_client(settings)
     queue_names = worker_queues(settings)
+    if settings.health_port:
+        # /metrics on the health port also reports the queues, read from Redis at scrape time.
+        register(RedisStateCollector(lambda: connection, queue_names))
     maintenance = Maintenance(connection, queue_names, settings.job_visibility_seconds)
     maintenance.start()
     try:

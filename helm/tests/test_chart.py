@@ -5,6 +5,7 @@ Run by helm/check.sh, which renders every values set into RENDERED_DIR and expor
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -328,9 +329,44 @@ def test_monitoring_is_off_by_default_and_wired_when_enabled() -> None:
         "InfobipInboundQueueBacklog",
         "InfobipInboundDeadLetterGrowing",
         "InfobipInboundReceiverErrors",
+        "InfobipInboundOldestJobTooOld",
+        "InfobipInboundRedisUnreachable",
         "InfobipInboundPollerNotLeading",
+        "InfobipInboundPollerNotDraining",
     }
     assert any("infobip-inbound.json" in c["data"] for c in of_kind("production", "ConfigMap"))
+    monitors = {m["metadata"]["labels"]["app.kubernetes.io/component"]: m for m in of_kind("production", "PodMonitor")}
+    assert set(monitors) == {"worker", "poller"}
+    for role, monitor in monitors.items():
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        assert (endpoint["port"], endpoint["path"]) == ("health", "/metrics")
+        ports = deployment("production", role)["spec"]["template"]["spec"]["containers"][0]["ports"]
+        assert "health" in {p["name"] for p in ports}
+
+
+def test_alerts_and_dashboard_use_metrics_the_application_exports() -> None:
+    """Every infobip_inbound_* name in the rules and the dashboard is one the application defines."""
+    import re
+
+    root = CHART.parent.parent
+    exported = set()
+    for source in ("infobip_inbound/metrics.py", "infobip_inbound/metrics_collectors.py"):
+        exported |= set(re.findall(r'"(infobip_inbound_[a-z_]+)"', (root / source).read_text()))
+    counters = {"infobip_inbound_http_requests", "infobip_inbound_messages", "infobip_inbound_rejected",
+                "infobip_inbound_handled", "infobip_inbound_job_retries", "infobip_inbound_poller_pull_errors",
+                "infobip_inbound_poller_pulls", "infobip_inbound_poller_pulled_messages"}  # fmt: skip
+    exported |= {name + "_total" for name in exported & counters}
+    exported |= {name + suffix for name in exported for suffix in ("_bucket", "_sum", "_count")}
+    (rule,) = of_kind("production", "PrometheusRule")
+    used = set(re.findall(r"infobip_inbound_[a-z_]+", json.dumps(rule["spec"])))
+    used |= set(re.findall(r"infobip_inbound_[a-z_]+", (CHART / "files/dashboard.json").read_text()))
+    assert used and used <= exported, used - exported
+
+
+def test_status_page_tokens_reach_only_the_receiver() -> None:
+    for role in ("receiver", "worker", "poller"):
+        env = {e["name"] for e in deployment("production", role)["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert ("INBOUND_ADMIN_TOKENS" in env) == (role == "receiver")
 
 
 def test_helm_test_hook_checks_readiness() -> None:

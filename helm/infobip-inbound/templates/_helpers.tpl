@@ -118,7 +118,7 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
 {{- end }}
 {{- end -}}
 
-{{/* Secrets of the receiver only: the forward endpoint's credentials. */}}
+{{/* Secrets of the receiver only: the forward endpoint's credentials and the status page's tokens. */}}
 {{- define "inbound.env.forwardAuth" -}}
 - name: INBOUND_FORWARD_TOKENS
   valueFrom:
@@ -131,6 +131,12 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
     secretKeyRef:
       name: {{ include "inbound.secretName" . }}
       key: {{ .Values.secrets.keys.forwardBasicAuth }}
+      optional: true
+- name: INBOUND_ADMIN_TOKENS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "inbound.secretName" . }}
+      key: {{ .Values.secrets.keys.adminTokens }}
       optional: true
 {{- end -}}
 

@@ -1,0 +1,83 @@
+"""`infobip-inbound status` as one screen of plain text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _when(at: float | None) -> str:
+    if not at:
+        return "never"
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return lines
+
+
+def render(snapshot: dict[str, Any]) -> str:
+    lines = [f"infobip-inbound status at {_when(snapshot['at'])}", ""]
+    lines.append("Queues")
+    lines += _table(
+        ["queue", "waiting", "oldest", "running", "scheduled", "failed"],
+        [
+            [
+                q["queue"],
+                str(q["depth"]),
+                _age(q["oldest_job_age_seconds"]) if q["depth"] else "-",
+                str(q["started"]),
+                str(q["scheduled"]),
+                str(q["failed"]),
+            ]
+            for q in snapshot["queues"]
+        ],
+    )
+    minute = snapshot["last_minute"]
+    lines += [
+        "",
+        f"Last minute: {minute['accepted']} accepted, {minute['duplicates']} duplicates, "
+        f"{minute['handled']} handled, {minute['failed']} failed",
+    ]
+    dedup = snapshot["dedup"]
+    rate = "-" if dedup["hit_rate"] is None else f"{dedup['hit_rate'] * 100:.1f}%"
+    lines.append(f"Dedup: {dedup['accepted']} accepted, {dedup['duplicates']} duplicates in all, hit rate {rate}")
+    lines += ["", "Handlers"]
+    lines += _table(
+        ["handler", "handled/min", "failed/min", "dead letters"],
+        [
+            [name, str(h["handled_last_minute"]), str(h["failed_last_minute"]), str(h["dead_letters"])]
+            for name, h in snapshot["handlers"].items()
+        ],
+    )
+    workers = snapshot["workers"]
+    lines += ["", f"Workers: {workers['alive']} alive, {workers['busy']} busy"]
+    poller = snapshot["poller"]
+    if poller["leader"]:
+        lines.append(
+            f"Poller: {poller['leader']} holds the lease (token {poller['fencing_token']}, "
+            f"{poller['lease_ttl_seconds']}s left); last drain {_when(poller['last_drain_at'])}"
+        )
+    else:
+        lines.append(f"Poller: no lease held; last drain {_when(poller['last_drain_at'])}")
+    for status in poller["pollers"]:
+        for name, account in status.get("accounts", {}).items():
+            problem = account.get("stopped") or account.get("last_error") or "ok"
+            lines.append(
+                f"  {status.get('owner')} account {name}: pending {account.get('pending')}, "
+                f"pulled {account.get('pulled')}, {problem}"
+            )
+    return "\n".join(lines) + "\n"

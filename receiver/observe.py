@@ -1,0 +1,77 @@
+"""Instrumentation of the forward endpoint: request ids and pre-bound metric children (nothing built per request)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+from prometheus_client import Counter
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from infobip_inbound.metrics import ENQUEUE_SECONDS, HTTP_REQUESTS, MESSAGES, REJECTED
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+
+# Why a forward request was refused, by the status it was answered with.
+REJECTION_REASONS = {
+    400: "invalid_envelope",
+    401: "unauthorized",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    503: "unavailable",
+}
+
+
+def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The caller's X-Request-ID when it is a plain token (no log injection), else a new one."""
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER:
+            if _SAFE_REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return os.urandom(16).hex()
+
+
+class ForwardMetrics:
+    def __init__(self, route: str) -> None:
+        self._route = route
+        self._requests: dict[int, Counter] = {s: HTTP_REQUESTS.labels(route, str(s)) for s in (200, *REJECTION_REASONS)}
+        self._rejected: dict[int, Counter] = {s: REJECTED.labels(r) for s, r in REJECTION_REASONS.items()}
+        self.accepted = MESSAGES.labels("accepted")
+        self.duplicate = MESSAGES.labels("duplicate")
+        self.enqueue_seconds = ENQUEUE_SECONDS
+
+    def answered(self, status: int) -> None:
+        requests = self._requests.get(status)
+        if requests is None:
+            requests = self._requests[status] = HTTP_REQUESTS.labels(self._route, str(status))
+        requests.inc()
+        rejected = self._rejected.get(status)
+        if rejected is not None:
+            rejected.inc()
+
+    def stored(self, accepted: int, duplicates: int) -> None:
+        if accepted:
+            self.accepted.inc(accepted)
+        if duplicates:
+            self.duplicate.inc(duplicates)
+
+
+def counted(route: Route) -> Route:
+    """Count a (non-hot-path) route's answers in infobip_inbound_http_requests_total, by the status sent."""
+    app = route.app
+    path = route.path
+
+    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                HTTP_REQUESTS.labels(path, str(message["status"])).inc()
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    route.app = counting
+    return route
