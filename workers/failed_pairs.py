@@ -18,7 +18,7 @@ from redis.client import Pipeline
 from rq.job import JobStatus
 from rq.queue import Queue
 
-from infobip_inbound.inbox import Jobs, batch_key, queue_key
+from infobip_inbound.inbox import Jobs, batch_key, decode_entry, queue_key
 from infobip_inbound.settings import Settings
 from workers import dead_letter
 from workers.idempotency import persistently
@@ -100,7 +100,7 @@ def dead_pair(failure: FailedPair, queue: str, tries: int) -> dead_letter.DeadPa
         tries=tries,
         error=failure.error,
         traceback=failure.traceback,
-        response=failure.raw,
+        response=decode_entry(failure.raw)[1],  # the UserResponse JSON, without the request id
     )
 
 
