@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,8 @@ from receiver.hardening import Hardening
 from receiver.observe import counted
 from receiver.openapi import openapi
 from receiver.status_page import StatusPage
+
+METRICS_FLUSH_SECONDS = 0.2  # how stale the forward endpoint's counts may be in a scrape of another process
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -64,16 +67,25 @@ class Receiver:
 
     def metrics(self, request: Request) -> Response:
         """Sync on purpose: the scrape reads Redis, in Starlette's thread pool."""
+        self.forward.metrics.flush()
         return Response(exposition(), media_type=CONTENT_TYPE)
+
+    async def _flush_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(METRICS_FLUSH_SECONDS)
+            self.forward.metrics.flush()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.committer.start()
+        flusher = asyncio.create_task(self._flush_metrics(), name="metrics-flush")
         if self.state_collector is not None:
             register(self.state_collector)
         try:
             yield
         finally:
+            flusher.cancel()
+            self.forward.metrics.flush()
             if self.state_collector is not None:
                 unregister(self.state_collector)
             await self.committer.stop()
@@ -117,7 +129,7 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Hard
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.receiver = receiver
-    return Hardening(app)
+    return Hardening(app, forward=receiver.forward)
 
 
 def app_from_env() -> Hardening:

@@ -21,7 +21,7 @@ from receiver.auth import ForwardAuth
 from receiver.body import BodyTooLarge, ClientGone, is_json, read_limited
 from receiver.enqueue import Committer
 from receiver.envelope import InvalidEnvelope, normalize_envelope, parse_envelope
-from receiver.hardening import RequestGuard, envelope_problem
+from receiver.hardening import SECURITY_HEADERS, RequestGuard, envelope_problem
 from receiver.observe import ForwardMetrics, request_id_of
 
 log = logging.getLogger("infobip_inbound.receiver")
@@ -41,7 +41,7 @@ class ForwardEndpoint:
     def __init__(self, settings: Settings, auth: ForwardAuth, committer: Committer) -> None:
         self._auth = auth
         self._committer = committer
-        self._metrics = ForwardMetrics(FORWARD_PATH)
+        self.metrics = ForwardMetrics(FORWARD_PATH)
         self._max_body = settings.max_body_bytes
         self._guard = RequestGuard.from_settings(settings)
         self._max_results, self._max_depth = settings.max_results, settings.max_json_depth
@@ -75,11 +75,12 @@ class ForwardEndpoint:
                     (b"content-length", str(len(body)).encode()),
                     (b"x-request-id", request_id.encode()),
                     *headers,
+                    *SECURITY_HEADERS,
                 ],
             }
         )
         await send({"type": "http.response.body", "body": body})
-        self._metrics.answered(status)
+        self.metrics.answered(status)
         if log.isEnabledFor(logging.INFO):
             # The route, never the path: the path carries the secret token.
             log.info(
@@ -133,6 +134,6 @@ class ForwardEndpoint:
         except (RedisError, OSError, ConnectionError) as exc:
             log.warning("forward not stored, answering 503: %s", type(exc).__name__, extra={"request_id": request_id})
             return self._unavailable
-        self._metrics.enqueue_seconds.observe(time.perf_counter() - submitted)
-        self._metrics.stored(result.accepted, result.duplicates)
+        self.metrics.enqueue_seconds.observe(time.perf_counter() - submitted)
+        self.metrics.stored(result.accepted, result.duplicates)
         return 200, b'{"accepted":%d,"duplicates":%d}' % (result.accepted, result.duplicates), []

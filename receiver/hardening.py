@@ -12,11 +12,12 @@ import logging
 import time
 from collections import OrderedDict
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from infobip_inbound.forward_url import FORWARD_PATH
 from infobip_inbound.settings import Settings
 from receiver.envelope import InfobipEnvelope
 
@@ -162,6 +163,7 @@ def envelope_problem(envelope: InfobipEnvelope, max_results: int, max_depth: int
     return None
 
 
+_FORWARD_PREFIX = FORWARD_PATH + "/"
 _INTERNAL = orjson.dumps({"error": "internal_error", "message": "the request could not be processed"})
 
 
@@ -169,27 +171,43 @@ class Hardening:
     """Outermost ASGI layer: security headers on every answer, and a JSON 500 (no details) if anything
     inside raises before answering. The exception itself goes to the log, never to the client."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, forward: ASGIApp | None = None) -> None:
         self._app = app
+        self._forward = forward
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        started = False
+        if self._forward is not None and scope["method"] == "POST":
+            token = _forward_token(scope["path"])
+            if token is not False:
+                # The hot path goes straight to the forward endpoint, which sets the security headers itself.
+                scope["path_params"] = {"token": token} if token else {}
+                await self._guarded(self._forward, scope, receive, send)
+                return
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 headers = list(message.get("headers", ()))
                 own = {name.lower() for name, _ in headers}
                 # A route's own policy (the status page allows its one script by hash) wins over the default.
                 message["headers"] = headers + [h for h in SECURITY_HEADERS if h[0] not in own]
             await send(message)
 
+        await self._guarded(self._app, scope, receive, send_with_headers)
+
+    @staticmethod
+    async def _guarded(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self._app(scope, receive, send_with_headers)
+            await app(scope, receive, sending)
         except Exception:
             log.error("unexpected error answering a request", exc_info=True, extra={"route": _route(scope)})
             if started:
@@ -204,7 +222,20 @@ class Hardening:
             await send({"type": "http.response.body", "body": _INTERNAL})
 
 
+def _forward_token(path: str) -> str | Literal[False] | None:
+    """For the forward routes: the path token, or None without one. False for any other path."""
+    if path == FORWARD_PATH:
+        return None
+    if (
+        path.startswith(_FORWARD_PREFIX)
+        and "/" not in path[len(_FORWARD_PREFIX) :]
+        and len(path) > len(_FORWARD_PREFIX)
+    ):
+        return path[len(_FORWARD_PREFIX) :]
+    return False
+
+
 def _route(scope: Scope) -> str:
     # Never the full path: the forward path carries the secret token.
     path: str = scope.get("path", "")
-    return "/infobip/forward" if path.startswith("/infobip/forward") else path[:100]
+    return FORWARD_PATH if path.startswith(FORWARD_PATH) else path[:100]

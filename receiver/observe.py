@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+from collections import Counter as Tally
 from collections.abc import Iterable
 
 from prometheus_client import Counter
@@ -32,32 +34,50 @@ def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
             if _SAFE_REQUEST_ID.fullmatch(value):
                 return value.decode("ascii")
             break
-    return os.urandom(16).hex()
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
+
+
+# A new request id: a random prefix per process and a counter (a fresh random id per request costs more).
+_ID_PREFIX = os.urandom(8).hex() + "-"
+_ID_COUNTER = itertools.count(1)
 
 
 class ForwardMetrics:
+    """Counts of the forward endpoint, tallied in memory and added to the metrics by `flush` (the receiver
+    calls it a few times a second): a multiprocess-mode increment costs a file write and a pid check."""
+
     def __init__(self, route: str) -> None:
         self._route = route
         self._requests: dict[int, Counter] = {s: HTTP_REQUESTS.labels(route, str(s)) for s in (200, *REJECTION_REASONS)}
         self._rejected: dict[int, Counter] = {s: REJECTED.labels(r) for s, r in REJECTION_REASONS.items()}
-        self.accepted = MESSAGES.labels("accepted")
-        self.duplicate = MESSAGES.labels("duplicate")
+        self._accepted = MESSAGES.labels("accepted")
+        self._duplicate = MESSAGES.labels("duplicate")
         self.enqueue_seconds = ENQUEUE_SECONDS
+        self._statuses: Tally[int] = Tally()
+        self._stored = [0, 0]
 
     def answered(self, status: int) -> None:
-        requests = self._requests.get(status)
-        if requests is None:
-            requests = self._requests[status] = HTTP_REQUESTS.labels(self._route, str(status))
-        requests.inc()
-        rejected = self._rejected.get(status)
-        if rejected is not None:
-            rejected.inc()
+        self._statuses[status] += 1
 
     def stored(self, accepted: int, duplicates: int) -> None:
+        self._stored[0] += accepted
+        self._stored[1] += duplicates
+
+    def flush(self) -> None:
+        statuses, self._statuses = self._statuses, Tally()
+        (accepted, duplicates), self._stored = self._stored, [0, 0]
+        for status, count in statuses.items():
+            requests = self._requests.get(status)
+            if requests is None:
+                requests = self._requests[status] = HTTP_REQUESTS.labels(self._route, str(status))
+            requests.inc(count)
+            rejected = self._rejected.get(status)
+            if rejected is not None:
+                rejected.inc(count)
         if accepted:
-            self.accepted.inc(accepted)
+            self._accepted.inc(accepted)
         if duplicates:
-            self.duplicate.inc(duplicates)
+            self._duplicate.inc(duplicates)
 
 
 def counted(route: Route) -> Route:

@@ -122,7 +122,15 @@ def test_counters_match_what_was_sent_and_logs_hold_no_secret(
 
         wait_until(settled, timeout=120, interval=0.2)
 
-        # Receiver: every uvicorn process's counts, whichever answers the scrape.
+        # Receiver: every uvicorn process's counts, whichever answers the scrape. Each process adds its
+        # forward counts to the shared samples every 0.2 s (receiver/observe.py): wait for the last one.
+        forward_413 = {"route": FORWARD, "status": "413"}
+        wait_until(
+            lambda: (
+                value(scrape(receiver.base_url + "/metrics"), "infobip_inbound_http_requests_total", **forward_413) == 1
+            ),
+            timeout=10,
+        )
         for _ in range(4):
             samples = scrape(receiver.base_url + "/metrics")
             assert value(samples, "infobip_inbound_http_requests_total", route=FORWARD, status="200") == 55
