@@ -36,7 +36,8 @@ REJECTED = Counter(
 )
 ENQUEUE_SECONDS = Histogram(
     "infobip_inbound_enqueue_seconds",
-    "Time from a forward request's messages handed to the group commit until they are stored.",
+    "Time from the oldest request of a group commit handing over its messages until they are stored"
+    " (one observation per commit; every request of the commit waited at most this long).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 COMMIT_BATCH_MESSAGES = Histogram(

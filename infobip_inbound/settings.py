@@ -165,7 +165,11 @@ class Settings(BaseSettings):
     # Enqueue
     dedup_window_seconds: int = Field(default=72 * 3600, gt=0)
     commit_max_wait_ms: float = Field(
-        default=1.0, ge=0, le=50, description="How long a group commit waits for more requests."
+        default=0.0,
+        ge=0,
+        le=50,
+        description="Extra time a group commit waits for more requests. 0: none; requests that arrive while a"
+        " write is in flight still share the next one.",
     )
     commit_max_messages: int = Field(default=500, ge=1, le=5000)
     default_queue: str = "infobip-inbound"

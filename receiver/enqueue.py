@@ -1,11 +1,12 @@
 """Durable, deduplicated, batched enqueue (group commit).
 
-Concurrent requests hand their responses to one Committer. It gathers them for at most `max_wait`
-(or until `max_messages`), then writes each queue's share in one Lua script call that, atomically:
-marks every message_id seen (SET NX EX), appends only the new responses to the queue's inbox, and makes
-sure a real RQ job is waiting to drain it (infobip_inbound/inbox.py). A message marked seen is therefore
-always on a queue, and a failed write leaves nothing half-done for Infobip's retry to trip over.
-Each request's future resolves only after the write holding its messages has returned.
+Concurrent requests hand their responses to one Committer. While one write is in flight the next
+requests gather (for `max_wait` more, if set, and up to `max_messages`); then it writes each queue's
+share in one Lua script call that, atomically: marks every message_id seen (SET NX EX), appends only
+the new responses to the queue's inbox, and makes sure a real RQ job is waiting to drain it
+(infobip_inbound/inbox.py). A message marked seen is therefore always on a queue, and a failed write
+leaves nothing half-done for Infobip's retry to trip over. Each request's future resolves only after
+the write holding its messages has returned.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
@@ -30,7 +32,7 @@ from infobip_inbound.inbox import (
     pending_key,
     queue_keys,
 )
-from infobip_inbound.metrics import COMMIT_BATCH_MESSAGES
+from infobip_inbound.metrics import COMMIT_BATCH_MESSAGES, ENQUEUE_SECONDS
 from infobip_inbound.routing import Router
 from infobip_inbound.settings import Settings
 from receiver.envelope import Normalized
@@ -49,6 +51,7 @@ class _Pending:
     responses: list[Normalized]
     future: asyncio.Future[EnqueueResult]
     request_id: str
+    since: float = field(default_factory=time.perf_counter)
     flags: list[int] = field(default_factory=list)
 
 
@@ -158,6 +161,7 @@ class Committer:
                     if not pending.future.done():
                         pending.future.set_exception(exc)
             else:
+                ENQUEUE_SECONDS.observe(time.perf_counter() - batch[0].since)
                 for pending in batch:
                     if not pending.future.done():
                         accepted = sum(pending.flags)

