@@ -44,8 +44,15 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         app = create_app(settings)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    # The access log would print the secret path token: the receiver logs each request itself.
-    options: dict[str, Any] = {"access_log": False, "log_config": None, "server_header": False}
+    # The access log would print the secret path token: the receiver logs each request itself. The client
+    # address behind proxies is the receiver's own business (INBOUND_TRUSTED_PROXIES, receiver/hardening.py),
+    # so uvicorn must not rewrite it from X-Forwarded-For first.
+    options: dict[str, Any] = {
+        "access_log": False,
+        "log_config": None,
+        "server_header": False,
+        "proxy_headers": False,
+    }
     if workers > 1:  # each process builds its app from the environment
         uvicorn.run("receiver.app:app_from_env", factory=True, workers=workers, **_listen(settings), **options)
         return
