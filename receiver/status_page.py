@@ -194,19 +194,13 @@ class StatusPage:
             )
 
     def page(self, request: Request) -> Response:
-        refused = self._refused(request)
-        if refused is not None:
-            return refused
-        figures = self._figures()
+        figures = self._refused(request) or self._figures()
         if isinstance(figures, Response):
             return figures
         return HTMLResponse(render(figures), headers=_HEADERS)
 
     def json(self, request: Request) -> Response:
-        refused = self._refused(request)
-        if refused is not None:
-            return refused
-        figures = self._figures()
+        figures = self._refused(request) or self._figures()
         if isinstance(figures, Response):
             return figures
         return Response(orjson.dumps(figures), media_type="application/json", headers={"Cache-Control": "no-store"})

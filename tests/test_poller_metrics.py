@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from infobip_inbound.redis_server import free_port
+from tests.conftest import _roles
 from tests.metrics_support import scrape, value
 from tests.simulator_support import API_KEY, SimulatorProcess
 from tests.support import Role, wait_until
@@ -17,18 +18,8 @@ pytest_plugins = ["tests.simulator_fixtures"]
 
 
 @pytest.fixture
-def poller_role(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Role]]:
-    started: list[Role] = []
-
-    def start(env: dict[str, str]) -> Role:
-        role = Role(["poller"], env, tmp_path / "poller.log")
-        started.append(role)
-        role.start()
-        return role
-
-    yield start
-    for role in started:
-        role.stop()
+def poller_role(tmp_path: Path) -> Iterator[Callable[..., Role]]:
+    yield from _roles(lambda n, env: Role(["poller"], env, tmp_path / f"poller-{n}.log"))
 
 
 def test_poller_metrics(
