@@ -36,6 +36,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
     from infobip_inbound.logs import configure_logging
+    from infobip_inbound.process import settle_heap
     from receiver.app import create_app
 
     settings = _settings(host=host, port=port)
@@ -56,6 +57,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     if workers > 1:  # each process builds its app from the environment
         uvicorn.run("receiver.app:app_from_env", factory=True, workers=workers, **_listen(settings), **options)
         return
+    settle_heap()
     uvicorn.run(app, **_listen(settings), **options)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import signal
 import subprocess
 import sys
@@ -30,3 +31,12 @@ def stop(process: subprocess.Popen[bytes], kill: bool = False, timeout: float = 
             process.kill()
             process.wait()
     return process.returncode
+
+
+def settle_heap() -> None:
+    """For a serving process, once its app is built: what is alive now lives as long as the process, so keep
+    it out of every future collection, and collect the young generation less often. The receiver's hot path
+    makes much short-lived garbage and few cycles; default thresholds put collection pauses in its p99."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)

@@ -135,7 +135,10 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Hard
 def app_from_env() -> Hardening:
     """App factory for `serve --workers N`: each uvicorn process loads the settings and logging itself."""
     from infobip_inbound.logs import configure_logging
+    from infobip_inbound.process import settle_heap
 
     settings = load_settings()
     configure_logging(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    settle_heap()
+    return app

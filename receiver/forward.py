@@ -28,6 +28,8 @@ log = logging.getLogger("infobip_inbound.receiver")
 
 FORWARD_PATH = "/infobip/forward"
 _JSON = (b"content-type", b"application/json")
+_STATIC_HEADERS = (_JSON, *SECURITY_HEADERS)
+_INTERNAL = orjson.dumps({"error": "internal_error", "message": "the request could not be processed"})
 
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 
@@ -66,16 +68,19 @@ class ForwardEndpoint:
             status, body, headers = await self._answer(scope, receive, request_id)
         except ClientGone:
             return
+        except Exception:
+            # Our own fault: 500 without details (Infobip retries); the error goes to the log.
+            log.error("unexpected error answering a forward", exc_info=True, extra={"request_id": request_id})
+            status, body, headers = 500, _INTERNAL, []
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    _JSON,
                     (b"content-length", str(len(body)).encode()),
                     (b"x-request-id", request_id.encode()),
                     *headers,
-                    *SECURITY_HEADERS,
+                    *_STATIC_HEADERS,
                 ],
             }
         )
