@@ -46,7 +46,7 @@ def _wait_http(url: str, child: subprocess.Popen[bytes], what: str, timeout: flo
             if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
-            pass
+            pass  # not listening yet
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
         time.sleep(0.1)

@@ -14,7 +14,7 @@ MASK = "***"
 
 
 class NoForwardCredentials(ValueError):
-    pass
+    """No forward credential is configured to embed in the URL."""
 
 
 def _endpoint(public_url: str) -> tuple[str, str, str]:

@@ -17,7 +17,7 @@ from infobip_inbound.process import die_with_parent, stop
 
 
 class RedisServerNotFound(RuntimeError):
-    pass
+    """No redis-server binary to start."""
 
 
 def find_redis_server() -> str:
