@@ -45,7 +45,7 @@ class _SentinelConnection(redis.sentinel.SentinelManagedConnection):
 
 
 class _SentinelSSLConnection(_SentinelConnection, redis.connection.SSLConnection):
-    pass
+    """The same close-on-interrupt fix, for TLS connections to a Sentinel-managed master."""
 
 
 def _require_redis(settings: Settings) -> None:

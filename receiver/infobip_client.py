@@ -65,7 +65,7 @@ class InfobipTransportError(Exception):
 
 
 class InfobipNotConfigured(Exception):
-    pass
+    """INBOUND_INFOBIP_BASE_URL or INBOUND_INFOBIP_API_KEY is missing."""
 
 
 class Action(BaseModel):

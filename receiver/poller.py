@@ -39,7 +39,7 @@ _CREDENTIAL_STATUSES = frozenset({401, 403})
 
 
 class PollerNotConfigured(ValueError):
-    pass
+    """A poll account has no Infobip base URL or API key."""
 
 
 @dataclass

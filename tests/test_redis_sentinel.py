@@ -173,7 +173,7 @@ def test_unknown_master_name_is_a_connection_error(sentinel: SentinelSetup) -> N
 
 
 class Interrupted(Exception):
-    pass
+    """Raised by the test's signal handler to cut into a blocking read."""
 
 
 def test_a_read_interrupted_by_a_signal_leaves_no_reply_behind(sentinel: SentinelSetup) -> None:

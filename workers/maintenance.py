@@ -136,12 +136,17 @@ class Maintenance:
         )
         return int(moved)
 
+    def _move_all_due(self, rounds: int = 100) -> None:
+        """Release due retries, `limit` per script call so Redis is never blocked long; bounded per tick."""
+        for _ in range(rounds):
+            if self.stop.is_set() or not self.move_due():
+                return
+
     def run(self) -> None:
         next_reap = 0.0
         while not self.stop.wait(self._tick):
             try:
-                while self.move_due() and not self.stop.is_set():
-                    pass
+                self._move_all_due()
                 if time.monotonic() >= next_reap:
                     requeue_abandoned(self._connection, self._queues, self._visibility)
                     next_reap = time.monotonic() + max(self._tick, self._visibility / 3)

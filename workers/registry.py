@@ -20,7 +20,7 @@ Handler = Callable[[UserResponse], Any] | Callable[[UserResponse], Awaitable[Any
 
 
 class HandlerNotFound(LookupError):
-    pass
+    """A handler name is neither an entry point nor an importable module:function."""
 
 
 def resolve(name: str) -> Handler:

@@ -88,7 +88,7 @@ def test_nothing_lost_nothing_repeated_under_faults(sim: SimulatorProcess, tmp_p
                         if answer.status_code == 200:
                             break
                     except httpx.TransportError:
-                        pass
+                        pass  # the receiver is being killed or restarted: retry, as Infobip would
                     time.sleep(0.05)
                 else:
                     raise AssertionError("a forward batch was never accepted")
