@@ -123,14 +123,22 @@ def test_counters_match_what_was_sent_and_logs_hold_no_secret(
         wait_until(settled, timeout=120, interval=0.2)
 
         # Receiver: every uvicorn process's counts, whichever answers the scrape. Each process adds its
-        # forward counts to the shared samples every 0.2 s (receiver/observe.py): wait for the last one.
-        forward_413 = {"route": FORWARD, "status": "413"}
-        wait_until(
-            lambda: (
-                value(scrape(receiver.base_url + "/metrics"), "infobip_inbound_http_requests_total", **forward_413) == 1
-            ),
-            timeout=10,
-        )
+        # forward counts to the shared samples every 0.2 s (receiver/observe.py): wait until all are in,
+        # then every later scrape must show exactly them.
+        forward_counts = {"200": 55, "401": 3, "400": 2, "415": 1, "413": 1}
+
+        def forward_counted() -> bool:
+            samples = scrape(receiver.base_url + "/metrics")
+            return all(
+                value(samples, "infobip_inbound_http_requests_total", route=FORWARD, status=status) == count
+                for status, count in forward_counts.items()
+            )
+
+        try:
+            wait_until(forward_counted, timeout=20, interval=0.2)
+        except AssertionError:
+            print("--- receiver.log (tail)\n" + "\n".join(receiver.log().splitlines()[-60:]))
+            raise
         for _ in range(4):
             samples = scrape(receiver.base_url + "/metrics")
             assert value(samples, "infobip_inbound_http_requests_total", route=FORWARD, status="200") == 55
