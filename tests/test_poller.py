@@ -214,8 +214,11 @@ def test_nothing_is_pulled_while_redis_is_down(
         poller = start_poller(env)
         wait_until(lambda: "leading the pollers" in poller.log(), timeout=30)
         own.stop()
+        # Messages arrive once the poller has seen Redis go (a pull already under way when it went may
+        # rightly finish); from then on it must not pull at all.
+        wait_until(lambda: "Redis unavailable; not pulling" in poller.log(), timeout=30)
         ids = sim.inject(generate=200)
-        wait_until(lambda: poller.log().count("Redis unavailable; not pulling") >= 3, timeout=30)
+        wait_until(lambda: poller.log().count("Redis unavailable; not pulling") >= 4, timeout=30)
         assert sim.counters()["pulled"] == 0
         own.start()
         jsonl = Path(env["INBOUND_JSONL_PATH"])
