@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +30,8 @@ from receiver.hardening import Hardening
 from receiver.observe import counted
 from receiver.openapi import openapi
 from receiver.status_page import StatusPage
+
+log = logging.getLogger(__name__)
 
 METRICS_FLUSH_SECONDS = 0.2  # how stale the forward endpoint's counts may be in a scrape of another process
 
@@ -65,15 +69,19 @@ class Receiver:
             return json_response(503, {"status": "unavailable", "redis": "unavailable"})
         return json_response(200, {"status": "ok", "redis": "ok"})
 
-    def metrics(self, request: Request) -> Response:
-        """Sync on purpose: the scrape reads Redis, in Starlette's thread pool."""
+    async def metrics(self, request: Request) -> Response:
+        # The forward counts are tallied on the event loop, so they are flushed here; the scrape itself reads
+        # Redis with a sync client, in the thread pool.
         self.forward.metrics.flush()
-        return Response(exposition(), media_type=CONTENT_TYPE)
+        return Response(await run_in_threadpool(exposition), media_type=CONTENT_TYPE)
 
     async def _flush_metrics(self) -> None:
         while True:
             await asyncio.sleep(METRICS_FLUSH_SECONDS)
-            self.forward.metrics.flush()
+            try:
+                self.forward.metrics.flush()
+            except Exception:  # a failed flush must not end the flushing: later counts would never show
+                log.exception("could not add the forward counts to the metrics")
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:

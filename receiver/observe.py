@@ -44,7 +44,8 @@ _ID_COUNTER = itertools.count(1)
 
 class ForwardMetrics:
     """Counts of the forward endpoint, tallied in memory and added to the metrics by `flush` (the receiver
-    calls it a few times a second): a multiprocess-mode increment costs a file write and a pid check."""
+    calls it a few times a second): a multiprocess-mode increment costs a file write and a pid check.
+    Not thread-safe: every call is made on the event loop."""
 
     def __init__(self, route: str) -> None:
         self._route = route
