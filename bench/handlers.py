@@ -7,7 +7,7 @@ import time
 
 import redis
 
-from infobip_inbound.model import UserResponse
+from infobip_inbound.contract.model import UserResponse
 
 _latency_redis: redis.Redis | None = None
 

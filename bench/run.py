@@ -28,8 +28,8 @@ import httpx
 import redis
 
 from bench import drain, e2e_latency
-from infobip_inbound.process import die_with_parent, stop
-from infobip_inbound.redis_server import RedisServer, free_port
+from infobip_inbound.runtime.process import die_with_parent, stop
+from infobip_inbound.shell.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "post.lua"
@@ -82,7 +82,7 @@ class Process:
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "infobip_inbound.cli", *args]
+    return [sys.executable, "-m", "infobip_inbound.shell.cli", *args]
 
 
 def wrk(url: str, path: str, batch: int, seconds: float, connections: int = 50) -> dict[str, int]:

@@ -45,11 +45,11 @@ def plain_rq(connection: redis.Redis, messages: int) -> float:
 
 
 def ours(connection: redis.Redis, messages: int) -> float:
-    from infobip_inbound.routing import Router
-    from infobip_inbound.settings import load_settings
-    from receiver.enqueue import InboxWriter, enqueue_now
-    from receiver.envelope import normalize_envelope, parse_envelope
-    from workers.worker import run_worker
+    from infobip_inbound.contract.routing import Router
+    from infobip_inbound.contract.settings import load_settings
+    from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+    from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
+    from infobip_inbound.workers.worker import run_worker
 
     settings = load_settings(default_handlers=["bench.handlers:noop"], job_result_ttl_seconds=0)
     writer, router = InboxWriter(settings), Router.from_settings(settings)

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 import tests.handlers as handlers
-from infobip_inbound.redis_server import RedisServer
+from infobip_inbound.shell.redis_server import RedisServer
 from tests.support import ReceiverProcess, Role
 
 TOKEN = "test-token-0123456789"

@@ -13,10 +13,10 @@ import random
 import signal
 from typing import Any
 
-from infobip_inbound.logs import configure_logging
-from infobip_inbound.redis_client import sync_client
-from infobip_inbound.settings import load_settings
-from receiver import poller, pull_store
+from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.receiver import poller, pull_store
+from infobip_inbound.runtime.logs import configure_logging
+from infobip_inbound.runtime.redis_client import sync_client
 
 PHASES = ["before_pull", "after_store", "after_enqueue"]
 

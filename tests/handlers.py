@@ -6,7 +6,7 @@ import os
 import signal
 from pathlib import Path
 
-from infobip_inbound.model import UserResponse
+from infobip_inbound.contract.model import UserResponse
 
 calls: list[tuple[str, str]] = []
 failing: set[str] = set()

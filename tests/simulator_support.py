@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from infobip_inbound.redis_server import free_port
-from receiver.infobip_client import InfobipClient
-from receiver.infobip_retry import RetryPolicy
+from infobip_inbound.infobip.client import InfobipClient
+from infobip_inbound.infobip.retry import RetryPolicy
+from infobip_inbound.shell.redis_server import free_port
 from tests.support import Role, wait_until
 
 API_KEY = "sim-key-5f0c1d2e3a4b"

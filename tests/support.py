@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from infobip_inbound.process import die_with_parent, stop
-from infobip_inbound.redis_server import free_port
+from infobip_inbound.runtime.process import die_with_parent, stop
+from infobip_inbound.shell.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ class Role:
     """`infobip-inbound <role>` as a child process with the given INBOUND_ environment."""
 
     def __init__(
-        self, args: list[str], env: dict[str, str], log_path: Path, module: str = "infobip_inbound.cli"
+        self, args: list[str], env: dict[str, str], log_path: Path, module: str = "infobip_inbound.shell.cli"
     ) -> None:
         self.args = args
         self.module = module

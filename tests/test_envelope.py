@@ -5,8 +5,14 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from infobip_inbound.model import UserResponse
-from receiver.envelope import InfobipResult, InvalidEnvelope, normalize_envelope, parse_envelope, to_user_response
+from infobip_inbound.contract.model import UserResponse
+from infobip_inbound.infobip.envelope import (
+    InfobipResult,
+    InvalidEnvelope,
+    normalize_envelope,
+    parse_envelope,
+    to_user_response,
+)
 from tests.support import envelope, result
 
 

@@ -10,8 +10,8 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.inbox import INBOX_PREFIX, SEEN_PREFIX, STATS_KEY, decode_entry, inbox_key
-from infobip_inbound.redis_server import RedisServer
+from infobip_inbound.contract.inbox import INBOX_PREFIX, SEEN_PREFIX, STATS_KEY, decode_entry, inbox_key
+from infobip_inbound.shell.redis_server import RedisServer
 from tests.conftest import TOKEN
 from tests.support import ReceiverProcess, envelope, result, wait_until
 
@@ -56,7 +56,7 @@ def test_accepts_one_and_many_results(receiver: ReceiverProcess, redis_client: r
     queue = Queue("infobip-inbound", connection=redis_client)
     assert queue.count == 1
     job = queue.jobs[0]
-    assert job.func_name == "workers.jobs.drain_inbox"
+    assert job.func_name == "infobip_inbound.workers.jobs.drain_inbox"
     assert job.args == ("infobip-inbound",)
 
 

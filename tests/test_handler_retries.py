@@ -12,15 +12,14 @@ import redis
 from rq import Queue
 
 import tests.handlers as handlers
-from infobip_inbound.inbox import SEEN_PREFIX
-from infobip_inbound.redis_server import RedisServer
-from infobip_inbound.settings import HandlerRetry, load_settings
+from infobip_inbound.contract import dead_letter
+from infobip_inbound.contract.inbox import SCHEDULED_KEY, SEEN_PREFIX
+from infobip_inbound.contract.settings import HandlerRetry, load_settings
+from infobip_inbound.shell.redis_server import RedisServer
+from infobip_inbound.workers.jobs import HandlerContext, run_batch
+from infobip_inbound.workers.retry_policy import retry_delay
 from tests.support import Role, result, wait_until
 from tests.test_worker import enqueue, put
-from workers import dead_letter
-from workers.failed_pairs import SCHEDULED_KEY
-from workers.jobs import HandlerContext, run_batch
-from workers.retry_policy import retry_delay
 
 StartWorker = Callable[..., Role]
 FLAKY, ALWAYS, RECORD = "tests.handlers:flaky", "tests.handlers:always_fails", "tests.handlers:record"

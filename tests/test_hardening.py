@@ -13,8 +13,8 @@ import orjson
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from infobip_inbound.redis_server import RedisServer
-from receiver.hardening import Allowlist, ClientAddress, Hardening, RateLimiter
+from infobip_inbound.receiver.hardening import Allowlist, ClientAddress, Hardening, RateLimiter
+from infobip_inbound.shell.redis_server import RedisServer
 from tests.conftest import TOKEN
 from tests.support import ReceiverProcess, envelope, result, wait_until
 

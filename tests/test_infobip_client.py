@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from infobip_inbound.redis_server import free_port
-from receiver.infobip_client import InfobipError, InfobipTransportError
-from receiver.infobip_retry import RetryPolicy, parse_retry_after
+from infobip_inbound.infobip.client import InfobipError, InfobipTransportError
+from infobip_inbound.infobip.retry import RetryPolicy, parse_retry_after
+from infobip_inbound.shell.redis_server import free_port
 from tests.simulator_support import (
     API_KEY,
     APP,

@@ -15,7 +15,7 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.redis_server import free_port
+from infobip_inbound.shell.redis_server import free_port
 from tests.conftest import TOKEN
 from tests.metrics_support import scrape, total, value
 from tests.support import ReceiverProcess, Role, envelope, result, wait_until
@@ -123,7 +123,7 @@ def test_counters_match_what_was_sent_and_logs_hold_no_secret(
         wait_until(settled, timeout=120, interval=0.2)
 
         # Receiver: every uvicorn process's counts, whichever answers the scrape. Each process adds its
-        # forward counts to the shared samples every 0.2 s (receiver/observe.py): wait until all are in,
+        # forward counts to the shared samples every 0.2 s (infobip_inbound.receiver.observe): wait until all are in,
         # then every later scrape must show exactly them.
         forward_counts = {"200": 55, "401": 3, "400": 2, "415": 1, "413": 1}
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from infobip_inbound.logs import REDACTED, configure_logging, request_id_var
-from infobip_inbound.settings import load_settings
-from receiver.admin_auth import AdminAuth
-from receiver.observe import request_id_of
+from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.receiver.admin_auth import AdminAuth
+from infobip_inbound.receiver.observe import request_id_of
+from infobip_inbound.runtime.logs import REDACTED, configure_logging, request_id_var
 from tests.support import ROOT
 
 
@@ -41,7 +41,7 @@ def test_admin_auth_accepts_bearer_or_basic_password() -> None:
 
 
 def test_the_cli_loads_no_metrics_before_choosing_the_multiprocess_directory() -> None:
-    code = "import sys, infobip_inbound.cli; print('prometheus_client' in sys.modules)"
+    code = "import sys, infobip_inbound.shell.cli; print('prometheus_client' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -53,7 +53,7 @@ def test_metrics_directory_is_emptied_and_orphans_removed(tmp_path: Path) -> Non
     orphan = Path(os.environ.get("TMPDIR", "/tmp")) / "infobip-inbound-metrics-999999999"
     orphan.mkdir(exist_ok=True)
     code = (
-        "import os, sys; from infobip_inbound import metrics_dir; "
+        "import os, sys; from infobip_inbound.runtime import metrics_dir; "
         "print(metrics_dir.prepare()); print(os.environ['PROMETHEUS_MULTIPROC_DIR'])"
     )
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(configured)}

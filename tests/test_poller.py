@@ -13,9 +13,9 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.redis_server import RedisServer, free_port
-from receiver.lease import LEASE_KEY
-from receiver.pull_store import RAW_KEY, UNPARSEABLE_KEY
+from infobip_inbound.receiver.lease import LEASE_KEY
+from infobip_inbound.receiver.pull_store import RAW_KEY, UNPARSEABLE_KEY
+from infobip_inbound.shell.redis_server import RedisServer, free_port
 from tests.conftest import _roles
 from tests.simulator_support import API_KEY, SimulatorProcess
 from tests.support import Role, wait_until
@@ -46,8 +46,8 @@ def poller_env(base_env: dict[str, str], sim: SimulatorProcess) -> dict[str, str
 
 @pytest.fixture
 def start_poller(tmp_path: Path) -> Iterator[Callable[..., Role]]:
-    def make(n: int, env: dict[str, str], module: str = "infobip_inbound.cli") -> Role:
-        args = ["poller"] if module == "infobip_inbound.cli" else []
+    def make(n: int, env: dict[str, str], module: str = "infobip_inbound.shell.cli") -> Role:
+        args = ["poller"] if module == "infobip_inbound.shell.cli" else []
         return Role(args, env, tmp_path / f"poller-{n}.log", module=module)
 
     yield from _roles(make)
@@ -231,10 +231,10 @@ def test_nothing_is_pulled_while_redis_is_down(
 def test_an_unparseable_answer_is_kept_aside(
     poller_env: dict[str, str], redis_client: redis.Redis, redis_url: str
 ) -> None:
-    from infobip_inbound.routing import Router
-    from infobip_inbound.settings import load_settings
-    from receiver.enqueue import InboxWriter
-    from receiver.pull_store import PullStore
+    from infobip_inbound.contract.routing import Router
+    from infobip_inbound.contract.settings import load_settings
+    from infobip_inbound.receiver.enqueue import InboxWriter
+    from infobip_inbound.receiver.pull_store import PullStore
 
     settings = load_settings(redis_url=redis_url)
     store = PullStore(redis_client, InboxWriter(settings), Router.from_settings(settings), Path("/nonexistent"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from infobip_inbound.redis_server import free_port
+from infobip_inbound.shell.redis_server import free_port
 from tests.conftest import _roles
 from tests.metrics_support import scrape, value
 from tests.simulator_support import API_KEY, SimulatorProcess

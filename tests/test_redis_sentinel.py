@@ -15,11 +15,11 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.logs import REDACTED, _Redacting, secrets_of
-from infobip_inbound.process import die_with_parent
-from infobip_inbound.redis_client import async_client, sync_client
-from infobip_inbound.redis_server import RedisServer, find_redis_server, free_port
-from infobip_inbound.settings import ConfigError, Settings, load_settings
+from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
+from infobip_inbound.runtime.logs import REDACTED, _Redacting, secrets_of
+from infobip_inbound.runtime.process import die_with_parent
+from infobip_inbound.runtime.redis_client import async_client, sync_client
+from infobip_inbound.shell.redis_server import RedisServer, find_redis_server, free_port
 from tests.conftest import TOKEN
 from tests.support import ReceiverProcess, Role, envelope, result, wait_until
 

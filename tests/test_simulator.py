@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from receiver.envelope import parse_envelope
+from infobip_inbound.infobip.envelope import parse_envelope
 from tests.simulator_support import (
     API_KEY,
     APP,

@@ -11,7 +11,7 @@ from pathlib import Path
 import redis
 from click.testing import CliRunner
 
-from infobip_inbound.cli import main
+from infobip_inbound.shell.cli import main
 from tests.conftest import TOKEN
 from tests.simulator_support import API_KEY, APP, SimulatorProcess
 from tests.support import ReceiverProcess, Role, wait_until

@@ -31,7 +31,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 def run_cli(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "infobip_inbound.cli", *args],
+        [sys.executable, "-m", "infobip_inbound.shell.cli", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,

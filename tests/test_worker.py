@@ -12,14 +12,14 @@ import redis
 from rq import Queue
 
 import tests.handlers as handlers
-from infobip_inbound.inbox import batch_key, inbox_key
-from infobip_inbound.routing import Router
-from infobip_inbound.settings import Settings, load_settings
-from receiver.enqueue import InboxWriter, enqueue_now
-from receiver.envelope import normalize_envelope, parse_envelope
+from infobip_inbound.contract.inbox import batch_key, inbox_key
+from infobip_inbound.contract.routing import Router
+from infobip_inbound.contract.settings import Settings, load_settings
+from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
+from infobip_inbound.workers.jobs import HandlerContext, claim_batch, run_batch
+from infobip_inbound.workers.registry import HandlerNotFound, resolve
 from tests.support import Role, envelope, result, wait_until
-from workers.jobs import HandlerContext, claim_batch, run_batch
-from workers.registry import HandlerNotFound, resolve
 
 StartWorker = Callable[..., Role]
 
@@ -47,7 +47,7 @@ def enqueue(settings: Settings, *results: dict[str, object]) -> list[str]:
 
 
 def test_handler_lookup_by_entry_point_and_reference() -> None:
-    from workers.builtin import jsonl_handler, log_handler
+    from infobip_inbound.workers.builtin import jsonl_handler, log_handler
 
     assert resolve("log") is log_handler
     assert resolve("jsonl") is jsonl_handler

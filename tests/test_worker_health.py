@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infobip_inbound.redis_server import RedisServer, free_port
-from infobip_inbound.settings import load_settings
+from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.shell.redis_server import RedisServer, free_port
+from infobip_inbound.workers.worker import WorkerHealth
 from tests.support import Role, wait_until
-from workers.worker import WorkerHealth
 
 StartWorker = Callable[..., Role]
 

@@ -110,7 +110,7 @@ def test_worker_grace_period_outlasts_the_job_timeout(name: str) -> None:
 def test_config_file_is_accepted_by_the_application(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     sys.path.insert(0, str(ROOT))
     try:
-        from infobip_inbound.settings import load_settings
+        from infobip_inbound.contract.settings import load_settings
     finally:
         sys.path.remove(str(ROOT))
     (configmap,) = [c for c in of_kind(name, "ConfigMap") if "config.toml" in c["data"]]
@@ -219,7 +219,7 @@ def test_health_port_0_falls_back_to_exec_probes() -> None:
 def _settings_class() -> Any:
     sys.path.insert(0, str(ROOT))
     try:
-        from infobip_inbound.settings import Settings, load_settings
+        from infobip_inbound.contract.settings import Settings, load_settings
     finally:
         sys.path.remove(str(ROOT))
     return Settings, load_settings
@@ -350,8 +350,9 @@ def test_alerts_and_dashboard_use_metrics_the_application_exports() -> None:
 
     root = CHART.parent.parent
     exported = set()
-    for source in ("infobip_inbound/metrics.py", "infobip_inbound/metrics_collectors.py"):
-        exported |= set(re.findall(r'"(infobip_inbound_[a-z_]+)"', (root / source).read_text()))
+    for portion in ("infobip_inbound", "receiver/infobip_inbound", "workers/infobip_inbound"):
+        for source in (root / portion).rglob("*.py"):
+            exported |= set(re.findall(r'"(infobip_inbound_[a-z_]+)"', source.read_text()))
     counters = {"infobip_inbound_http_requests", "infobip_inbound_messages", "infobip_inbound_rejected",
                 "infobip_inbound_handled", "infobip_inbound_job_retries", "infobip_inbound_poller_pull_errors",
                 "infobip_inbound_poller_pulls", "infobip_inbound_poller_pulled_messages"}  # fmt: skip

@@ -7,7 +7,7 @@ import os
 import signal
 from pathlib import Path
 
-from infobip_inbound.model import UserResponse
+from infobip_inbound.contract.model import UserResponse
 
 _calls = 0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from infobip_inbound.redis_server import RedisServer
+from infobip_inbound.shell.redis_server import RedisServer
 from tests.simulator_support import API_KEY, SimulatorProcess
 from tests.support import ReceiverProcess, Role, envelope, result
 

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from infobip_inbound.inbox import STATS_KEY
-from infobip_inbound.settings import load_settings
-from receiver.openapi import openapi
+from infobip_inbound.contract.inbox import STATS_KEY
+from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.receiver.openapi import openapi
 from tests.support import ReceiverProcess, envelope, result
 
 TOKEN = "fuzz-token-5d4c3b2a1f0e"

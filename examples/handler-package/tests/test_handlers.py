@@ -6,7 +6,7 @@ import httpx
 import pytest
 from acme_survey import handlers
 
-from infobip_inbound.model import UserResponse
+from infobip_inbound.contract.model import UserResponse
 
 
 def response() -> UserResponse:

@@ -13,8 +13,8 @@ import sys
 
 
 def redis_client():
-    from infobip_inbound.redis_client import sync_client
-    from infobip_inbound.settings import load_settings
+    from infobip_inbound.contract.settings import load_settings
+    from infobip_inbound.runtime.redis_client import sync_client
 
     return sync_client(load_settings())
 

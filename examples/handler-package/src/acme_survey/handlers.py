@@ -15,7 +15,7 @@ from functools import cache
 
 import httpx
 
-from infobip_inbound.model import UserResponse
+from infobip_inbound.contract.model import UserResponse
 
 
 @cache

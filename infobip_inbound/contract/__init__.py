@@ -1,0 +1,1 @@
+"""The contract both roles share: the model, settings, routing and what sits in Redis."""

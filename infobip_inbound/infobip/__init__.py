@@ -1,0 +1,1 @@
+"""Infobip: the wire format and its normalization, the API client and its retries."""

@@ -1,0 +1,331 @@
+"""Client of the Infobip API parts infobip-inbound uses: PULL, configurations, actions and send-push.
+
+Every call sends `Authorization: App <key>`, retries 429, 5xx and refused connections with backoff (or the
+server's Retry-After), bounded in tries and total time, and turns Infobip's error body into InfobipError.
+The API key lives only in the auth hook: it is not in any repr, log line or exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from infobip_inbound.contract.settings import Settings
+from infobip_inbound.infobip.envelope import InfobipEnvelope, parse_envelope
+from infobip_inbound.infobip.retry import RetryPolicy, parse_retry_after
+
+log = logging.getLogger("infobip_inbound.infobip_client")
+
+PULL_LIMIT_MAX = 1000  # Infobip's documented cap on the SMS twin of the pull endpoint
+_RETRIED_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+
+
+class InfobipError(Exception):
+    """Infobip answered with an error. `message_id` is Infobip's code (`6`, `UNAUTHORIZED`, ...) when it sent one."""
+
+    def __init__(
+        self,
+        status: int,
+        message_id: str | None,
+        text: str,
+        *,
+        method: str = "",
+        path: str = "",
+        validation_errors: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        where = f" ({method} {path})" if method else ""
+        code = f" {message_id}" if message_id else ""
+        super().__init__(f"Infobip answered {status}{code}: {text}{where}")
+        self.status = status
+        self.message_id = message_id
+        self.text = text
+        self.method = method
+        self.path = path
+        self.validation_errors = validation_errors
+        self.retry_after = retry_after  # seconds, from the answer's Retry-After header when it had one
+
+
+class InfobipTransportError(Exception):
+    """No usable answer: the connection failed, timed out or was dropped."""
+
+    def __init__(self, method: str, path: str, cause: httpx.TransportError) -> None:
+        super().__init__(f"no answer from Infobip ({method} {path}): {type(cause).__name__}")
+        self.method = method
+        self.path = path
+        self.timed_out = isinstance(cause, httpx.TimeoutException)
+
+
+class InfobipNotConfigured(Exception):
+    """INBOUND_INFOBIP_BASE_URL or INBOUND_INFOBIP_API_KEY is missing."""
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    key: str
+    type: str
+    forward_url: str | None = Field(default=None, alias="forwardUrl")
+    callback_data: str | None = Field(default=None, alias="callbackData")
+
+
+ActionType = Literal["HTTP_FORWARD", "PULL"]
+
+
+@dataclass(frozen=True)
+class PulledReports:
+    """One PULL answer. Keep `raw` durably before parsing: a pulled batch is never handed out again."""
+
+    raw: bytes
+
+    def envelope(self) -> InfobipEnvelope:
+        return parse_envelope(self.raw)
+
+
+class _AppKeyAuth(httpx.Auth):
+    def __init__(self, api_key: SecretStr) -> None:
+        self._api_key = api_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"App {self._api_key.get_secret_value()}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "_AppKeyAuth(api_key=**********)"
+
+
+def error_from_response(response: httpx.Response, method: str, path: str) -> InfobipError:
+    """Infobip's `{"requestError": {"serviceException": {"messageId", "text"}}}`, or what can be read of it."""
+    message_id: str | None = None
+    text = response.reason_phrase or "error"
+    validation_errors: Any = None
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    exception = body.get("requestError", {}).get("serviceException") if isinstance(body, dict) else None
+    if isinstance(exception, dict):
+        message_id = str(exception["messageId"]) if exception.get("messageId") is not None else None
+        text = str(exception.get("text") or text)
+        validation_errors = exception.get("validationErrors")
+    return InfobipError(
+        response.status_code,
+        message_id,
+        text,
+        method=method,
+        path=path,
+        validation_errors=validation_errors,
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+    )
+
+
+class InfobipClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: SecretStr,
+        *,
+        timeout: httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            auth=_AppKeyAuth(api_key),
+            timeout=timeout or httpx.Timeout(30.0, connect=5.0),
+            headers={"Accept": "application/json", "User-Agent": "infobip-inbound"},
+            follow_redirects=False,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> InfobipClient:
+        if not settings.infobip_base_url or settings.infobip_api_key is None:
+            raise InfobipNotConfigured(
+                "the Infobip API is not configured: set INBOUND_INFOBIP_BASE_URL and INBOUND_INFOBIP_API_KEY"
+            )
+        timeout = httpx.Timeout(settings.infobip_read_timeout_seconds, connect=settings.infobip_connect_timeout_seconds)
+        retry = RetryPolicy(
+            max_tries=settings.infobip_max_tries,
+            budget_seconds=settings.infobip_retry_budget_seconds,
+            base_seconds=settings.infobip_backoff_base_seconds,
+            max_seconds=settings.infobip_backoff_max_seconds,
+        )
+        return cls(settings.infobip_base_url, settings.infobip_api_key, timeout=timeout, retry=retry, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"InfobipClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> InfobipClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # PULL
+
+    def pull_reports(self, limit: int = 100) -> PulledReports:
+        """The next batch of received messages. Infobip hands each message out once: store `raw` first."""
+        if not 1 <= limit <= PULL_LIMIT_MAX:
+            raise ValueError(f"limit must be between 1 and {PULL_LIMIT_MAX}")
+        # Not idempotent: a batch whose answer was lost is gone, so only a refused connection is retried.
+        response = self._request("GET", "/push/1/inbox/reports", params={"limit": limit}, idempotent=False)
+        return PulledReports(raw=response.content)
+
+    # Configurations
+
+    def list_configurations(self, application_code: str) -> list[str]:
+        body = self._json("GET", _configurations(application_code))
+        return [str(item["key"]) for item in body.get("configurations") or []]
+
+    def get_configuration(self, application_code: str, configuration_key: str) -> str:
+        return str(self._json("GET", _configuration(application_code, configuration_key))["key"])
+
+    def create_configuration(self, application_code: str) -> str:
+        """The new configuration's key. Infobip answers 409 when the application already has one."""
+        return str(self._json("POST", _configurations(application_code), idempotent=False)["key"])
+
+    def delete_configuration(self, application_code: str, configuration_key: str) -> None:
+        self._request("DELETE", _configuration(application_code, configuration_key))
+
+    # Actions
+
+    def list_actions(self, application_code: str, configuration_key: str) -> list[Action]:
+        body = self._json("GET", _actions(application_code, configuration_key))
+        return [Action.model_validate(item) for item in body.get("actions") or []]
+
+    def create_action(
+        self,
+        application_code: str,
+        configuration_key: str,
+        type: ActionType,
+        forward_url: str | None = None,
+        callback_data: str | None = None,
+    ) -> Action:
+        request: dict[str, Any] = {"type": type}
+        if forward_url is not None:
+            request["forwardUrl"] = forward_url
+        if callback_data is not None:
+            request["callbackData"] = callback_data
+        body = self._json("POST", _actions(application_code, configuration_key), json=request, idempotent=False)
+        return Action.model_validate(body)
+
+    def delete_action(self, application_code: str, configuration_key: str, action_key: str) -> None:
+        self._request("DELETE", f"{_actions(application_code, configuration_key)}/{_segment(action_key)}")
+
+    # Send push
+
+    def send_push(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """POST /push/3/messages; `messages` as Infobip documents them. Answers bulkId and per-message status."""
+        return self._json("POST", "/push/3/messages", json={"messages": messages}, idempotent=False)
+
+    def reply_to(
+        self,
+        application_code: str,
+        registration_id: str,
+        text: str,
+        title: str | None = None,
+        custom_payload: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Push to the device that sent a response (its `from`, our `registration_id`)."""
+        content: dict[str, Any] = {"text": text}
+        if title is not None:
+            content["title"] = title
+        message: dict[str, Any] = {
+            "sender": application_code,
+            "destinations": [{"type": "REGISTRATION", "pushRegistrationId": registration_id}],
+            "content": content,
+        }
+        if custom_payload is not None:
+            message["options"] = {"customPayload": custom_payload}
+        return self.send_push([message])
+
+    # Transport
+
+    def _json(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> dict[str, Any]:
+        response = self._request(method, path, idempotent=idempotent, **kwargs)
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            raise InfobipError(response.status_code, None, "the answer is not a JSON object", method=method, path=path)
+        return body
+
+    def _request(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
+        """Send, retrying what is safe to retry, within the policy's tries and time budget.
+
+        429, 5xx and refused connections are retried for every call: Infobip did not act on them.
+        Timeouts and dropped connections are retried only for idempotent calls: a POST or a pull may
+        have taken effect before the answer was lost.
+        """
+        tries = 0
+        waited = 0.0
+        while True:
+            tries += 1
+            retry_after: float | None = None
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                safe = idempotent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                failure: InfobipError | InfobipTransportError = InfobipTransportError(method, path, exc)
+                if not safe:
+                    raise failure from None
+                reason = type(exc).__name__
+            else:
+                if response.is_success:
+                    return response
+                failure = error_from_response(response, method, path)
+                if response.status_code not in _RETRIED_STATUSES:
+                    raise failure
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                reason = str(response.status_code)
+            delay = self.retry.next_delay(tries, waited, retry_after, self._rng)
+            if delay is None:
+                raise failure from None
+            log.warning(
+                "Infobip call failed, retrying",
+                extra={
+                    "method": method,
+                    "path": path,
+                    "reason": reason,
+                    "try": tries,
+                    "delay_s": round(delay, 3),
+                },
+            )
+            self._sleep(delay)
+            waited += delay
+
+
+def _segment(value: str) -> str:
+    # Keys and codes go into the path: refuse anything that would change which resource is addressed.
+    if not value or "/" in value or value in {".", ".."} or "?" in value or "#" in value:
+        raise ValueError(f"invalid identifier: {value!r}")
+    return value
+
+
+def _configurations(application_code: str) -> str:
+    return f"/push/1/applications/{_segment(application_code)}/configurations"
+
+
+def _configuration(application_code: str, configuration_key: str) -> str:
+    return f"{_configurations(application_code)}/{_segment(configuration_key)}"
+
+
+def _actions(application_code: str, configuration_key: str) -> str:
+    return f"{_configuration(application_code, configuration_key)}/actions"

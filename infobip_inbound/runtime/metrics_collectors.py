@@ -1,0 +1,66 @@
+"""Scrape-time collectors: figures read when Prometheus asks, not kept by any process.
+
+RedisStateCollector reads queue depth, oldest job age, registry sizes, dead letters per handler and live
+workers from Redis (a few pipelined reads per scrape). The poller's own figures are collected beside it
+(receiver.poller_metrics).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import redis
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from infobip_inbound.runtime import status
+
+log = logging.getLogger(__name__)
+
+
+class RedisStateCollector(Collector):
+    def __init__(self, connection: Callable[[], redis.Redis], queues: list[str]) -> None:
+        self._connection = connection
+        self._queues = queues
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("infobip_inbound_redis_up", "1 when this scrape could read Redis.")
+        try:
+            connection = self._connection()
+            queues = status.queue_figures(connection, self._queues)
+            dlq = status.dead_letters(connection, self._queues)
+            alive = len(status.workers(connection))
+        except (redis.RedisError, OSError) as exc:
+            log.warning("metrics: Redis unavailable: %s", type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        depth = GaugeMetricFamily("infobip_inbound_queue_depth", "Jobs waiting on the queue.", labels=["queue"])
+        age = GaugeMetricFamily(
+            "infobip_inbound_queue_oldest_job_age_seconds",
+            "Age of the job at the head of the queue (0 when empty).",
+            labels=["queue"],
+        )
+        jobs = GaugeMetricFamily(
+            "infobip_inbound_queue_jobs",
+            "Jobs of the queue by state (started, scheduled, deferred, failed).",
+            labels=["queue", "state"],
+        )
+        for row in queues:
+            depth.add_metric([row["queue"]], row["depth"])
+            age.add_metric([row["queue"]], row["oldest_job_age_seconds"])
+            for state in ("started", "scheduled", "deferred", "failed"):
+                jobs.add_metric([row["queue"], state], row[state])
+        yield from (depth, age, jobs)
+        dlq_size = GaugeMetricFamily(
+            "infobip_inbound_dlq_size",
+            "Failed (message, handler) pairs in dead-lettered jobs (RQ FailedJobRegistry), by handler.",
+            labels=["handler"],
+        )
+        for handler, count in sorted(dlq.items()):
+            dlq_size.add_metric([handler], count)
+        yield dlq_size
+        yield GaugeMetricFamily("infobip_inbound_workers_alive", "RQ workers registered in Redis.", value=alive)

@@ -1,0 +1,194 @@
+"""What operators look at: one snapshot of the whole system, read from Redis.
+
+Used by `infobip-inbound status`, the receiver's status page and the scrape-time metrics. Read-only: it
+only reads keys (no RQ registry cleanup), so looking never changes what is looked at.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import redis
+from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+from rq.worker import Worker
+
+from infobip_inbound.contract import dead_letter, throughput
+from infobip_inbound.contract.inbox import SCHEDULED_KEY, decode_entry, inbox_key
+from infobip_inbound.contract.routing import Router
+from infobip_inbound.contract.settings import Settings
+
+QUEUE_PREFIX = "rq:queue:"
+JOB_PREFIX = "rq:job:"
+INGEST_KEY = "inbound:stats:ingest"  # written by the enqueue script (infobip_inbound.receiver.enqueue)
+POLLER_STATUS_KEY = "inbound:poller:status"  # written by the poller (infobip_inbound.receiver.poller)
+LEASE_KEY = "inbound:poller:lease"  # "owner|token" (infobip_inbound.receiver.lease)
+DLQ_SCAN_LIMIT = 10_000  # dead-letter entries inspected for the per-handler split
+
+
+def queue_figures(connection: redis.Redis, queues: list[str], at: float | None = None) -> list[dict[str, Any]]:
+    """Per queue: responses waiting in its inbox and how long the oldest has waited, and RQ's job registries."""
+    at = time.time() if at is None else at
+    pipe = connection.pipeline(transaction=False)
+    for name in queues:
+        pipe.llen(inbox_key(name))
+        pipe.lindex(inbox_key(name), 0)
+        pipe.llen(QUEUE_PREFIX + name)
+        for registry in _registries(name, connection):
+            pipe.zcard(registry)
+    replies = pipe.execute()
+    rows: list[dict[str, Any]] = []
+    retries = scheduled_retries(connection)
+    for index, name in enumerate(queues):
+        depth, head, jobs, started, scheduled, deferred, failed = replies[index * 7 : index * 7 + 7]
+        scheduled += retries.get(name, 0)
+        rows.append(
+            {
+                "queue": name,
+                "depth": depth,
+                "oldest_job_age_seconds": _age(head, at),
+                "jobs_waiting": jobs,
+                "started": started,
+                "scheduled": scheduled,
+                "deferred": deferred,
+                "failed": failed,
+            }
+        )
+    return rows
+
+
+def scheduled_retries(connection: redis.Redis) -> Counter[str]:
+    """Retry batches waiting for their backoff (infobip_inbound.workers.failed_pairs), per queue."""
+    job_ids: list[bytes] = connection.zrange(SCHEDULED_KEY, 0, DLQ_SCAN_LIMIT - 1)  # type: ignore[assignment]
+    pipe = connection.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hget(JOB_PREFIX + job_id.decode(), "origin")
+    return Counter(origin.decode() for origin in pipe.execute() if origin)
+
+
+def _age(entry: bytes | None, at: float) -> float:
+    """Seconds since the receiver (or poller) accepted the response of an inbox entry."""
+    if not entry:
+        return 0.0
+    try:
+        ingested_at = datetime.fromisoformat(orjson.loads(decode_entry(entry)[1])["ingested_at"]).timestamp()
+    except (ValueError, KeyError, TypeError):
+        return 0.0
+    return round(max(0.0, at - ingested_at), 3)
+
+
+def _registries(queue: str, connection: redis.Redis) -> list[str]:
+    return [
+        StartedJobRegistry(queue, connection=connection).key,
+        ScheduledJobRegistry(queue, connection=connection).key,  # type: ignore[no-untyped-call]
+        DeferredJobRegistry(queue, connection=connection).key,
+        FailedJobRegistry(queue, connection=connection).key,
+    ]
+
+
+def dead_letters(connection: redis.Redis, queues: list[str]) -> dict[str, int]:
+    """(message, handler) pairs in the dead-letter store, per handler (of the given queues)."""
+    per_handler: Counter[str] = Counter()
+    wanted = set(queues)
+    for entry in dead_letter.select(connection, limit=DLQ_SCAN_LIMIT):
+        if entry.queue in wanted:
+            per_handler[entry.handler] += 1
+    return dict(per_handler)
+
+
+def workers(connection: redis.Redis, at: float | None = None) -> list[dict[str, Any]]:
+    """RQ workers registered in Redis (a worker's key expires when its heartbeat stops)."""
+    at = time.time() if at is None else at
+    rows = []
+    for worker in Worker.all(connection=connection):
+        heartbeat = worker.last_heartbeat.replace(tzinfo=UTC).timestamp() if worker.last_heartbeat else None
+        rows.append(
+            {
+                "name": worker.name,
+                "state": str(getattr(worker.get_state(), "value", worker.get_state())),
+                "queues": worker.queue_names(),
+                "current_job": worker.get_current_job_id(),
+                "heartbeat_age_seconds": round(at - heartbeat, 1) if heartbeat else None,
+            }
+        )
+    return sorted(rows, key=lambda row: row["name"])
+
+
+def poller(connection: redis.Redis, at: float | None = None) -> dict[str, Any]:
+    """Who holds the poller lease, and what each poller last published."""
+    at = time.time() if at is None else at
+    pipe = connection.pipeline(transaction=False)
+    pipe.get(LEASE_KEY)
+    pipe.pttl(LEASE_KEY)
+    pipe.hgetall(POLLER_STATUS_KEY)
+    lease, ttl_ms, statuses = pipe.execute()
+    owner, token = (None, None)
+    if lease:
+        owner_s, _, token_s = lease.decode().rpartition("|")
+        owner, token = owner_s, int(token_s) if token_s.isdigit() else None
+    pollers = []
+    last_drain: float | None = None
+    for raw in statuses.values():
+        try:
+            status = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        for account in status.get("accounts", {}).values():
+            drained = account.get("last_drain_at")
+            if drained and (last_drain is None or drained > last_drain):
+                last_drain = drained
+        status["age_seconds"] = round(at - status.get("at", at), 1)
+        pollers.append(status)
+    return {
+        "leader": owner,
+        "fencing_token": token,
+        "lease_ttl_seconds": round(ttl_ms / 1000, 1) if ttl_ms and ttl_ms > 0 else None,
+        "last_drain_at": last_drain,
+        "seconds_since_last_drain": round(at - last_drain, 1) if last_drain else None,
+        "pollers": sorted(pollers, key=lambda p: str(p.get("owner"))),
+    }
+
+
+def dedup(connection: redis.Redis) -> dict[str, Any]:
+    raw = connection.hgetall(INGEST_KEY)
+    accepted = int(raw.get(b"accepted", 0))
+    duplicates = int(raw.get(b"duplicates", 0))
+    seen = accepted + duplicates
+    return {"accepted": accepted, "duplicates": duplicates, "hit_rate": round(duplicates / seen, 4) if seen else None}
+
+
+def snapshot(connection: redis.Redis, settings: Settings) -> dict[str, Any]:
+    """Everything `status` shows, as plain JSON-able data."""
+    at = time.time()
+    queues = settings.queues
+    last_minute = throughput.total(throughput.read(connection, 60, at))
+    hour = throughput.per_minute(throughput.read(connection, 3600, at))
+    dlq = dead_letters(connection, queues)
+    handler_names = set(Router.from_settings(settings).handler_names) | set(dlq)
+    handler_names |= {name.partition(":")[2] for name in last_minute if ":" in name}
+    handlers = {
+        name: {
+            "handled_last_minute": last_minute.get(f"handled:{name}", 0),
+            "failed_last_minute": last_minute.get(f"failed:{name}", 0),
+            "dead_letters": dlq.get(name, 0),
+        }
+        for name in sorted(handler_names)
+    }
+    registered = workers(connection, at)
+    return {
+        "at": at,
+        "queues": queue_figures(connection, queues, at),
+        "last_minute": {k: last_minute.get(k, 0) for k in ("accepted", "duplicates", "handled", "failed")},
+        "handlers": handlers,
+        "workers": {"alive": len(registered), "busy": sum(w["state"] == "busy" for w in registered)},
+        "worker_list": registered,
+        "poller": poller(connection, at),
+        "dedup": dedup(connection),
+        "last_hour": [
+            {"minute": minute, **{k: counts.get(k, 0) for k in ("accepted", "duplicates", "handled", "failed")}}
+            for minute, counts in hour
+        ],
+    }

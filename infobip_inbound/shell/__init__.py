@@ -1,0 +1,1 @@
+"""The application shell: the CLI and what only it runs. Nothing imports it."""

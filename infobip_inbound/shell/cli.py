@@ -1,0 +1,136 @@
+"""The `infobip-inbound` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import orjson
+
+from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="infobip-inbound")
+def main() -> None:
+    """Receive Infobip Mobile Push user responses, queue them on Redis, hand them to handlers."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address [INBOUND_HOST].")
+@click.option("--port", type=int, default=None, help="Listen port [INBOUND_PORT].")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="uvicorn processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Run the receiver (the HTTP_FORWARD endpoint) under uvicorn."""
+    from infobip_inbound.runtime import metrics_dir
+
+    metrics_dir.prepare()  # before anything imports prometheus_client
+    import uvicorn
+
+    from infobip_inbound.receiver.app import create_app
+    from infobip_inbound.runtime.logs import configure_logging
+    from infobip_inbound.runtime.process import settle_heap
+
+    settings = _settings(host=host, port=port)
+    configure_logging(settings)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    # The access log would print the secret path token: the receiver logs each request itself. The client
+    # address behind proxies is the receiver's own business (INBOUND_TRUSTED_PROXIES), so uvicorn must not
+    # rewrite it from X-Forwarded-For first.
+    options: dict[str, Any] = {
+        "access_log": False,
+        "log_config": None,
+        "server_header": False,
+        "proxy_headers": False,
+    }
+    if workers > 1:  # each process builds its app from the environment
+        uvicorn.run(
+            "infobip_inbound.receiver.app:app_from_env", factory=True, workers=workers, **_listen(settings), **options
+        )
+        return
+    settle_heap()
+    uvicorn.run(app, **_listen(settings), **options)
+
+
+def _listen(settings: Settings) -> dict[str, Any]:
+    return {"host": settings.host, "port": settings.port}
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop once the queues are empty.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes.")
+@click.option("--queue", "queues", multiple=True, help="Queue to work (repeatable) [INBOUND_WORKER_QUEUES].")
+def worker(burst: bool, processes: int, queues: tuple[str, ...]) -> None:
+    """Run RQ workers that hand queued responses to the routed handlers."""
+    from infobip_inbound.runtime import metrics_dir
+
+    metrics_dir.prepare()  # before anything imports prometheus_client
+    from infobip_inbound.runtime.logs import configure_logging
+    from infobip_inbound.workers.registry import HandlerNotFound
+    from infobip_inbound.workers.worker import run_worker
+
+    settings = _settings(worker_queues=list(queues) or None)
+    configure_logging(settings)
+    try:
+        run_worker(settings, burst=burst, processes=processes)
+    except (HandlerNotFound, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+def poller() -> None:
+    """Drain Infobip's PULL inbox into the queues (one active poller across replicas, by lease)."""
+    from infobip_inbound.runtime import metrics_dir
+
+    metrics_dir.prepare()  # before anything imports prometheus_client
+    from infobip_inbound.receiver.poller import PollerNotConfigured, run_poller
+    from infobip_inbound.runtime.logs import configure_logging
+    from infobip_inbound.runtime.redis_client import sync_client
+
+    settings = _settings()
+    configure_logging(settings)
+    try:
+        run_poller(settings, sync_client(settings))
+    except (PollerNotConfigured, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option("--simulator/--no-simulator", default=True, help="Use the Infobip simulator when no account is set.")
+@click.option("--simulated-rate", type=click.FloatRange(min=0), default=0.5, show_default=True, help="Responses/s.")
+def dev(simulator: bool, simulated_rate: float) -> None:
+    """Run the whole stack locally: Redis (embedded unless INBOUND_REDIS_URL is set), the Infobip simulator
+    (unless INBOUND_INFOBIP_* name an account), receiver, worker and poller."""
+    from infobip_inbound.shell.dev import run_dev
+
+    sys.exit(run_dev(simulator=simulator, simulated_rate=simulated_rate))
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the normalized UserResponse handlers receive."""
+    from infobip_inbound.contract.model import json_schema
+
+    click.echo(orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
+
+
+from infobip_inbound.shell import cli_dlq, cli_infobip, cli_status  # noqa: E402 - their commands attach to `main`
+
+cli_infobip.attach(main)
+cli_dlq.attach(main)
+cli_status.attach(main)
+
+
+if __name__ == "__main__":
+    main()

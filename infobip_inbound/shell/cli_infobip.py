@@ -1,0 +1,339 @@
+"""Commands that talk to Infobip (or its simulator): `infobip configurations|actions ...`, `register`,
+`unregister`, and `simulator` to run the stand-in locally."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import click
+import orjson
+
+from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
+from infobip_inbound.infobip.client import (
+    Action,
+    InfobipClient,
+    InfobipError,
+    InfobipNotConfigured,
+    InfobipTransportError,
+)
+from infobip_inbound.infobip.forward_url import forward_url_for, redact_forward_url
+from infobip_inbound.shell.registration import DEFAULT_CALLBACK_DATA, Plan, apply, plan_register, plan_unregister
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def explain(exc: InfobipError) -> str:
+    """A message an operator can act on, for the errors these endpoints are known to answer."""
+    known = {
+        "1": "the application does not exist on this account (check --app / INBOUND_INFOBIP_APPLICATION_CODE)",
+        "5": "the action does not exist",
+        "6": "the configuration does not exist",
+        "8": "Infobip rejected the action request",
+    }
+    if exc.status == 401:
+        reason = "Infobip rejected the API key: check INBOUND_INFOBIP_API_KEY and INBOUND_INFOBIP_BASE_URL"
+    elif exc.status == 403:
+        reason = "the API key is not allowed to do this (missing permissions on the key)"
+    elif exc.status == 409:
+        reason = "the application already has a configuration (Infobip allows one per application)"
+    elif exc.status == 429:
+        reason = "Infobip throttled the request (10 requests per second) and retries ran out; try again shortly"
+    elif exc.status >= 500:
+        reason = "Infobip had a server error and retries ran out; try again later"
+    else:
+        reason = known.get(exc.message_id or "", exc.text)
+    details = f" {orjson.dumps(exc.validation_errors).decode()}" if exc.validation_errors else ""
+    return f"{reason}{details} [HTTP {exc.status}, messageId {exc.message_id or '-'}: {exc.text}]"
+
+
+@contextmanager
+def infobip_client(settings: Settings) -> Iterator[InfobipClient]:
+    """The API client, with Infobip's failures turned into one readable error line."""
+    try:
+        client = InfobipClient.from_settings(settings)
+    except InfobipNotConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        with client:
+            yield client
+    except InfobipError as exc:
+        raise click.ClickException(explain(exc)) from None
+    except InfobipTransportError as exc:
+        hint = " (timed out)" if exc.timed_out else ""
+        raise click.ClickException(f"no answer from Infobip at {client.base_url}{hint}: {exc}") from None
+
+
+def application_code(settings: Settings, app: str | None) -> str:
+    code = app or settings.infobip_application_code
+    if not code:
+        raise click.UsageError("no application code: pass --app or set INBOUND_INFOBIP_APPLICATION_CODE")
+    return code
+
+
+def only_configuration(client: InfobipClient, app: str) -> str:
+    keys = client.list_configurations(app)
+    if not keys:
+        raise click.ClickException(
+            f"application {app} has no configuration: create one with `infobip-inbound infobip configurations create`"
+        )
+    return keys[0]
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def print_json(value: Any) -> None:
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def action_json(action: Action, show_secrets: bool) -> dict[str, Any]:
+    data = action.model_dump(by_alias=True, exclude_none=True)
+    if action.forward_url and not show_secrets:
+        data["forwardUrl"] = redact_forward_url(action.forward_url)
+    return data
+
+
+app_option = click.option("--app", default=None, help="Application code [INBOUND_INFOBIP_APPLICATION_CODE].")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+configuration_option = click.option(
+    "--configuration", "configuration", default=None, help="Configuration key; default: the application's one."
+)
+
+
+@click.group()
+def infobip() -> None:
+    """Manage the Infobip configuration and actions of a mobile application."""
+
+
+@infobip.group()
+def configurations() -> None:
+    """An application's configuration (Infobip allows one): the container of its actions."""
+
+
+@configurations.command("list")
+@app_option
+@json_option
+def configurations_list(app: str | None, as_json: bool) -> None:
+    settings = _settings()
+    code = application_code(settings, app)
+    with infobip_client(settings) as client:
+        keys = client.list_configurations(code)
+    if as_json:
+        print_json({"configurations": [{"key": key} for key in keys]})
+    else:
+        print_table(["key"], [[key] for key in keys])
+
+
+@configurations.command("create")
+@app_option
+@json_option
+def configurations_create(app: str | None, as_json: bool) -> None:
+    settings = _settings()
+    code = application_code(settings, app)
+    with infobip_client(settings) as client:
+        key = client.create_configuration(code)
+    if as_json:
+        print_json({"key": key})
+    else:
+        click.echo(f"created configuration {key} for application {code}")
+
+
+@configurations.command("delete")
+@app_option
+@click.argument("key")
+def configurations_delete(app: str | None, key: str) -> None:
+    """Delete configuration KEY and, with it, its actions."""
+    settings = _settings()
+    code = application_code(settings, app)
+    with infobip_client(settings) as client:
+        client.delete_configuration(code, key)
+    click.echo(f"deleted configuration {key} of application {code}")
+
+
+@infobip.group()
+def actions() -> None:
+    """What Infobip does with user responses: HTTP_FORWARD to a URL, or keep them for PULL."""
+
+
+@actions.command("list")
+@app_option
+@configuration_option
+@json_option
+@click.option("--show-secrets", is_flag=True, help="Show credentials embedded in forward URLs.")
+def actions_list(app: str | None, configuration: str | None, as_json: bool, show_secrets: bool) -> None:
+    settings = _settings()
+    code = application_code(settings, app)
+    with infobip_client(settings) as client:
+        key = configuration or only_configuration(client, code)
+        found = client.list_actions(code, key)
+    shown = [action_json(action, show_secrets) for action in found]
+    if as_json:
+        print_json({"configuration": key, "actions": shown})
+    else:
+        rows = [[a["key"], a["type"], a.get("forwardUrl", ""), a.get("callbackData", "")] for a in shown]
+        print_table(["key", "type", "forward url", "callback data"], rows)
+
+
+@actions.command("create")
+@app_option
+@configuration_option
+@json_option
+@click.option("--type", "kind", type=click.Choice(["HTTP_FORWARD", "PULL"]), required=True)
+@click.option("--forward-url", default=None, help="Where Infobip POSTs responses (HTTP_FORWARD).")
+@click.option("--callback-data", default=None, help="String Infobip sets as callbackData on each response.")
+def actions_create(
+    app: str | None,
+    configuration: str | None,
+    as_json: bool,
+    kind: str,
+    forward_url: str | None,
+    callback_data: str | None,
+) -> None:
+    if kind == "HTTP_FORWARD" and not forward_url:
+        raise click.UsageError("--forward-url is required for HTTP_FORWARD")
+    settings = _settings()
+    code = application_code(settings, app)
+    with infobip_client(settings) as client:
+        key = configuration or only_configuration(client, code)
+        action = client.create_action(
+            code, key, "PULL" if kind == "PULL" else "HTTP_FORWARD", forward_url, callback_data
+        )
+    if as_json:
+        print_json(action_json(action, show_secrets=False))
+    else:
+        click.echo(f"created {action.type} action {action.key} in configuration {key}")
+
+
+@actions.command("delete")
+@app_option
+@configuration_option
+@click.argument("key")
+def actions_delete(app: str | None, configuration: str | None, key: str) -> None:
+    """Delete action KEY."""
+    settings = _settings()
+    code = application_code(settings, app)
+    with infobip_client(settings) as client:
+        configuration_key = configuration or only_configuration(client, code)
+        client.delete_action(code, configuration_key, key)
+    click.echo(f"deleted action {key} of configuration {configuration_key}")
+
+
+def _floats(value: str) -> list[float]:
+    try:
+        return [float(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter("expected comma-separated seconds, e.g. 0.1,0.5,1") from None
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=9090, show_default=True)
+@click.option("--api-key", "api_keys", multiple=True, help="Accepted API key (repeatable) [default: sim-api-key].")
+@click.option("--app", "apps", multiple=True, help="Application code that exists (repeatable).")
+@click.option("--rate", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Responses per second.")
+@click.option("--requests-per-second", type=click.IntRange(min=0), default=10, show_default=True, help="0: off.")
+@click.option("--forward-retry-delays", default=None, help="Seconds between forward tries [Infobip's schedule].")
+@click.option("--seed", type=int, default=None, help="Make generated responses reproducible.")
+def simulator(
+    host: str,
+    port: int,
+    api_keys: tuple[str, ...],
+    apps: tuple[str, ...],
+    rate: float,
+    requests_per_second: int,
+    forward_retry_delays: str | None,
+    seed: int | None,
+) -> None:
+    """Run a local stand-in for Infobip: management and pull endpoints, HTTP_FORWARD delivery, generated
+    user responses, fault injection and counters (admin endpoints under /_sim)."""
+    import uvicorn
+
+    from infobip_inbound.simulator.app import create_app
+    from infobip_inbound.simulator.state import Options
+
+    options = Options(requests_per_second=requests_per_second, generate_per_second=rate, seed=seed)
+    if api_keys:
+        options.api_keys = list(api_keys)
+    if apps:
+        options.application_codes = list(apps)
+    if forward_retry_delays is not None:
+        options.forward_retry_delays = _floats(forward_retry_delays)
+    click.echo(
+        f"Infobip simulator on http://{host}:{port} applications {', '.join(options.application_codes)}",
+        err=True,
+    )
+    uvicorn.run(create_app(options), host=host, port=port, access_log=False, log_level="warning")
+
+
+public_url_option = click.option(
+    "--public-url",
+    required=True,
+    help="Where Infobip reaches this service, e.g. https://inbound.example.com (the forward path is added).",
+)
+callback_data_option = click.option(
+    "--callback-data",
+    default=DEFAULT_CALLBACK_DATA,
+    show_default=True,
+    help="callbackData of our action; also how our PULL action is recognised.",
+)
+dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change, change nothing.")
+
+
+def _run_plan(settings: Settings, make_plan: Callable[[InfobipClient], Plan], dry_run: bool) -> None:
+    with infobip_client(settings) as client:
+        plan = make_plan(client)
+        for line in plan.describe():
+            click.echo(("would " if dry_run and plan.changes_anything else "") + line)
+        if not dry_run:
+            apply(client, plan)
+
+
+@click.command()
+@public_url_option
+@app_option
+@callback_data_option
+@click.option("--pull", is_flag=True, help="Set up a PULL action instead of HTTP_FORWARD.")
+@dry_run_option
+def register(public_url: str, app: str | None, callback_data: str, pull: bool, dry_run: bool) -> None:
+    """Make Infobip deliver this application's user responses to us: exactly one HTTP_FORWARD action to our
+    forward endpoint with the current credentials (or one PULL action); stale ones are removed. Idempotent."""
+    settings = _settings()
+    code = application_code(settings, app)
+    forward_url = None
+    if not pull:
+        try:
+            forward_url = forward_url_for(public_url, settings)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    _run_plan(settings, lambda client: plan_register(client, code, public_url, forward_url, callback_data), dry_run)
+
+
+@click.command()
+@public_url_option
+@app_option
+@callback_data_option
+@dry_run_option
+def unregister(public_url: str, app: str | None, callback_data: str, dry_run: bool) -> None:
+    """Remove our actions (forwards to our endpoint, our PULL action), and the configuration if left empty."""
+    settings = _settings()
+    code = application_code(settings, app)
+    _run_plan(settings, lambda client: plan_unregister(client, code, public_url, callback_data), dry_run)
+
+
+def attach(main: click.Group) -> None:
+    for command in (infobip, register, unregister, simulator):
+        main.add_command(command)

@@ -1,0 +1,162 @@
+"""`infobip-inbound dev`: the whole stack in one terminal, for trying it out and developing handlers.
+
+- Redis from INBOUND_REDIS_URL, else an embedded redis-server keeping its data in ./.inbound-dev/.
+- Infobip: the account in INBOUND_INFOBIP_BASE_URL / INBOUND_INFOBIP_API_KEY, else the simulator, on
+  which the local receiver is registered for HTTP_FORWARD (first application) and PULL (second), while
+  it generates responses for every application; the poller pulls what is not forwarded.
+- The receiver, a worker and the poller, as child processes; the receiver listens on 127.0.0.1 only.
+  Without configured credentials it accepts the path token `local-dev-token`.
+Ctrl-C (or SIGTERM) stops every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+import httpx
+
+from infobip_inbound.contract.settings import ConfigError, load_settings
+from infobip_inbound.runtime.process import die_with_parent, stop
+from infobip_inbound.shell.redis_server import RedisServer, RedisServerNotFound, free_port
+
+DEV_TOKEN = "local-dev-token"  # noqa: S105 - loopback-only development default, printed on purpose
+SIMULATOR_KEY = "dev-simulator-key"
+SIMULATOR_APPS = ("8a9b7c6d5e4f", "2f3e4d5c6b7a", "c0ffee123456")
+DEV_ADMIN_TOKEN = "local-dev-admin"  # noqa: S105 - the status page's, likewise
+DATA_DIR = Path(".inbound-dev")
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_http(url: str, child: subprocess.Popen[bytes], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if child.poll() is not None:
+            raise RuntimeError(f"{what} exited with {child.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
+    env = dict(os.environ)
+    env.setdefault("INBOUND_LOG_FORMAT", "console")
+    env["INBOUND_HOST"] = "127.0.0.1"
+    if not (env.get("INBOUND_FORWARD_TOKENS") or env.get("INBOUND_FORWARD_BASIC_AUTH")):
+        env["INBOUND_FORWARD_TOKENS"] = DEV_TOKEN
+    env.setdefault("INBOUND_ADMIN_TOKENS", DEV_ADMIN_TOKEN)
+    os.environ.update(env)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    use_simulator = simulator and not (settings.infobip_base_url and settings.infobip_api_key)
+
+    redis_server: RedisServer | None = None
+    if not settings.redis_url and not settings.redis_sentinels:
+        try:
+            DATA_DIR.mkdir(exist_ok=True)
+            redis_server = RedisServer(data_dir=DATA_DIR.resolve())
+        except RedisServerNotFound as exc:
+            click.echo(f"error: {exc}", err=True)
+            return 2
+        redis_server.start()
+        env["INBOUND_REDIS_URL"] = redis_server.url
+
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(role: str, *args: str) -> subprocess.Popen[bytes]:
+        children[role] = subprocess.Popen(
+            [sys.executable, "-m", "infobip_inbound.shell.cli", *args], env=env, preexec_fn=die_with_parent
+        )
+        return children[role]
+
+    try:
+        if use_simulator:
+            port = free_port()
+            sim = start(
+                "simulator",
+                "simulator",
+                "--port", str(port),
+                "--api-key", SIMULATOR_KEY,
+                *(arg for app in SIMULATOR_APPS for arg in ("--app", app)),
+                "--rate", str(simulated_rate),
+                "--forward-retry-delays", "1,2,5,10",
+            )  # fmt: skip
+            env["INBOUND_INFOBIP_BASE_URL"] = f"http://127.0.0.1:{port}"
+            env["INBOUND_INFOBIP_API_KEY"] = SIMULATOR_KEY
+            _wait_http(f"http://127.0.0.1:{port}/_sim/counters", sim, "the simulator")
+        receiver = start("receiver", "serve")
+        start("worker", "worker")
+        if use_simulator or (settings.infobip_base_url and settings.infobip_api_key):
+            start("poller", "poller")
+        local = f"http://127.0.0.1:{settings.port}"
+        _wait_http(f"{local}/health/ready", receiver, "the receiver")
+        if use_simulator:
+            forward_app, pull_app, _ = SIMULATOR_APPS
+            for args in (["--app", forward_app], ["--app", pull_app, "--pull"]):
+                subprocess.run(
+                    [sys.executable, "-m", "infobip_inbound.shell.cli", "register", "--public-url", local, *args],
+                    env=env,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+
+        # Only the built-in development token is shown; configured secrets are never printed.
+        token = DEV_TOKEN if env.get("INBOUND_FORWARD_TOKENS") == DEV_TOKEN else "<token>"
+        url = f"{local}/infobip/forward/{token}"
+        where = f"embedded at {env['INBOUND_REDIS_URL']}" if redis_server else "as configured"
+        infobip = (
+            f"simulator at {env['INBOUND_INFOBIP_BASE_URL']} ({simulated_rate}/s responses; "
+            f"{SIMULATOR_APPS[0]} by forward, the others by pull)"
+            if use_simulator
+            else ("your account (poller on)" if "poller" in children else "none (set INBOUND_INFOBIP_* to pull)")
+        )
+        lines = [
+            f"infobip-inbound dev: Redis {where}",
+            f"  Infobip: {infobip}",
+            f"  forward URL: {url}",
+            f"  try: curl -sS -X POST -H 'Content-Type: application/json' --data @docs/sample-envelope.json {url}",
+        ]
+        if env["INBOUND_ADMIN_TOKENS"] == DEV_ADMIN_TOKEN:
+            lines.append(f"  status page: http://any:{DEV_ADMIN_TOKEN}@127.0.0.1:{settings.port}/admin/status")
+        if redis_server is not None:  # a configured URL may hold a password: printed only when it is ours
+            lines.append(f"  status: INBOUND_REDIS_URL={redis_server.url} infobip-inbound status --watch")
+        lines.append("  Ctrl-C stops everything.")
+        click.echo("\n" + "\n".join(lines) + "\n", err=True)
+        while True:
+            for role, child in children.items():
+                if child.poll() is not None:
+                    click.echo(f"error: {role} exited with {child.returncode}; stopping", err=True)
+                    return 1
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        click.echo("\nstopping…", err=True)
+        return 0
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        click.echo(f"error: {exc}; stopping", err=True)
+        return 1
+    finally:
+        for child in children.values():  # all asked at once, so they stop in parallel
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children.values():
+            stop(child)
+        if redis_server is not None:
+            redis_server.stop()

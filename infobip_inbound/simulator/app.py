@@ -1,0 +1,385 @@
+"""The simulator's HTTP side: Infobip's endpoints (same paths, answers and error bodies) and the admin
+endpoints under /_sim that tests and `dev` use to drive it and read its counters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from infobip_inbound.simulator.forwarder import Forwarder
+from infobip_inbound.simulator.generator import Generator
+from infobip_inbound.simulator.state import Application, Options, World
+from infobip_inbound.simulator.throttle import Throttle
+
+log = logging.getLogger("simulator")
+
+PULL_DEFAULT_LIMIT = 50
+PULL_MAX_LIMIT = 1000
+APP = "/push/1/applications/{app}/configurations"
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def infobip_error(
+    status: int, message_id: str, text: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    exception: dict[str, Any] = {"messageId": message_id, "text": text, **extra}
+    return json_response(status, {"requestError": {"serviceException": exception}}, headers)
+
+
+class ConnectionDropped(Exception):
+    """Raised after a partial answer: the server closes the connection mid-body."""
+
+
+class _DroppedResponse(Response):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        length = str(len(self.body) + 64).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", length)]})
+        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+        raise ConnectionDropped("fault injection: connection dropped")
+
+
+class Simulator:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self._rng = random.Random(options.seed)  # noqa: S311 - simulation, not cryptography
+        self.world = World(options)
+        self.throttle = Throttle(options.requests_per_second)
+        self.generator = Generator(options.application_codes, seed=options.seed)
+        self.forwarder = Forwarder(self.world, self._rng)
+        self._generating: asyncio.Task[None] | None = None
+
+    # A user responds: Infobip forwards to every HTTP_FORWARD action, and keeps it for pull when the
+    # application has a PULL action (or no action at all, so pulling works without any setup).
+
+    def receive(self, result: dict[str, Any]) -> None:
+        world = self.world
+        world.counters.generated += 1
+        world.generated_ids.append(str(result["messageId"]))
+        app = world.applications.get(str(result.get("applicationCode")))
+        actions = list(app.actions.values()) if app else []
+        forwards = [a for a in actions if a["type"] == "HTTP_FORWARD"]
+        pulls = [a for a in actions if a["type"] == "PULL"]
+        for action in forwards:
+            self.forwarder.deliver(result, action)
+        if pulls or not forwards:
+            message = dict(result)
+            if pulls and pulls[0].get("callbackData") is not None:
+                message["callbackData"] = pulls[0]["callbackData"]
+            world.inbox.append(message)
+
+    async def _generate(self) -> None:
+        owed = 0.0
+        while True:
+            await asyncio.sleep(0.05)
+            owed += self.options.generate_per_second * 0.05
+            while owed >= 1:
+                owed -= 1
+                self.receive(self.generator.result())
+
+    # Infobip's endpoints
+
+    def api(self, handler: Handler, *, throttled: bool = True, pull: bool = False) -> Handler:
+        """Auth, throttle and faults in front of an Infobip endpoint, in the order Infobip would apply them."""
+
+        async def endpoint(request: Request) -> Response:
+            world = self.world
+            key = self._api_key(request)
+            if key is None:
+                world.counters.unauthorized += 1
+                return infobip_error(401, "UNAUTHORIZED", "Invalid login details")
+            if throttled and not self.throttle.allow(key):
+                world.counters.throttled += 1
+                retry_after = world.faults.retry_after_seconds
+                headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+                return infobip_error(429, "TOO_MANY_REQUESTS", "Too many requests", headers)
+            if world.faults.error_burst > 0:
+                world.faults.error_burst -= 1
+                world.counters.injected_errors += 1
+                return infobip_error(500, "GENERAL_ERROR", "Something went wrong. Please contact support.")
+            if pull:
+                world.pulls_in_flight += 1
+                world.counters.max_concurrent_pulls = max(world.counters.max_concurrent_pulls, world.pulls_in_flight)
+            try:
+                if world.faults.slow_seconds > 0:
+                    await asyncio.sleep(world.faults.slow_seconds)
+                response = await handler(request)
+            finally:
+                if pull:
+                    world.pulls_in_flight -= 1
+            if world.faults.drop_next > 0:
+                world.faults.drop_next -= 1
+                world.counters.dropped += 1
+                return _DroppedResponse(response.body)
+            return response
+
+        return endpoint
+
+    def _api_key(self, request: Request) -> str | None:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme != "App" or not key:
+            return None
+        for known in self.options.api_keys:
+            if hmac.compare_digest(key.encode(), known.encode()):
+                return known
+        return None
+
+    async def pull(self, request: Request) -> Response:
+        raw = request.query_params.get("limit")
+        if raw is None:
+            limit = PULL_DEFAULT_LIMIT
+        elif raw.isdigit() and int(raw) >= 1:
+            limit = min(int(raw), PULL_MAX_LIMIT)
+        else:
+            return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors={"limit": ["invalid value"]})
+        world = self.world
+        world.counters.pull_requests += 1
+        batch = [world.inbox.popleft() for _ in range(min(limit, len(world.inbox)))]
+        world.counters.pulled += len(batch)
+        return json_response(
+            200, {"results": batch, "messageCount": len(batch), "pendingMessageCount": len(world.inbox)}
+        )
+
+    def _app(self, request: Request) -> Application | Response:
+        app = self.world.applications.get(request.path_params["app"])
+        if app is None:
+            return infobip_error(404, "1", "Application does not exist")
+        return app
+
+    def _configured_app(self, request: Request) -> Application | Response:
+        app = self._app(request)
+        if isinstance(app, Application) and app.configuration != request.path_params["cfg"]:
+            return infobip_error(404, "6", "Configuration does not exist")
+        return app
+
+    def _new_key(self) -> str:
+        return f"{self._rng.getrandbits(64):016X}"
+
+    async def list_configurations(self, request: Request) -> Response:
+        app = self._app(request)
+        if isinstance(app, Response):
+            return app
+        configurations = [{"key": app.configuration}] if app.configuration else []
+        return json_response(200, {"configurations": configurations})
+
+    async def create_configuration(self, request: Request) -> Response:
+        app = self._app(request)
+        if isinstance(app, Response):
+            return app
+        if app.configuration is not None:
+            return infobip_error(409, "CONFLICT", "Configuration for this application already exists")
+        app.configuration = self._new_key()
+        return json_response(200, {"key": app.configuration})
+
+    async def get_configuration(self, request: Request) -> Response:
+        app = self._configured_app(request)
+        if isinstance(app, Response):
+            return app
+        return json_response(200, {"key": app.configuration})
+
+    async def delete_configuration(self, request: Request) -> Response:
+        app = self._configured_app(request)
+        if isinstance(app, Response):
+            return app
+        app.configuration = None
+        app.actions.clear()
+        return Response(status_code=204)
+
+    async def list_actions(self, request: Request) -> Response:
+        app = self._configured_app(request)
+        if isinstance(app, Response):
+            return app
+        return json_response(200, {"actions": list(app.actions.values())})
+
+    async def create_action(self, request: Request) -> Response:
+        app = self._configured_app(request)
+        if isinstance(app, Response):
+            return app
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            body = None
+        problems = _action_problems(body)
+        if problems:
+            return infobip_error(400, "8", "Invalid action request", validationErrors=problems)
+        assert isinstance(body, dict)
+        action: dict[str, Any] = {"key": self._new_key(), "type": body["type"]}
+        for name in ("forwardUrl", "callbackData"):
+            if body.get(name) is not None:
+                action[name] = body[name]
+        app.actions[action["key"]] = action
+        return json_response(200, action)
+
+    async def delete_action(self, request: Request) -> Response:
+        app = self._configured_app(request)
+        if isinstance(app, Response):
+            return app
+        if app.actions.pop(request.path_params["action"], None) is None:
+            return infobip_error(404, "5", "Action does not exist")
+        return Response(status_code=204)
+
+    async def send_push(self, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            body = None
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list) or not messages or not all(_valid_push(m) for m in messages):
+            return infobip_error(400, "BAD_REQUEST", "Bad request")
+        bulk_id = self._new_key()
+        answers = []
+        for message in messages:
+            self.world.sent_pushes.append({"bulkId": bulk_id, **message})
+            self.world.counters.pushes_sent += 1
+            for destination in message["destinations"]:
+                status = {"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED"}
+                answers.append({"messageId": self._new_key(), "status": status, "destination": destination})
+        return json_response(200, {"bulkId": bulk_id, "messages": answers})
+
+    # Admin endpoints (no auth: the simulator is for loopback use)
+
+    async def counters(self, request: Request) -> Response:
+        world = self.world
+        extra = {"pending": len(world.inbox), "forward_in_flight": self.forwarder.in_flight}
+        return json_response(200, {**world.counters.as_dict(), **extra})
+
+    async def state(self, request: Request) -> Response:
+        return json_response(200, self.world.snapshot())
+
+    async def faults(self, request: Request) -> Response:
+        if request.method == "PUT":
+            try:
+                self.world.faults.update(orjson.loads(await request.body()))
+            except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+                return json_response(400, {"error": str(exc)})
+        return json_response(200, self.world.snapshot()["faults"])
+
+    async def set_options(self, request: Request) -> Response:
+        try:
+            body = orjson.loads(await request.body())
+            if "requests_per_second" in body:
+                self.options.requests_per_second = self.throttle.per_second = int(body["requests_per_second"])
+            if "generate_per_second" in body:
+                self.options.generate_per_second = max(0.0, float(body["generate_per_second"]))
+            if "forward_retry_delays" in body:
+                self.options.forward_retry_delays = [max(0.0, float(d)) for d in body["forward_retry_delays"]]
+        except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+            return json_response(400, {"error": str(exc)})
+        options = self.options
+        return json_response(
+            200,
+            {
+                "requests_per_second": options.requests_per_second,
+                "generate_per_second": options.generate_per_second,
+                "forward_retry_delays": options.forward_retry_delays,
+            },
+        )
+
+    async def messages(self, request: Request) -> Response:
+        if request.method == "GET":
+            return json_response(200, {"message_ids": self.world.generated_ids})
+        try:
+            body = orjson.loads(await request.body())
+            injected = [self.generator.result(**dict(overrides)) for overrides in body.get("messages") or []]
+            app = {"applicationCode": body["application_code"]} if body.get("application_code") else {}
+            injected += [self.generator.result(**app) for _ in range(int(body.get("generate") or 0))]
+        except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+            return json_response(400, {"error": str(exc)})
+        for result in injected:
+            self.receive(result)
+        return json_response(200, {"message_ids": [r["messageId"] for r in injected]})
+
+    async def pushes(self, request: Request) -> Response:
+        return json_response(200, {"pushes": self.world.sent_pushes})
+
+    async def reset(self, request: Request) -> Response:
+        await self.forwarder.stop()
+        self.world = World(self.options)
+        self.throttle = Throttle(self.options.requests_per_second)
+        self.forwarder = Forwarder(self.world, self._rng)
+        await self.forwarder.start()
+        return json_response(200, {"reset": True})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.forwarder.start()
+        self._generating = asyncio.get_running_loop().create_task(self._generate())
+        try:
+            yield
+        finally:
+            self._generating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._generating
+            await self.forwarder.stop()
+
+
+def _action_problems(body: Any) -> dict[str, list[str]]:
+    if not isinstance(body, dict):
+        return {"body": ["must be a JSON object"]}
+    problems: dict[str, list[str]] = {}
+    kind = body.get("type")
+    if kind not in {"HTTP_FORWARD", "PULL"}:
+        problems["type"] = ["must be HTTP_FORWARD or PULL"]
+    if kind == "HTTP_FORWARD":
+        url = body.get("forwardUrl")
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
+            problems["forwardUrl"] = ["must be an http(s) URL"]
+    callback = body.get("callbackData")
+    if callback is not None and not isinstance(callback, str):
+        problems["callbackData"] = ["must be a string"]
+    return problems
+
+
+def _valid_push(message: Any) -> bool:
+    return (
+        isinstance(message, dict)
+        and isinstance(message.get("sender"), str)
+        and isinstance(message.get("destinations"), list)
+        and bool(message["destinations"])
+        and isinstance(message.get("content"), dict)
+    )
+
+
+def create_app(options: Options | None = None) -> Starlette:
+    sim = Simulator(options or Options())
+    api = sim.api
+    routes = [
+        Route("/push/1/inbox/reports", api(sim.pull, pull=True), methods=["GET"]),
+        Route(APP, api(sim.list_configurations), methods=["GET"]),
+        Route(APP, api(sim.create_configuration), methods=["POST"]),
+        Route(APP + "/{cfg}", api(sim.get_configuration), methods=["GET"]),
+        Route(APP + "/{cfg}", api(sim.delete_configuration), methods=["DELETE"]),
+        Route(APP + "/{cfg}/actions", api(sim.list_actions), methods=["GET"]),
+        Route(APP + "/{cfg}/actions", api(sim.create_action), methods=["POST"]),
+        Route(APP + "/{cfg}/actions/{action}", api(sim.delete_action), methods=["DELETE"]),
+        # Send-push has its own, much higher limit (2500/s): not throttled here.
+        Route("/push/3/messages", api(sim.send_push, throttled=False), methods=["POST"]),
+        Route("/_sim/counters", sim.counters, methods=["GET"]),
+        Route("/_sim/state", sim.state, methods=["GET"]),
+        Route("/_sim/faults", sim.faults, methods=["GET", "PUT"]),
+        Route("/_sim/options", sim.set_options, methods=["PUT"]),
+        Route("/_sim/messages", sim.messages, methods=["GET", "POST"]),
+        Route("/_sim/pushes", sim.pushes, methods=["GET"]),
+        Route("/_sim/reset", sim.reset, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=sim.lifespan)
+    app.state.simulator = sim
+    return app

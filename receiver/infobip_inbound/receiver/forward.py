@@ -1,0 +1,142 @@
+"""POST /infobip/forward[/{token}]: Infobip's HTTP_FORWARD of a `results` envelope.
+
+Answers 200 once every message of the request is durably queued (or known as a duplicate); 503 with
+Retry-After when Redis cannot take them, so Infobip retries; 4xx with a JSON body for bad input.
+A plain ASGI app rather than a Starlette endpoint: it is the hot path, and Request/Response objects
+are allocations it does not need.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from redis.exceptions import RedisError
+from starlette.types import Receive, Scope, Send
+
+from infobip_inbound.contract.settings import Settings
+from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize_envelope, parse_envelope
+from infobip_inbound.infobip.forward_url import FORWARD_PATH
+from infobip_inbound.receiver.auth import ForwardAuth
+from infobip_inbound.receiver.body import BodyTooLarge, ClientGone, is_json, read_limited
+from infobip_inbound.receiver.enqueue import Committer
+from infobip_inbound.receiver.hardening import SECURITY_HEADERS, RequestGuard, envelope_problem
+from infobip_inbound.receiver.observe import ForwardMetrics, request_id_of
+
+log = logging.getLogger("infobip_inbound.receiver")
+
+_JSON = (b"content-type", b"application/json")
+_STATIC_HEADERS = (_JSON, *SECURITY_HEADERS)
+_INTERNAL = orjson.dumps({"error": "internal_error", "message": "the request could not be processed"})
+
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
+
+
+def error_answer(status: int, code: str, message: str, **extra: Any) -> Answer:
+    headers = [(k.encode(), v.encode()) for k, v in extra.pop("headers", {}).items()]
+    return status, orjson.dumps({"error": code, "message": message, **extra}), headers
+
+
+class ForwardEndpoint:
+    def __init__(self, settings: Settings, auth: ForwardAuth, committer: Committer) -> None:
+        self._auth = auth
+        self._committer = committer
+        self.metrics = ForwardMetrics(FORWARD_PATH)
+        self._max_body = settings.max_body_bytes
+        self._guard = RequestGuard.from_settings(settings)
+        self._max_results, self._max_depth = settings.max_results, settings.max_json_depth
+        self._unauthorized = error_answer(
+            401,
+            "unauthorized",
+            "missing or invalid credentials",
+            headers={"WWW-Authenticate": 'Basic realm="infobip-inbound"'} if auth.uses_basic else {},
+        )
+        self._unsupported = error_answer(415, "unsupported_media_type", "Content-Type must be application/json")
+        self._unavailable = error_answer(
+            503,
+            "unavailable",
+            "messages could not be stored; retry later",
+            headers={"Retry-After": str(settings.retry_after_seconds)},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = request_id_of(scope["headers"])
+        try:
+            status, body, headers = await self._answer(scope, receive, request_id)
+        except ClientGone:
+            return
+        except Exception:
+            # Our own fault: 500 without details (Infobip retries); the error goes to the log.
+            log.error("unexpected error answering a forward", exc_info=True, extra={"request_id": request_id})
+            status, body, headers = 500, _INTERNAL, []
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                    *headers,
+                    *_STATIC_HEADERS,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        self.metrics.answered(status)
+        if log.isEnabledFor(logging.INFO):
+            # The route, never the path: the path carries the secret token.
+            log.info(
+                "forward request",
+                extra={
+                    "route": FORWARD_PATH,
+                    "status": status,
+                    "request_id": request_id,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+    async def _answer(self, scope: Scope, receive: Receive, request_id: str) -> Answer:
+        if self._guard is not None and (refused := self._guard.check(scope)) is not None:
+            return refused
+        authorization = content_type = content_length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                content_length = value
+        token = scope.get("path_params", {}).get("token")
+        if not self._auth.allows(token, authorization.decode("latin-1") if authorization else None):
+            return self._unauthorized
+        if not is_json(content_type):
+            return self._unsupported
+        try:
+            raw = await read_limited(receive, self._max_body, content_length)
+        except BodyTooLarge as exc:
+            return error_answer(413, "payload_too_large", str(exc))
+        try:
+            envelope = parse_envelope(raw)
+        except InvalidEnvelope as exc:
+            return error_answer(
+                400,
+                "invalid_envelope",
+                "the body is not a valid Infobip results envelope",
+                fields=[e.model_dump() for e in exc.errors],
+            )
+        if (problem := envelope_problem(envelope, self._max_results, self._max_depth)) is not None:
+            return problem
+        try:
+            responses = normalize_envelope(envelope, "forward")
+        except InvalidEnvelope as exc:
+            return error_answer(400, "invalid_envelope", str(exc))
+        try:
+            result = await self._committer.submit(responses, request_id)
+        except (RedisError, OSError, ConnectionError) as exc:
+            log.warning("forward not stored, answering 503: %s", type(exc).__name__, extra={"request_id": request_id})
+            return self._unavailable
+        self.metrics.stored(result.accepted, result.duplicates)
+        return 200, b'{"accepted":%d,"duplicates":%d}' % (result.accepted, result.duplicates), []

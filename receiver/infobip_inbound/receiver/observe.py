@@ -1,0 +1,97 @@
+"""Instrumentation of the forward endpoint: request ids and pre-bound metric children (nothing built per request)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections import Counter as Tally
+from collections.abc import Iterable
+
+from prometheus_client import Counter
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from infobip_inbound.runtime.metrics import HTTP_REQUESTS, MESSAGES, REJECTED
+
+REQUEST_ID_HEADER = b"x-request-id"
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+
+# Why a forward request was refused, by the status it was answered with.
+REJECTION_REASONS = {
+    400: "invalid_envelope",
+    401: "unauthorized",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    503: "unavailable",
+}
+
+
+def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The caller's X-Request-ID when it is a plain token (no log injection), else a new one."""
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER:
+            if _SAFE_REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
+
+
+# A new request id: a random prefix per process and a counter (a fresh random id per request costs more).
+_ID_PREFIX = os.urandom(8).hex() + "-"
+_ID_COUNTER = itertools.count(1)
+
+
+class ForwardMetrics:
+    """Counts of the forward endpoint, tallied in memory and added to the metrics by `flush` (the receiver
+    calls it a few times a second): a multiprocess-mode increment costs a file write and a pid check.
+    Not thread-safe: every call is made on the event loop."""
+
+    def __init__(self, route: str) -> None:
+        self._route = route
+        self._requests: dict[int, Counter] = {s: HTTP_REQUESTS.labels(route, str(s)) for s in (200, *REJECTION_REASONS)}
+        self._rejected: dict[int, Counter] = {s: REJECTED.labels(r) for s, r in REJECTION_REASONS.items()}
+        self._accepted = MESSAGES.labels("accepted")
+        self._duplicate = MESSAGES.labels("duplicate")
+        self._statuses: Tally[int] = Tally()
+        self._stored = [0, 0]
+
+    def answered(self, status: int) -> None:
+        self._statuses[status] += 1
+
+    def stored(self, accepted: int, duplicates: int) -> None:
+        self._stored[0] += accepted
+        self._stored[1] += duplicates
+
+    def flush(self) -> None:
+        statuses, self._statuses = self._statuses, Tally()
+        (accepted, duplicates), self._stored = self._stored, [0, 0]
+        for status, count in statuses.items():
+            requests = self._requests.get(status)
+            if requests is None:
+                requests = self._requests[status] = HTTP_REQUESTS.labels(self._route, str(status))
+            requests.inc(count)
+            rejected = self._rejected.get(status)
+            if rejected is not None:
+                rejected.inc(count)
+        if accepted:
+            self._accepted.inc(accepted)
+        if duplicates:
+            self._duplicate.inc(duplicates)
+
+
+def counted(route: Route) -> Route:
+    """Count a (non-hot-path) route's answers in infobip_inbound_http_requests_total, by the status sent."""
+    app = route.app
+    path = route.path
+
+    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                HTTP_REQUESTS.labels(path, str(message["status"])).inc()
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    route.app = counting
+    return route

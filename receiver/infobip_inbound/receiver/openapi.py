@@ -1,0 +1,83 @@
+"""The receiver's OpenAPI description (GET /openapi.json), built once from the envelope model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infobip_inbound.contract.settings import Settings
+from infobip_inbound.infobip.envelope import InfobipEnvelope
+from infobip_inbound.infobip.forward_url import FORWARD_PATH
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def openapi(settings: Settings) -> dict[str, Any]:
+    envelope = InfobipEnvelope.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    components = envelope.pop("$defs", {})
+    components["InfobipEnvelope"] = envelope
+    components["Error"] = _ERROR
+    error = {"$ref": "#/components/schemas/Error"}
+    accepted = {
+        "type": "object",
+        "required": ["accepted", "duplicates"],
+        "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"}},
+    }
+    responses = {
+        "200": _json(accepted, "Every message is stored (or was already: a duplicate)."),
+        "400": _json(error, "Malformed JSON, or an envelope that does not validate or nests too deep."),
+        "401": _json(error, "Missing or wrong credentials."),
+        "403": _json(error, "The caller's address is not on the allowlist."),
+        "413": _json(error, "Body or number of results over the limit."),
+        "415": _json(error, "Content-Type is not JSON."),
+        "429": _json(error, "Rate limit exceeded."),
+        "503": _json(error, "Redis cannot take the messages now; retry."),
+    }
+    body = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InfobipEnvelope"}}},
+    }
+    status = {"type": "object", "properties": {"status": {"type": "string"}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "infobip-inbound receiver", "version": "1"},
+        "paths": {
+            FORWARD_PATH + "/{token}": {
+                "post": {
+                    "summary": "Infobip HTTP_FORWARD of a results envelope (secret path token).",
+                    "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "requestBody": body,
+                    "responses": responses,
+                }
+            },
+            FORWARD_PATH: {
+                "post": {
+                    "summary": "Infobip HTTP_FORWARD of a results envelope (HTTP Basic).",
+                    "security": [{"basic": []}],
+                    "requestBody": body,
+                    "responses": responses,
+                }
+            },
+            "/health/live": {"get": {"responses": {"200": _json(status, "The process is up.")}}},
+            "/health/ready": {
+                "get": {
+                    "responses": {
+                        "200": _json(status, "Redis is reachable."),
+                        "503": _json(status, "Redis is not reachable."),
+                    }
+                }
+            },
+            "/openapi.json": {"get": {"responses": {"200": _json({"type": "object"}, "This description.")}}},
+        },
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+        },
+    }

@@ -1,0 +1,40 @@
+"""Built-in handlers: `log` (one structured line per response) and `jsonl` (append to a file)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from functools import cache
+
+from infobip_inbound.contract.model import UserResponse
+from infobip_inbound.contract.settings import load_settings
+
+_log = logging.getLogger("infobip_inbound.handlers.log")
+
+
+def log_handler(response: UserResponse) -> None:
+    _log.info("user response", extra={"response": response.model_dump(mode="json")})
+
+
+class _JsonlFile:
+    """One O_APPEND descriptor per process: each line goes out in one write, so processes never interleave."""
+
+    def __init__(self, path: str) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._lock = threading.Lock()
+
+    def append(self, line: bytes) -> None:
+        with self._lock:
+            written = os.write(self._fd, line)
+        if written != len(line):
+            raise OSError(f"short write to jsonl file ({written} of {len(line)} bytes)")
+
+
+@cache
+def _jsonl_file() -> _JsonlFile:
+    return _JsonlFile(str(load_settings().jsonl_path))
+
+
+def jsonl_handler(response: UserResponse) -> None:
+    _jsonl_file().append(response.model_dump_json().encode() + b"\n")

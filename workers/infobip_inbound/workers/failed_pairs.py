@@ -1,0 +1,118 @@
+"""What happens to (message, handler) pairs that failed: each handler's failures become a batch of their
+own, retried after that handler's backoff, or, after its last try, dead-lettered.
+
+Splitting by handler lets every pair follow its own handler's policy, and a retry runs that handler
+only. The new batch, its job and the old batch's done-marks are one transaction: a crash leaves the
+pairs either still pending in the old batch or handed over, never both or neither.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+
+import redis
+from redis.client import Pipeline
+from rq.job import JobStatus
+from rq.queue import Queue
+
+from infobip_inbound.contract import dead_letter
+from infobip_inbound.contract.inbox import SCHEDULED_KEY, Jobs, batch_key, decode_entry, queue_key
+from infobip_inbound.contract.settings import Settings
+from infobip_inbound.workers.idempotency import persistently
+from infobip_inbound.workers.retry_policy import exhausted, retry_delay
+
+
+@dataclass(frozen=True, slots=True)
+class FailedPair:
+    pair: str
+    message_id: str
+    application_code: str
+    handler: str
+    raw: bytes
+    error: str
+    traceback: str
+
+
+def schedule_batch(
+    pipe: Pipeline, jobs: Jobs, queue: str, handler: str, tries_done: int, raws: list[bytes], delay: float
+) -> str:
+    """Queue (or schedule, when delay > 0) a batch that runs only `handler` over `raws`. Returns the job id."""
+    job_id = uuid.uuid4().hex
+    status = JobStatus.SCHEDULED if delay > 0 else JobStatus.QUEUED
+    job = jobs.batch(queue, job_id, handler, tries_done + 1, status, len(raws))
+    pipe.rpush(batch_key(job_id), *raws)
+    pipe.hset(job.key, mapping=dict(zip(job.fields[::2], job.fields[1::2], strict=True)))
+    if delay > 0:
+        pipe.zadd(SCHEDULED_KEY, {job_id: time.time() + delay})
+    else:
+        pipe.sadd(Queue.redis_queues_keys, queue_key(queue))
+        pipe.rpush(queue_key(queue), job_id)
+    return job_id
+
+
+def settle_failures(
+    connection: redis.Redis,
+    settings: Settings,
+    jobs: Jobs,
+    done_key: str,
+    queue: str,
+    tries: int,
+    failures: list[FailedPair],
+) -> dict[str, int]:
+    """Hand every failed pair to a retry batch or the dead-letter store; mark them settled in this batch."""
+    by_handler: dict[str, list[FailedPair]] = defaultdict(list)
+    for failure in failures:
+        by_handler[failure.handler].append(failure)
+    outcome = {"retrying": 0, "dead_lettered": 0}
+
+    def write() -> None:
+        outcome["retrying"] = outcome["dead_lettered"] = 0
+        pipe = connection.pipeline(transaction=True)
+        for handler, pairs in by_handler.items():
+            policy = settings.retry_policy(handler)
+            if exhausted(policy, tries):
+                for failure in pairs:
+                    dead_letter.add(pipe, dead_pair(failure, queue, tries))
+                outcome["dead_lettered"] += len(pairs)
+            else:
+                delay = retry_delay(policy, tries)
+                schedule_batch(pipe, jobs, queue, handler, tries, [failure.raw for failure in pairs], delay)
+                outcome["retrying"] += len(pairs)
+        pipe.sadd(done_key, *(failure.pair for failure in failures))
+        pipe.expire(done_key, settings.dedup_window_seconds)
+        pipe.execute()
+
+    persistently(write)
+    return outcome
+
+
+def dead_pair(failure: FailedPair, queue: str, tries: int) -> dead_letter.DeadPair:
+    return dead_letter.DeadPair.build(
+        message_id=failure.message_id,
+        handler=failure.handler,
+        application_code=failure.application_code,
+        queue=queue,
+        tries=tries,
+        error=failure.error,
+        traceback=failure.traceback,
+        response=decode_entry(failure.raw)[1],  # the UserResponse JSON, without the request id
+    )
+
+
+def redrive(connection: redis.Redis, jobs: Jobs, entries: list[dead_letter.DeadPair]) -> int:
+    """Run dead-lettered pairs again (that handler only, with a fresh set of tries), each entry removed
+    from the store in the transaction that queues it."""
+    groups: dict[tuple[str, str], list[dead_letter.DeadPair]] = defaultdict(list)
+    for entry in entries:
+        groups[(entry.queue, entry.handler)].append(entry)
+    pipe = connection.pipeline(transaction=True)
+    for (queue, handler), group in groups.items():
+        for start in range(0, len(group), 500):
+            chunk = group[start : start + 500]
+            schedule_batch(pipe, jobs, queue, handler, 0, [entry.response.encode() for entry in chunk], 0)
+            dead_letter.remove(pipe, (entry.id for entry in chunk))
+    pipe.execute()
+    return len(entries)

@@ -1,0 +1,179 @@
+"""The RQ jobs of the workers: drain a queue's inbox, or run a handler over a batch (a retry, a redrive).
+
+`drain_inbox` claims up to `worker_claim_max` responses into the job's own batch list (atomically; a
+re-delivered job keeps the batch it claimed), then `run_batch` runs every (message, handler) pair, and it
+claims again while responses keep coming. Each pair that succeeds is recorded (per pair, with the dedup
+window as TTL, and in the batch's done-set) before the next pair starts, so a re-delivered job, or the
+same message in another batch, runs only the pairs that have not succeeded yet. Failed pairs are handed,
+per handler, to a retry batch or the dead-letter store (infobip_inbound.workers.failed_pairs); then the batch is
+deleted. A batch job carrying a handler name runs only that handler; `tries` counts the tries of its pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from functools import cache
+
+from redis import Redis
+from rq import get_current_job
+
+from infobip_inbound.contract.inbox import CLAIM_LUA, Jobs, batch_key, decode_entry, inbox_key, pending_key, queue_keys
+from infobip_inbound.contract.model import UserResponse
+from infobip_inbound.contract.routing import Router
+from infobip_inbound.contract.settings import Settings, load_settings
+from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
+from infobip_inbound.workers.idempotency import already_handled, pair_id, record_success
+from infobip_inbound.workers.maintenance import job_lease
+from infobip_inbound.workers.observe import BatchObserver
+from infobip_inbound.workers.registry import HandlerRegistry
+
+log = logging.getLogger("infobip_inbound.worker")
+
+DONE_SUFFIX = ":done"
+_IDLE_POLL_SECONDS = 0.002
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerContext:
+    settings: Settings
+    router: Router
+    registry: HandlerRegistry
+    jobs: Jobs
+
+    @classmethod
+    def build(cls, settings: Settings) -> HandlerContext:
+        router = Router.from_settings(settings)
+        return cls(settings, router, HandlerRegistry(router.handler_names), Jobs(settings))
+
+
+@cache
+def current_context() -> HandlerContext:
+    """The process's context, built once (the worker entry builds it at start so bad config fails early)."""
+    return HandlerContext.build(load_settings())
+
+
+def drain_inbox(queue: str) -> dict[str, int]:
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("drain_inbox runs only inside an RQ worker")
+    context = current_context()
+    # Keep claiming while responses keep coming, within a time budget, and wait a moment for more before
+    # ending: RQ's cost per job (several round trips) is then paid once per busy spell, and a response that
+    # arrives mid-job waits one short poll, not a new job.
+    settings = context.settings
+    deadline = time.monotonic() + settings.worker_job_budget_seconds
+    idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
+    totals: dict[str, int] = {}
+    with job_lease(job.connection, job.id, settings.job_visibility_seconds):
+        while time.monotonic() < deadline:
+            if claim_batch(job.connection, queue, job.id, context) == 0:
+                if time.monotonic() >= idle_until:
+                    break
+                time.sleep(_IDLE_POLL_SECONDS)
+                continue
+            observer = BatchObserver(job)
+            outcome = run_batch(job.connection, batch_key(job.id), context, queue=queue, observer=observer)
+            for name, count in outcome.items():
+                totals[name] = totals.get(name, 0) + count
+            idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
+    return totals
+
+
+def claim_batch(connection: Redis, queue: str, job_id: str, context: HandlerContext) -> int:
+    """Move up to `worker_claim_max` responses from the inbox to this job's batch; -1 if it holds an
+    unfinished batch already (a retried job: that batch is handled first)."""
+    followup = context.jobs.drain(queue)
+    keys = [inbox_key(queue), pending_key(queue), batch_key(job_id), *queue_keys(queue), followup.key]
+    args = [context.settings.worker_claim_max, job_id, followup.id, followup.field_count, *followup.fields]
+    return int(connection.register_script(CLAIM_LUA)(keys=keys, args=args))
+
+
+def handle_batch(batch_key: str, handler: str | None = None, tries: int = 1) -> dict[str, int]:
+    """Run one handler (or the routed ones) over an existing batch: a retry or a redrive."""
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("handle_batch runs only inside an RQ worker")
+    context = current_context()
+    with job_lease(job.connection, job.id, context.settings.job_visibility_seconds):
+        observer = BatchObserver(job)
+        return run_batch(
+            job.connection, batch_key, context, handler=handler, tries=tries, queue=job.origin, observer=observer
+        )
+
+
+def run_batch(
+    connection: Redis,
+    batch_key: str,
+    context: HandlerContext,
+    *,
+    handler: str | None = None,
+    tries: int = 1,
+    queue: str | None = None,
+    observer: BatchObserver | None = None,
+) -> dict[str, int]:
+    observer = observer or BatchObserver()
+    done_key = batch_key + DONE_SUFFIX
+    raw_responses, done_raw = _load(connection, batch_key, done_key)
+    responses = []
+    for raw in raw_responses:
+        request_id, response_json = decode_entry(raw)
+        response = UserResponse.model_validate_json(response_json)
+        observer.brought_by(response.message_id, request_id)
+        responses.append(response)
+    plan = [(handler,) if handler else context.router.destination(r).handlers for r in responses]
+    done = {member.decode() for member in done_raw}
+    done |= already_handled(
+        connection,
+        [
+            p
+            for r, names in zip(responses, plan, strict=True)
+            for h in names
+            if (p := pair_id(r.message_id, h)) not in done
+        ],
+    )
+    ttl = context.settings.dedup_window_seconds
+    failures: list[FailedPair] = []
+    handled = skipped = 0
+    for raw, response, names in zip(raw_responses, responses, plan, strict=True):
+        for name in names:
+            pair = pair_id(response.message_id, name)
+            if pair in done:
+                skipped += 1
+                continue
+            try:
+                observer.call(context.registry, name, response)  # logs and counts the call
+            except Exception as exc:
+                failures.append(
+                    FailedPair(
+                        pair,
+                        response.message_id,
+                        response.application_code,
+                        name,
+                        raw,
+                        f"{type(exc).__name__}: {exc}",
+                        traceback.format_exc(),
+                    )
+                )
+                continue
+            # Recorded before the next pair runs: a crash re-runs at most the pair in hand.
+            record_success(connection, done_key, pair, ttl)
+            handled += 1
+    observer.finish(connection)
+    outcome = {"responses": len(raw_responses), "handled": handled, "skipped": skipped}
+    if failures:
+        queue = queue or context.settings.default_queue
+        outcome |= settle_failures(connection, context.settings, context.jobs, done_key, queue, tries, failures)
+        observer.retrying(outcome["retrying"])
+    connection.delete(batch_key, done_key)
+    return outcome
+
+
+def _load(connection: Redis, batch_key: str, done_key: str) -> tuple[list[bytes], set[bytes]]:
+    pipe = connection.pipeline(transaction=False)
+    pipe.lrange(batch_key, 0, -1)
+    pipe.smembers(done_key)
+    raw_responses, done = pipe.execute()
+    return raw_responses, done

@@ -1,0 +1,158 @@
+"""Job visibility and scheduled retries, kept by a thread in every worker process.
+
+A running batch holds a lease key that its worker renews; RQ itself would notice a SIGKILLed worker's
+job only after the job timeout plus a minute, and then spend a retry on it (or fail it for good).
+Here a job that is STARTED but whose lease has lapsed is put back at the front of its queue at once,
+without spending a retry: its batch's done-set makes the re-run skip the pairs already settled.
+The same thread moves retry batches whose backoff has passed onto their queues.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC
+
+import redis
+from rq.job import Job
+from rq.queue import Queue
+from rq.registry import StartedJobRegistry
+from rq.utils import utcparse
+
+from infobip_inbound.contract.inbox import SCHEDULED_KEY, queue_key
+
+log = logging.getLogger("infobip_inbound.worker")
+
+LEASE_PREFIX = "inbound:lease:job:"
+
+# KEYS: scheduled set. ARGV: now, limit, queue key prefix, job key prefix, rq:queues key.
+# One script: a due job leaves the set and enters its queue together, so two movers never both move it.
+MOVE_DUE_LUA = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local origin = redis.call('HGET', ARGV[4] .. id, 'origin')
+  if origin then
+    redis.call('HSET', ARGV[4] .. id, 'status', 'queued')
+    redis.call('SADD', ARGV[5], ARGV[3] .. origin)
+    redis.call('RPUSH', ARGV[3] .. origin, id)
+  end
+end
+return #ids
+"""
+
+
+@contextlib.contextmanager
+def job_lease(connection: redis.Redis, job_id: str, seconds: float) -> Iterator[None]:
+    """Hold the job's lease while the block runs. On exit the lease is left to lapse, not deleted:
+    RQ marks the job finished just after, and until then the job must not look abandoned."""
+    key = LEASE_PREFIX + job_id
+    ttl_ms = max(1, int(seconds * 1000))
+    connection.set(key, b"1", px=ttl_ms)
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(seconds / 3):
+            with contextlib.suppress(redis.RedisError):
+                connection.set(key, b"1", px=ttl_ms)
+
+    thread = threading.Thread(target=renew, name=f"lease-{job_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def requeue_abandoned(connection: redis.Redis, queues: Sequence[str], grace: float) -> list[str]:
+    """Put back STARTED jobs whose lease has lapsed (their worker died). Returns their ids."""
+    requeued = []
+    for queue in queues:
+        registry_key = StartedJobRegistry(queue, connection=connection).key
+        members: list[bytes] = connection.zrange(registry_key, 0, -1)  # type: ignore[assignment]
+        for member in members:
+            job_id = member.decode().split(":", 1)[0]
+            if connection.exists(LEASE_PREFIX + job_id):
+                continue
+            if _requeue(connection, queue, registry_key, member, job_id, grace):
+                requeued.append(job_id)
+    if requeued:
+        log.warning("requeued jobs of workers that stopped mid-job", extra={"jobs": requeued})
+    return requeued
+
+
+def _requeue(connection: redis.Redis, queue: str, registry_key: str, member: bytes, job_id: str, grace: float) -> bool:
+    lease_key, job_key = LEASE_PREFIX + job_id, Job.key_for(job_id)
+    with connection.pipeline(transaction=True) as pipe:
+        try:
+            pipe.watch(lease_key, job_key)  # type: ignore[no-untyped-call]
+            if pipe.exists(lease_key):
+                return False
+            status, started_at = pipe.hmget(job_key, "status", "started_at")
+            if status != b"started":
+                return False  # finished or failed: RQ's own bookkeeping handles the registry entry
+            # A job just started may not hold its lease yet.
+            if (
+                started_at
+                and time.time()
+                - utcparse(started_at.decode() if isinstance(started_at, bytes) else started_at)
+                .replace(tzinfo=UTC)
+                .timestamp()
+                < grace
+            ):
+                return False
+            pipe.multi()
+            pipe.zrem(registry_key, member)
+            pipe.hset(job_key, "status", "queued")
+            pipe.lpush(queue_key(queue), job_id)
+            pipe.execute()
+        except redis.WatchError:
+            return False
+    return True
+
+
+class Maintenance:
+    """The worker's background duties; `run` loops until `stop` is set, riding out Redis outages."""
+
+    def __init__(
+        self, connection: redis.Redis, queues: Sequence[str], visibility_seconds: float, tick: float = 0.5
+    ) -> None:
+        self._connection = connection
+        self._queues = list(queues)
+        self._visibility = visibility_seconds
+        self._tick = tick
+        self._move = connection.register_script(MOVE_DUE_LUA)
+        self.stop = threading.Event()
+
+    def move_due(self, limit: int = 500) -> int:
+        moved = self._move(
+            keys=[SCHEDULED_KEY],
+            args=[time.time(), limit, queue_key(""), Job.redis_job_namespace_prefix, Queue.redis_queues_keys],
+        )
+        return int(moved)
+
+    def _move_all_due(self, rounds: int = 100) -> None:
+        """Release due retries, `limit` per script call so Redis is never blocked long; bounded per tick."""
+        for _ in range(rounds):
+            if self.stop.is_set() or not self.move_due():
+                return
+
+    def run(self) -> None:
+        next_reap = 0.0
+        while not self.stop.wait(self._tick):
+            try:
+                self._move_all_due()
+                if time.monotonic() >= next_reap:
+                    requeue_abandoned(self._connection, self._queues, self._visibility)
+                    next_reap = time.monotonic() + max(self._tick, self._visibility / 3)
+            except redis.RedisError as exc:
+                log.warning("worker maintenance: Redis unavailable", extra={"error": type(exc).__name__})
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, name="inbound-maintenance", daemon=True)
+        thread.start()
+        return thread

@@ -1,0 +1,81 @@
+"""Instrumentation of the handler calls: one log line per (message, handler), metrics, throughput, dead letters.
+
+The receiver records which request brought each message (in its inbox entry, infobip_inbound.contract.inbox);
+handlers see only the UserResponse, so the request id goes on the log lines written around the call, and on
+any line the handler logs itself while it runs (see infobip_inbound.runtime.logs, `request_id_var`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from typing import Any
+
+from redis import Redis
+
+from infobip_inbound.contract import throughput
+from infobip_inbound.contract.model import UserResponse
+from infobip_inbound.runtime.logs import request_id_var
+from infobip_inbound.runtime.metrics import HANDLED, HANDLER_SECONDS, JOB_RETRIES
+from infobip_inbound.workers.registry import HandlerRegistry
+
+log = logging.getLogger("infobip_inbound.worker")
+
+
+class BatchObserver:
+    """Observes one run of one batch job; `finish` writes the batch's counts to Redis in one round trip."""
+
+    def __init__(self, job: Any = None) -> None:
+        self._job_id = job.id if job is not None else None
+        self._queue = job.origin if job is not None else ""
+        self._request_ids: dict[str, str] = {}
+        self._counts: Counter[str] = Counter()
+
+    def brought_by(self, message_id: str, request_id: str | None) -> None:
+        if request_id:
+            self._request_ids[message_id] = request_id
+
+    def retrying(self, pairs: int) -> None:
+        """Failed pairs handed to a retry batch."""
+        if pairs:
+            JOB_RETRIES.labels(self._queue).inc(pairs)
+
+    def call(self, registry: HandlerRegistry, handler: str, response: UserResponse) -> None:
+        """Run one handler on one response; log and count it. Re-raises the handler's exception."""
+        request_id = self._request_ids.get(response.message_id)
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            registry.call(handler, response)
+        except Exception:
+            outcome = "failed"
+            raise
+        finally:
+            request_id_var.reset(token)
+            duration = time.perf_counter() - started
+            HANDLER_SECONDS.labels(handler).observe(duration)
+            HANDLED.labels(handler, outcome).inc()
+            kind = "handled" if outcome == "ok" else "failed"
+            self._counts[kind] += 1
+            self._counts[f"{kind}:{handler}"] += 1
+            fields = {
+                "message_id": response.message_id,
+                "application_code": response.application_code,
+                "handler": handler,
+                "outcome": outcome,
+                "duration_ms": round(duration * 1000, 3),
+                "request_id": request_id,
+                "job_id": self._job_id,
+            }
+            if outcome == "ok":
+                log.info("handled", extra=fields)
+            else:
+                log.warning("handler failed", exc_info=True, extra=fields)
+
+    def finish(self, connection: Redis) -> None:
+        """Throughput counts of this run, in one round trip."""
+        pipe = connection.pipeline(transaction=False)
+        throughput.add(pipe, self._counts)
+        pipe.execute()

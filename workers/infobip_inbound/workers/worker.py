@@ -1,0 +1,151 @@
+"""Worker entry: RQ workers over the configured queues.
+
+SimpleWorker runs jobs in-process (no fork per job): a job is a batch of responses, and handlers are
+resolved once per process. RQ's own signal handling gives the graceful stop: on SIGTERM the current job
+finishes and no new one is taken. A maintenance thread requeues jobs of dead workers and releases due
+retries (infobip_inbound.workers.maintenance). When Redis goes away RQ's loop ends; the worker starts it again.
+
+With INBOUND_HEALTH_PORT set, the process started by `infobip-inbound worker` serves /health/live and
+/health/ready on that port (infobip_inbound.runtime.health):
+
+- one process: live while the RQ work loop is turning. The loop heartbeats before every dequeue, after
+  every job and on every retry while Redis is unreachable, so the last heartbeat is never older than the
+  longest dequeue wait plus the longest job (RQ's job timeout bounds it) plus a reconnect pause;
+- `--processes N` (RQ WorkerPool): the port is served by the pool's parent, which runs no jobs. Live
+  while its supervising loop runs (it checks its worker processes every second and starts a new one for
+  each that died); a worker process that hangs without dying is not seen here;
+- ready: Redis answers PING (a client of its own, with the configured short timeouts).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from rq import Queue, SimpleWorker
+from rq.worker_pool import WorkerPool
+
+from infobip_inbound.contract.settings import Settings
+from infobip_inbound.runtime.health import serve_health
+from infobip_inbound.runtime.metrics import register
+from infobip_inbound.runtime.metrics_collectors import RedisStateCollector
+from infobip_inbound.runtime.redis_client import sync_client
+from infobip_inbound.workers.jobs import current_context
+from infobip_inbound.workers.maintenance import Maintenance
+
+log = logging.getLogger("infobip_inbound.worker")
+
+RESTART_DELAY_SECONDS = 1.0
+
+# Slack on top of the longest legitimate gap between two turns of a loop.
+_LIVE_SLACK_SECONDS = 120.0
+
+
+class InboundWorker(SimpleWorker):
+    """RQ's SimpleWorker, reconnecting sooner: after a Redis outage RQ's default pause grows to 60 s."""
+
+    max_connection_wait_time = 5.0
+
+
+def worker_queues(settings: Settings) -> list[str]:
+    return settings.worker_queues or settings.queues
+
+
+class _Pool(WorkerPool):
+    """WorkerPool that records when its supervising loop last checked its worker processes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.checked_at: float | None = None
+
+    def check_workers(self, respawn: bool = True) -> None:
+        super().check_workers(respawn=respawn)
+        self.checked_at = time.monotonic()
+
+
+class WorkerHealth:
+    """Checks for serve_health; `loop_age` says how long ago the work (or supervising) loop last turned."""
+
+    def __init__(self, settings: Settings, stale_after: float, loop_age: Callable[[], float | None]) -> None:
+        self._settings = settings
+        self._stale_after = stale_after
+        self._loop_age = loop_age
+        self._client: redis.Redis | None = None
+        self._lock = threading.Lock()
+
+    def live(self) -> tuple[bool, dict[str, Any]]:
+        age = self._loop_age()
+        if age is None:
+            return False, {"loop": "starting"}
+        return age < self._stale_after, {"loop_age_s": round(age, 1), "stale_after_s": self._stale_after}
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        with self._lock:  # one client, created on first use; redis.Redis itself is thread-safe
+            if self._client is None:
+                self._client = sync_client(self._settings)
+            client = self._client
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            return False, {"redis": "unavailable", "error": type(exc).__name__}
+        return True, {"redis": "ok"}
+
+
+def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -> None:
+    """Work until stopped (or, with burst, until the queues are empty)."""
+    current_context()  # resolve every routed handler now: a bad name fails at start, not on a message
+    connection = sync_client(settings)
+    queue_names = worker_queues(settings)
+    if settings.health_port:
+        # /metrics on the health port also reports the queues, read from Redis at scrape time.
+        register(RedisStateCollector(lambda: connection, queue_names))
+    maintenance = Maintenance(connection, queue_names, settings.job_visibility_seconds)
+    maintenance.start()
+    try:
+        if processes > 1:
+            pool = _Pool(queue_names, connection=connection, num_workers=processes, worker_class=InboundWorker)
+            if settings.health_port:
+
+                def pool_age() -> float | None:
+                    checked = pool.checked_at
+                    return None if checked is None else time.monotonic() - checked
+
+                health = WorkerHealth(settings, _LIVE_SLACK_SECONDS, pool_age)
+                serve_health(settings.host, settings.health_port, health.live, health.ready)
+            pool.start(burst=burst, logging_level=settings.log_level)
+            return
+        name = f"infobip-inbound-{socket.gethostname()}-{os.getpid()}"
+        current: list[InboundWorker] = []
+        for run in itertools.count():
+            queues = [Queue(queue, connection=connection) for queue in queue_names]
+            # A new name per run: a registration left without its death mark must not block the next run.
+            worker = InboundWorker(queues, connection=connection, name=f"{name}-{run}" if run else name)
+            current[:] = [worker]
+            if run == 0 and settings.health_port:
+                # Longest gap between heartbeats: a blocking dequeue, one job, then a reconnect pause.
+                longest = worker.dequeue_timeout + settings.job_timeout_seconds + worker.max_connection_wait_time
+
+                def worker_age() -> float | None:
+                    beat = current[0].last_heartbeat  # timezone-aware UTC, set by RQ on every turn of its loop
+                    return None if beat is None else max(0.0, time.time() - beat.timestamp())
+
+                health = WorkerHealth(settings, longest + RESTART_DELAY_SECONDS + _LIVE_SLACK_SECONDS, worker_age)
+                serve_health(settings.host, settings.health_port, health.live, health.ready)
+            try:
+                worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("Redis unavailable", extra={"error": type(exc).__name__})
+            if burst or worker._shutdown_requested_date is not None:  # SIGTERM or SIGINT
+                return
+            # RQ ends its loop on an unexpected error (Redis gone mid-job): start again once it is back.
+            log.warning("worker loop ended unexpectedly; starting again")
+            time.sleep(RESTART_DELAY_SECONDS)
+    finally:
+        maintenance.stop.set()
