@@ -128,6 +128,7 @@ def configurations() -> None:
 @app_option
 @json_option
 def configurations_list(app: str | None, as_json: bool) -> None:
+    """List the configuration keys of the application."""
     settings = _settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
@@ -142,6 +143,7 @@ def configurations_list(app: str | None, as_json: bool) -> None:
 @app_option
 @json_option
 def configurations_create(app: str | None, as_json: bool) -> None:
+    """Create the application's configuration and print its key."""
     settings = _settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
@@ -175,6 +177,7 @@ def actions() -> None:
 @json_option
 @click.option("--show-secrets", is_flag=True, help="Show credentials embedded in forward URLs.")
 def actions_list(app: str | None, configuration: str | None, as_json: bool, show_secrets: bool) -> None:
+    """List the actions of a configuration."""
     settings = _settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
@@ -192,7 +195,13 @@ def actions_list(app: str | None, configuration: str | None, as_json: bool, show
 @app_option
 @configuration_option
 @json_option
-@click.option("--type", "kind", type=click.Choice(["HTTP_FORWARD", "PULL"]), required=True)
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["HTTP_FORWARD", "PULL"]),
+    required=True,
+    help="HTTP_FORWARD: Infobip POSTs each response to --forward-url; PULL: Infobip keeps them to be pulled.",
+)
 @click.option("--forward-url", default=None, help="Where Infobip POSTs responses (HTTP_FORWARD).")
 @click.option("--callback-data", default=None, help="String Infobip sets as callbackData on each response.")
 def actions_create(
@@ -203,6 +212,7 @@ def actions_create(
     forward_url: str | None,
     callback_data: str | None,
 ) -> None:
+    """Create an HTTP_FORWARD or PULL action in a configuration."""
     if kind == "HTTP_FORWARD" and not forward_url:
         raise click.UsageError("--forward-url is required for HTTP_FORWARD")
     settings = _settings()
@@ -240,12 +250,20 @@ def _floats(value: str) -> list[float]:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=9090, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address of the simulator.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=9090, show_default=True, help="Listen port of the simulator."
+)
 @click.option("--api-key", "api_keys", multiple=True, help="Accepted API key (repeatable) [default: sim-api-key].")
 @click.option("--app", "apps", multiple=True, help="Application code that exists (repeatable).")
 @click.option("--rate", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Responses per second.")
-@click.option("--requests-per-second", type=click.IntRange(min=0), default=10, show_default=True, help="0: off.")
+@click.option(
+    "--requests-per-second",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Requests per second per API key, as Infobip throttles (0: off).",
+)
 @click.option("--forward-retry-delays", default=None, help="Seconds between forward tries [Infobip's schedule].")
 @click.option("--seed", type=int, default=None, help="Make generated responses reproducible.")
 def simulator(
