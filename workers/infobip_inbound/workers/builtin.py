@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from functools import cache
 
 from infobip_inbound.contract.model import UserResponse
-from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.contract.settings import Settings
 
 _log = logging.getLogger("infobip_inbound.handlers.log")
 
@@ -32,9 +33,24 @@ class _JsonlFile:
 
 
 @cache
-def _jsonl_file() -> _JsonlFile:
-    return _JsonlFile(str(load_settings().jsonl_path))
+def _jsonl_file(path: str) -> _JsonlFile:
+    # Opened on the first response, in the process that writes: a WorkerPool parent forks before any.
+    return _JsonlFile(path)
 
 
-def jsonl_handler(response: UserResponse) -> None:
-    _jsonl_file().append(response.model_dump_json().encode() + b"\n")
+class JsonlHandler:
+    """`jsonl`: each response as one JSON line, appended to the worker's `jsonl_path`."""
+
+    def for_settings(self, settings: Settings) -> Callable[[UserResponse], None]:
+        path = str(settings.jsonl_path)
+
+        def jsonl(response: UserResponse) -> None:
+            _jsonl_file(path).append(response.model_dump_json().encode() + b"\n")
+
+        return jsonl
+
+    def __call__(self, response: UserResponse) -> None:
+        raise TypeError("the jsonl handler is built from the worker's settings: HandlerRegistry(names, settings)")
+
+
+jsonl_handler = JsonlHandler()

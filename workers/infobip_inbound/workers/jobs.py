@@ -15,7 +15,6 @@ import logging
 import time
 import traceback
 from dataclasses import dataclass
-from functools import cache
 
 from redis import Redis
 from rq import get_current_job
@@ -23,7 +22,7 @@ from rq import get_current_job
 from infobip_inbound.contract.inbox import CLAIM_LUA, Jobs, batch_key, decode_entry, inbox_key, pending_key, queue_keys
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.routing import Router
-from infobip_inbound.contract.settings import Settings, load_settings
+from infobip_inbound.contract.settings import Settings
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
 from infobip_inbound.workers.idempotency import already_handled, pair_id, record_success
 from infobip_inbound.workers.maintenance import job_lease
@@ -46,13 +45,33 @@ class HandlerContext:
     @classmethod
     def build(cls, settings: Settings) -> HandlerContext:
         router = Router.from_settings(settings)
-        return cls(settings, router, HandlerRegistry(router.handler_names), Jobs(settings))
+        return cls(settings, router, HandlerRegistry(router.handler_names, settings), Jobs(settings))
 
 
-@cache
+class NoJobContext(RuntimeError):
+    """A job ran in a process that no worker set up."""
+
+
+_context: HandlerContext | None = None
+
+
+def install_context(settings: Settings) -> HandlerContext:
+    """Build the process's context from the settings the worker was started with; the jobs of this process,
+    and of the worker processes it forks, use it."""
+    global _context
+    _context = HandlerContext.build(settings)
+    return _context
+
+
 def current_context() -> HandlerContext:
-    """The process's context, built once (the worker entry builds it at start so bad config fails early)."""
-    return HandlerContext.build(load_settings())
+    """The context installed by the worker. Never read from the environment: a worker started with explicit
+    settings runs its jobs with those."""
+    if _context is None:
+        raise NoJobContext(
+            "no job context in this process: jobs run in a worker started by "
+            "infobip_inbound.workers.worker.run_worker(settings), which installs it"
+        )
+    return _context
 
 
 def drain_inbox(queue: str) -> dict[str, int]:

@@ -1,6 +1,8 @@
 """Handler lookup: by name in the `infobip_inbound.handlers` entry-point group, or as `module:function`.
 
-A handler is a plain callable taking one UserResponse; it may be sync or async.
+A handler is a plain callable taking one UserResponse; it may be sync or async. A handler that needs the
+worker's settings (the built-in `jsonl`) is a HandlerFactory instead: the registry builds it once, from the
+settings the worker was started with.
 """
 
 from __future__ import annotations
@@ -8,22 +10,55 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import logging
+import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from infobip_inbound.contract.model import UserResponse
+from infobip_inbound.contract.settings import Settings
 
 ENTRY_POINT_GROUP = "infobip_inbound.handlers"
 
+# References to the built-ins from before the single `infobip_inbound` package: route configs may still name
+# them, though the top-level `workers` module is no longer installed.
+RENAMED = {
+    "workers.builtin:log_handler": "infobip_inbound.workers.builtin:log_handler",
+    "workers.builtin:jsonl_handler": "infobip_inbound.workers.builtin:jsonl_handler",
+}
+
 Handler = Callable[[UserResponse], Any] | Callable[[UserResponse], Awaitable[Any]]
+
+log = logging.getLogger("infobip_inbound.worker")
+_warned: set[str] = set()
+
+
+@runtime_checkable
+class HandlerFactory(Protocol):
+    """A handler built from the worker's settings."""
+
+    def for_settings(self, settings: Settings) -> Handler: ...
 
 
 class HandlerNotFound(LookupError):
     """A handler name is neither an entry point nor an importable module:function."""
 
 
-def resolve(name: str) -> Handler:
+def _current_name(name: str) -> str:
+    renamed = RENAMED.get(name)
+    if renamed is None:
+        return name
+    if name not in _warned:  # once per process and name
+        _warned.add(name)
+        message = f"handler {name!r} is deprecated: name it {renamed!r} (or by its entry point)"
+        warnings.warn(message, DeprecationWarning, stacklevel=3)
+        log.warning(message)
+    return renamed
+
+
+def resolve(name: str) -> Handler | HandlerFactory:
+    name = _current_name(name)
     for entry_point in entry_points(group=ENTRY_POINT_GROUP, name=name):
         handler = entry_point.load()
         break
@@ -41,22 +76,29 @@ def resolve(name: str) -> Handler:
                 handler = getattr(handler, part)
         except (ImportError, AttributeError) as exc:
             raise HandlerNotFound(f"handler {name!r}: {exc}") from exc
-    if not callable(handler):
+    if not callable(handler) and not isinstance(handler, HandlerFactory):
         raise HandlerNotFound(f"handler {name!r} is not callable")
     return handler  # type: ignore[no-any-return]
+
+
+def build(name: str, settings: Settings) -> Handler:
+    """The callable a worker runs for `name`: the handler itself, or what its factory builds."""
+    handler = resolve(name)
+    return handler.for_settings(settings) if isinstance(handler, HandlerFactory) else handler
 
 
 class HandlerRegistry:
     """Resolved handlers of one worker process, and the event loop its async handlers run on."""
 
-    def __init__(self, names: Iterable[str]) -> None:
-        self._handlers = {name: resolve(name) for name in sorted(set(names))}
+    def __init__(self, names: Iterable[str], settings: Settings) -> None:
+        self._settings = settings
+        self._handlers = {name: build(name, settings) for name in sorted(set(names))}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def call(self, name: str, response: UserResponse) -> None:
         handler = self._handlers.get(name)
         if handler is None:
-            handler = self._handlers[name] = resolve(name)
+            handler = self._handlers[name] = build(name, self._settings)
         result = handler(response)
         if inspect.isawaitable(result):
             if self._loop is None:

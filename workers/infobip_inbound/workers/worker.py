@@ -37,7 +37,7 @@ from infobip_inbound.runtime.health import serve_health
 from infobip_inbound.runtime.metrics import register
 from infobip_inbound.runtime.metrics_collectors import RedisStateCollector
 from infobip_inbound.runtime.redis_client import sync_client
-from infobip_inbound.workers.jobs import current_context
+from infobip_inbound.workers.jobs import install_context
 from infobip_inbound.workers.maintenance import Maintenance
 
 log = logging.getLogger("infobip_inbound.worker")
@@ -100,7 +100,10 @@ class WorkerHealth:
 
 def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -> None:
     """Work until stopped (or, with burst, until the queues are empty)."""
-    current_context()  # resolve every routed handler now: a bad name fails at start, not on a message
+    # The jobs run with these settings, never with a fresh read of the environment. Every routed handler is
+    # resolved now, so a bad name fails at start, not on a message. RQ's WorkerPool (rq 3.0) starts its
+    # worker processes with multiprocessing's fork context: they inherit this context.
+    install_context(settings)
     connection = sync_client(settings)
     queue_names = worker_queues(settings)
     if settings.health_port:

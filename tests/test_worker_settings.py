@@ -1,0 +1,115 @@
+"""Workers run their jobs and handlers with the settings they were started with, never a fresh read of the
+environment; the built-ins' old names keep working."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from infobip_inbound.contract.settings import load_settings
+from tests.support import ROOT, Role, result, wait_until
+from tests.test_worker import put
+
+
+@pytest.fixture
+def explicit_worker(base_env: dict[str, str], tmp_path: Path) -> Iterator[Role]:
+    role = Role([], base_env, tmp_path / "explicit-worker.log", module="tests.explicit_worker")
+    yield role
+    role.stop()
+    print(f"--- {role.log_path.name} (tail)\n{role.log()[-4000:]}")
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_jsonl_handler_writes_where_the_worker_settings_say(
+    explicit_worker: Role, base_env: dict[str, str], redis_url: str, tmp_path: Path, processes: int
+) -> None:
+    from_env = Path(base_env["INBOUND_JSONL_PATH"])
+    explicit = tmp_path / "explicit.jsonl"
+    explicit_worker.args = [str(explicit), str(processes), "jsonl"]
+    put(load_settings(redis_url=redis_url), result("s1"), result("s2"), result("s3"))
+    explicit_worker.start()
+    wait_until(lambda: explicit.exists() and len(explicit.read_text().splitlines()) == 3, timeout=60)
+    assert sorted(orjson.loads(line)["message_id"] for line in explicit.read_text().splitlines()) == [
+        "s1",
+        "s2",
+        "s3",
+    ]
+    assert not from_env.exists()
+
+
+# Run in a process of its own: no worker has installed a job context there.
+NO_CONTEXT = """
+import json, sys
+import redis
+from rq import Queue, SimpleWorker
+from infobip_inbound.workers.jobs import drain_inbox
+
+connection = redis.Redis.from_url(sys.argv[1])
+queue = Queue("no-context", connection=connection)
+job = queue.enqueue(drain_inbox, "no-context")
+SimpleWorker([queue], connection=connection).work(burst=True, logging_level="ERROR")
+print(json.dumps({"status": job.get_status(refresh=True), "error": job.latest_result().exc_string}))
+"""
+
+
+def test_a_job_without_a_worker_context_fails_clearly(redis_url: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", NO_CONTEXT, redis_url], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.splitlines()[-1])
+    assert outcome["status"] == "failed"
+    assert "NoJobContext: no job context in this process" in outcome["error"]
+
+
+# Run in a process of its own: the deprecation warning is given once per process.
+OLD_NAMES = """
+import json, sys, warnings
+from datetime import datetime, timezone
+from infobip_inbound.contract.model import UserResponse
+from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.workers import builtin
+from infobip_inbound.workers.registry import HandlerRegistry, resolve
+
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert resolve("workers.builtin:log_handler") is builtin.log_handler
+    assert resolve("workers.builtin:jsonl_handler") is builtin.jsonl_handler
+    names = ["workers.builtin:log_handler", "workers.builtin:jsonl_handler"]
+    registry = HandlerRegistry(names, load_settings(jsonl_path=sys.argv[1]))
+    response = UserResponse.model_validate_json(sys.argv[2])
+    for name in names:
+        registry.call(name, response)
+print(json.dumps([str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]))
+"""
+
+
+def test_old_builtin_names_map_to_the_current_module(tmp_path: Path) -> None:
+    from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+    from tests.support import envelope
+
+    (response,) = normalize_envelope(parse_envelope(orjson.dumps(envelope(result("o1")))), "pull")
+    jsonl = tmp_path / "old-name.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-c", OLD_NAMES, str(jsonl), response.json.decode()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    warned = json.loads(done.stdout)
+    assert warned == [
+        "handler 'workers.builtin:log_handler' is deprecated: "
+        "name it 'infobip_inbound.workers.builtin:log_handler' (or by its entry point)",
+        "handler 'workers.builtin:jsonl_handler' is deprecated: "
+        "name it 'infobip_inbound.workers.builtin:jsonl_handler' (or by its entry point)",
+    ]
+    assert [orjson.loads(line)["message_id"] for line in jsonl.read_text().splitlines()] == ["o1"]
