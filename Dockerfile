@@ -4,10 +4,12 @@
 #   docker run IMAGE serve     # the receiver (HTTP_FORWARD endpoint, port 8080)
 #   docker run IMAGE worker    # RQ workers running the handlers
 #   docker run IMAGE poller    # the PULL poller
+#   docker run -p 9090:9090 IMAGE simulator --host 0.0.0.0    # a stand-in Infobip, for trials
 #
 # Build:  docker build -t infobip-inbound:0.1.0 .
-# The dependencies come from uv.lock only (uv sync --frozen); the final stage carries the virtualenv,
-# tini and nothing used to build it (no uv, no caches, no compilers).
+# The dependencies come from uv.lock only (uv sync --frozen), the project from its wheel built in the build
+# stage; the final stage carries the virtualenv, tini and nothing used to build it (no uv, no caches, no
+# compilers, no source tree).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG UV_VERSION=0.13.8
@@ -30,15 +32,22 @@ WORKDIR /src
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
 
-# Then the project itself, installed as a regular (non-editable) package so /src is not needed at run time.
+# Then the project itself: its wheel, built here and installed without dependencies (uv.lock put them in
+# above), as a regular package so /src is not needed at run time. The wheel merges the three portions of the
+# `infobip_inbound` namespace (infobip_inbound/, receiver/, workers/) into one directory; the checks below
+# fail the build if a portion is missing from the image.
 COPY README.md ./
 COPY infobip_inbound ./infobip_inbound
 COPY receiver ./receiver
 COPY workers ./workers
-RUN uv sync --frozen --no-dev --no-editable \
+RUN uv build --wheel --out-dir /tmp/dist \
+    && uv pip install --python /opt/venv/bin/python --no-deps /tmp/dist/infobip_inbound-*.whl \
+    && rm -rf /tmp/dist \
     && uv export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt \
        --output-file /opt/venv/constraints.txt \
-    && /opt/venv/bin/infobip-inbound --version
+    && /opt/venv/bin/python -P -c "import infobip_inbound.receiver.app, infobip_inbound.workers.worker, infobip_inbound.simulator.app" \
+    && /opt/venv/bin/infobip-inbound --version \
+    && /opt/venv/bin/infobip-inbound simulator --help >/dev/null
 
 # ---------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
