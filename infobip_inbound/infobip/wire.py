@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 
@@ -50,3 +50,15 @@ class ReportError(Answer):
 class Price(Answer):
     price_per_message: float | None = None
     currency: str | None = None
+
+
+def field_errors(exc: ValidationError) -> dict[str, list[str]]:
+    """A validation failure by wire field (`messages[0].destinations[0].pushRegistrationId`), the shape of
+    Infobip's `validationErrors`."""
+    problems: dict[str, list[str]] = {}
+    for error in exc.errors():
+        field = ""
+        for part in error["loc"]:
+            field += f"[{part}]" if isinstance(part, int) else f".{part}" if field else str(part)
+        problems.setdefault(field or "body", []).append(str(error["msg"]))
+    return problems

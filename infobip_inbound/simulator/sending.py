@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from infobip_inbound.infobip.omni import PUSH, OmniAdvancedRequest, ScenarioRequest
 from infobip_inbound.infobip.push import PushRequest
+from infobip_inbound.infobip.wire import field_errors
 from infobip_inbound.simulator.answers import infobip_error, json_response
 from infobip_inbound.simulator.state import World
 
@@ -55,16 +56,6 @@ def infobip_time(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
 
 
-def validation_errors(exc: ValidationError) -> dict[str, list[str]]:
-    problems: dict[str, list[str]] = {}
-    for error in exc.errors():
-        field = ""
-        for part in error["loc"]:
-            field += f"[{part}]" if isinstance(part, int) else f".{part}" if field else str(part)
-        problems.setdefault(field or "body", []).append(str(error["msg"]))
-    return problems
-
-
 async def parse(request: Request, model: type[M]) -> M | Response:
     """The body as `model`, or Infobip's 400 answer saying what is wrong with it."""
     try:
@@ -74,7 +65,7 @@ async def parse(request: Request, model: type[M]) -> M | Response:
     try:
         return model.model_validate(body)
     except ValidationError as exc:
-        return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors=validation_errors(exc))
+        return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors=field_errors(exc))
 
 
 def _report(bulk_id: str, message_id: str, to: str, result: Outcome, **extra: Any) -> dict[str, Any]:
