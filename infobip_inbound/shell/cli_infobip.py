@@ -116,7 +116,7 @@ configuration_option = click.option(
 
 @click.group()
 def infobip() -> None:
-    """Manage the Infobip configuration and actions of a mobile application."""
+    """Manage the Infobip configuration and actions of a mobile application; send push and OMNI messages."""
 
 
 @infobip.group()
@@ -128,6 +128,7 @@ def configurations() -> None:
 @app_option
 @json_option
 def configurations_list(app: str | None, as_json: bool) -> None:
+    """The application's configurations (at most one)."""
     settings = _settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
@@ -138,10 +139,28 @@ def configurations_list(app: str | None, as_json: bool) -> None:
         print_table(["key"], [[key] for key in keys])
 
 
+@configurations.command("get")
+@app_option
+@json_option
+@click.argument("key", required=False)
+def configurations_get(app: str | None, as_json: bool, key: str | None) -> None:
+    """Show configuration KEY (default: the application's one) and how many actions it holds."""
+    settings = _settings()
+    code = application_code(settings, app)
+    with infobip_client(settings) as client:
+        key = client.get_configuration(code, key) if key else only_configuration(client, code)
+        found = client.list_actions(code, key)
+    if as_json:
+        print_json({"key": key, "applicationCode": code, "actions": len(found)})
+    else:
+        print_table(["key", "application", "actions"], [[key, code, str(len(found))]])
+
+
 @configurations.command("create")
 @app_option
 @json_option
 def configurations_create(app: str | None, as_json: bool) -> None:
+    """Create the application's configuration (Infobip answers 409 when it has one)."""
     settings = _settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
@@ -175,6 +194,7 @@ def actions() -> None:
 @json_option
 @click.option("--show-secrets", is_flag=True, help="Show credentials embedded in forward URLs.")
 def actions_list(app: str | None, configuration: str | None, as_json: bool, show_secrets: bool) -> None:
+    """The configuration's actions; credentials in forward URLs are masked unless --show-secrets."""
     settings = _settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
@@ -192,7 +212,13 @@ def actions_list(app: str | None, configuration: str | None, as_json: bool, show
 @app_option
 @configuration_option
 @json_option
-@click.option("--type", "kind", type=click.Choice(["HTTP_FORWARD", "PULL"]), required=True)
+@click.option(
+    "--type",
+    "kind",
+    type=click.Choice(["HTTP_FORWARD", "PULL"]),
+    required=True,
+    help="What Infobip does with responses.",
+)
 @click.option("--forward-url", default=None, help="Where Infobip POSTs responses (HTTP_FORWARD).")
 @click.option("--callback-data", default=None, help="String Infobip sets as callbackData on each response.")
 def actions_create(
@@ -203,6 +229,7 @@ def actions_create(
     forward_url: str | None,
     callback_data: str | None,
 ) -> None:
+    """Create an action in the configuration."""
     if kind == "HTTP_FORWARD" and not forward_url:
         raise click.UsageError("--forward-url is required for HTTP_FORWARD")
     settings = _settings()
@@ -240,8 +267,8 @@ def _floats(value: str) -> list[float]:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=9090, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
+@click.option("--port", type=click.IntRange(1, 65535), default=9090, show_default=True, help="Listen port.")
 @click.option("--api-key", "api_keys", multiple=True, help="Accepted API key (repeatable) [default: sim-api-key].")
 @click.option("--app", "apps", multiple=True, help="Application code that exists (repeatable).")
 @click.option("--rate", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Responses per second.")
