@@ -83,7 +83,7 @@ def test_push_send_from_flags_then_stats_and_reports(sim: SimulatorProcess) -> N
     stats = run(sim, "push", "stats", answer["bulkId"])
     assert stats.exit_code == 0, stats.output
     lines = stats.output.splitlines()
-    assert lines[0].split()[:2] == ["BULK", answer["bulkId"].upper()]
+    assert lines[:2] == [f"bulk {answer['bulkId']}", "STATISTIC             VALUE"]
     assert "total sent" in stats.output and "66.7%" in stats.output
     as_json = json.loads(run(sim, "push", "stats", answer["bulkId"], "--json").output)
     assert (as_json["totalSent"], as_json["delivered"], as_json["errors"]["registration"]) == (3, 2, 1)
@@ -102,6 +102,8 @@ def test_push_send_from_json_and_toml_files(sim: SimulatorProcess, tmp_path: Pat
     }
     one_message = tmp_path / "message.json"
     one_message.write_text(json.dumps(message))
+    with_sender = tmp_path / "with-sender.json"
+    with_sender.write_text(json.dumps({**message, "sender": "2f3e4d5c6b7a"}))
     full = tmp_path / "request.json"
     full.write_text(json.dumps({"messages": [{"sender": "2f3e4d5c6b7a", **message}]}))
     toml = tmp_path / "request.toml"
@@ -114,10 +116,13 @@ def test_push_send_from_json_and_toml_files(sim: SimulatorProcess, tmp_path: Pat
         result = run(sim, "push", "send", "--file", str(path))
         assert result.exit_code == 0, result.output
         assert "1 message(s) accepted" in result.output
+    without_app = run(sim, "push", "send", "--file", str(with_sender), INBOUND_INFOBIP_APPLICATION_CODE="")
+    assert without_app.exit_code == 0, without_app.output
     assert [(p["sender"], p["content"]["text"]) for p in pushes(sim)] == [
         (APP, "From a file"),
         ("2f3e4d5c6b7a", "From a file"),
         (APP, "From TOML"),
+        ("2f3e4d5c6b7a", "From a file"),
     ]
 
 

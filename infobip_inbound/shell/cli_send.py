@@ -144,8 +144,9 @@ def push_send(
     settings = _settings()
     if path is not None:
         body = load_file(path)
-        if "messages" not in body:
-            body = {"messages": [{"sender": application_code(settings, app), **body}]}
+        if "messages" not in body:  # one message; its sender defaults to --app / the configured application
+            sender = body.get("sender") or application_code(settings, app)
+            body = {"messages": [{**body, "sender": sender}]}
     else:
         if not text:
             raise click.UsageError("give --text (or a request in --file)")
@@ -200,6 +201,7 @@ def push_stats(bulk_id: str, as_json: bool) -> None:
         print_json(stats.wire())
         return
     errors = stats.errors
+    click.echo(f"bulk {bulk_id}")
     rows = [
         ["total sent", str(stats.total_sent)],
         ["delivered", str(stats.delivered)],
@@ -209,7 +211,7 @@ def push_stats(bulk_id: str, as_json: bool) -> None:
         ["errors: cloud", str(errors.cloud)],
         ["delivery rate", f"{stats.delivery.rate:.1%}"],
     ]
-    print_table(["bulk " + bulk_id, "value"], rows)
+    print_table(["statistic", "value"], rows)
 
 
 bulk_option = click.option("--bulk-id", default=None, help="Only reports of this bulk.")
