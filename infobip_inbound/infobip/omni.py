@@ -52,6 +52,10 @@ class Scenario(Answer):
     default: bool | None = None
 
 
+class Scenarios(Answer):
+    scenarios: list[Scenario] = Field(default_factory=list)
+
+
 class OmniTo(Request):
     """Where to reach the person on each channel of the scenario; at least one address."""
 
