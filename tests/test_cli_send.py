@@ -149,6 +149,8 @@ def test_invalid_requests_are_refused_before_sending(sim: SimulatorProcess, tmp_
         '{"mirroredPushOpenTitle": "Go"}',
     )
     assert "mirroredPushStyle MODAL" in buttons.output
+    both = run(sim, "push", "send", "--file", str(broken), "--text", "x")
+    assert (both.exit_code, "not both" in both.output) == (2, True)
     assert pushes(sim) == []
 
 

@@ -142,6 +142,10 @@ def push_send(
     """Send a push message: from --file (a {"messages": [...]} body, or one message), or built from the
     options (one message to every destination given; --and/--or make one MULTIPLE destination)."""
     settings = _settings()
+    flags = registration_ids, external_user_ids, phone_numbers, emails, and_pairs, or_pairs
+    built_from_flags = any(flags) or primary_only or any(v is not None for v in (title, text, payload))
+    if path is not None and (built_from_flags or notification_options is not None):
+        raise click.UsageError("give either --file or the message options, not both")
     if path is not None:
         body = load_file(path)
         if "messages" not in body:  # one message; its sender defaults to --app / the configured application

@@ -1,5 +1,5 @@
-"""The simulator's HTTP side: Infobip's endpoints (same paths, answers and error bodies) and the admin
-endpoints under /_sim that tests and `dev` use to drive it and read its counters."""
+"""The simulator's HTTP side: Infobip's endpoints (same paths, answers and error bodies; the send side's are
+in sending.py) and the admin endpoints under /_sim that tests and `dev` use to drive it and read its counters."""
 
 from __future__ import annotations
 
@@ -351,6 +351,7 @@ def create_app(options: Options | None = None) -> Starlette:
         Route("/_sim/options", sim.set_options, methods=["PUT"]),
         Route("/_sim/messages", sim.messages, methods=["GET", "POST"]),
         Route("/_sim/pushes", sim.pushes, methods=["GET"]),
+        Route("/_sim/seen", send.seen, methods=["POST"]),
         Route("/_sim/reset", sim.reset, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=sim.lifespan)

@@ -5,7 +5,8 @@ Bodies are validated with the client's own request models and refused with Infob
 (400 BAD_REQUEST, `validationErrors` by field); unlike Infobip, fields those models do not know are
 refused too. There are no devices here, so delivery is decided by the address, case-insensitively:
 one starting with `invalid` fails as an invalid registration, `expired` as expired, `cloud` as a cloud
-(APNS/FCM) error; anything else is delivered. A MULTIPLE destination is one delivered message.
+(APNS/FCM) error; anything else is delivered. A MULTIPLE destination is one delivered message. Nobody
+opens a push here: `POST /_sim/seen` marks delivered ones seen, for the statistics' `seen`.
 """
 
 from __future__ import annotations
@@ -86,7 +87,10 @@ def _report(bulk_id: str, message_id: str, to: str, result: Outcome, **extra: An
 
 
 def _public(report: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in report.items() if k != "outcome"}
+    return {k: v for k, v in report.items() if k not in _OWN_FIELDS}
+
+
+_OWN_FIELDS = frozenset({"outcome", "seen"})  # the simulator's bookkeeping, not part of Infobip's report
 
 
 def _take_reports(queue: deque[dict[str, Any]], request: Request) -> Response:
@@ -158,7 +162,7 @@ class Sending:
             {
                 "totalSent": len(results),
                 "delivered": delivered,
-                "seen": 0,  # no device here opens anything
+                "seen": sum(1 for r in reports if r.get("seen")),  # marked at /_sim/seen
                 "errors": {name: results.count(name) for name in ("registration", "expired", "cloud")},
                 "delivery": {"rate": delivered / len(results) if results else 0.0},
             },
@@ -166,6 +170,20 @@ class Sending:
 
     async def push_reports(self, request: Request) -> Response:
         return _take_reports(self._world().push_reports, request)
+
+    async def seen(self, request: Request) -> Response:
+        """Admin: users opened these delivered pushes (`{"messageIds": [...]}`), counted as seen in statistics."""
+        try:
+            ids = set(orjson.loads(await request.body())["messageIds"])
+        except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+            return json_response(400, {"error": f"expected {{'messageIds': [...]}}: {exc}"})
+        marked = 0
+        for reports in self._world().bulks.values():
+            for report in reports:
+                if report["messageId"] in ids and report["outcome"] == "delivered" and not report.get("seen"):
+                    report["seen"] = True
+                    marked += 1
+        return json_response(200, {"seen": marked})
 
     # OMNI
 
