@@ -217,6 +217,8 @@ def test_omni_scenarios_send_and_reports(sim: SimulatorProcess, tmp_path: Path) 
     assert "CHANNEL" in run(sim, "omni", "reports").output
     nothing = run(sim, "omni", "send", "--phone-number", "41793026727")
     assert nothing.exit_code == 1 and "at least one channel" in nothing.output
+    both = run(sim, "omni", "send", "--file", str(from_file), "--sms-text", "x")
+    assert (both.exit_code, "not both" in both.output) == (2, True)
     bad_step = run(sim, "omni", "scenarios", "create", "--name", "x", "--step", "PUSH")
     assert bad_step.exit_code == 2 and "CHANNEL=FROM" in bad_step.output
 

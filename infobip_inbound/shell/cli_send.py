@@ -296,6 +296,8 @@ def scenarios_create(
     path: Path | None, name: str | None, steps: tuple[str, ...], is_default: bool, as_json: bool
 ) -> None:
     """Create a scenario, from --file or from --name and --step options."""
+    if path is not None and (name or steps or is_default):
+        raise click.UsageError("give either --file or --name/--step/--default, not both")
     if path is not None:
         body = load_file(path)
     else:
@@ -343,6 +345,9 @@ def omni_send(
 ) -> None:
     """Send through a scenario: from --file (the advanced request), or built from the options (each address
     given is one destination)."""
+    options = (scenario_key, push_text, push_title, payload, sms_text)
+    if path is not None and (phone_numbers or registration_ids or email_addresses or any(options)):
+        raise click.UsageError("give either --file or the message options, not both")
     if path is not None:
         body = load_file(path)
     else:
