@@ -45,12 +45,16 @@ ERRORS = {
 }
 
 
+_FAILING_PREFIXES: tuple[tuple[str, Outcome], ...] = (
+    ("invalid", "registration"),
+    ("expired", "expired"),
+    ("cloud", "cloud"),
+)
+
+
 def outcome(address: str) -> Outcome:
     lowered = address.lower()
-    for prefix, result in (("invalid", "registration"), ("expired", "expired"), ("cloud", "cloud")):
-        if lowered.startswith(prefix):
-            return result  # type: ignore[return-value]
-    return "delivered"
+    return next((result for prefix, result in _FAILING_PREFIXES if lowered.startswith(prefix)), "delivered")
 
 
 def infobip_time(when: datetime) -> str:
