@@ -99,7 +99,29 @@ def test_register_creates_configuration_and_forward_action(sim: SimulatorProcess
     (action,) = actions(sim)
     assert action["type"] == "HTTP_FORWARD"
     assert action["forwardUrl"] == f"{PUBLIC}/infobip/forward/{TOKEN}"
-    assert action["callbackData"] == "infobip-inbound"
+    assert "callbackData" not in action  # the user's to set, not ours to take
+
+
+def test_register_sets_callback_data_only_when_asked(sim: SimulatorProcess) -> None:
+    run(sim, "register", "--public-url", PUBLIC)
+    result = run(sim, "register", "--public-url", PUBLIC, "--callback-data", "shop")
+    assert result.exit_code == 0, result.output
+    assert "(callbackData 'shop')" in result.output and "delete stale HTTP_FORWARD" in result.output
+    (action,) = actions(sim)
+    assert (action["forwardUrl"], action["callbackData"]) == (f"{PUBLIC}/infobip/forward/{TOKEN}", "shop")
+    assert "nothing to change" in run(sim, "register", "--public-url", PUBLIC, "--callback-data", "shop").output
+
+
+def test_register_pull_keeps_other_pull_actions_and_replaces_legacy_marked_ones(sim: SimulatorProcess) -> None:
+    with make_client(sim.base_url) as client:
+        cfg = client.create_configuration(APP)
+        client.create_action(APP, cfg, "PULL", callback_data="infobip-inbound")  # as earlier versions marked ours
+        client.create_action(APP, cfg, "PULL", callback_data="someone-elses")
+    result = run(sim, "register", "--public-url", PUBLIC, "--pull", "--callback-data", "shop")
+    assert result.exit_code == 0, result.output
+    assert sorted(a["callbackData"] for a in actions(sim)) == ["shop", "someone-elses"]
+    run(sim, "unregister", "--public-url", PUBLIC, "--callback-data", "shop")
+    assert [a["callbackData"] for a in actions(sim)] == ["someone-elses"]
 
 
 def test_register_twice_changes_nothing(sim: SimulatorProcess) -> None:
@@ -141,7 +163,7 @@ def test_register_pull_replaces_forward(sim: SimulatorProcess) -> None:
     run(sim, "register", "--public-url", PUBLIC)
     result = run(sim, "register", "--public-url", PUBLIC, "--pull")
     assert result.exit_code == 0, result.output
-    assert [(a["type"], a.get("callbackData")) for a in actions(sim)] == [("PULL", "infobip-inbound")]
+    assert [(a["type"], a.get("callbackData")) for a in actions(sim)] == [("PULL", None)]
     assert "nothing to change" in run(sim, "register", "--public-url", PUBLIC, "--pull").output
 
 

@@ -278,9 +278,9 @@ def test_concurrent_pulls_are_counted(sim: SimulatorProcess) -> None:
 
 def test_send_push_reply(sim: SimulatorProcess) -> None:
     with make_client(sim.base_url) as client:
-        answer = client.reply_to(APP, "REG-1", "Thanks! 🎉", title="Hi", custom_payload={"k": 1})
-    assert answer["bulkId"]
-    assert answer["messages"][0]["destination"] == {"type": "REGISTRATION", "pushRegistrationId": "REG-1"}
+        answer = client.push_to_registration(APP, "REG-1", "Thanks! 🎉", title="Hi", custom_payload={"k": 1})
+    assert answer.bulk_id
+    assert answer.messages[0].destination == {"type": "REGISTRATION", "pushRegistrationId": "REG-1"}
     pushes = sim.admin("GET", "pushes")["pushes"]
     assert pushes[0]["content"] == {"title": "Hi", "text": "Thanks! 🎉"}
     assert pushes[0]["options"] == {"customPayload": {"k": 1}}

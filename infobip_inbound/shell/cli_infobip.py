@@ -19,7 +19,7 @@ from infobip_inbound.infobip.client import (
     InfobipTransportError,
 )
 from infobip_inbound.infobip.forward_url import forward_url_for, redact_forward_url
-from infobip_inbound.shell.registration import DEFAULT_CALLBACK_DATA, Plan, apply, plan_register, plan_unregister
+from infobip_inbound.shell.registration import Plan, apply, plan_register, plan_unregister
 
 
 def _settings() -> Settings:
@@ -116,7 +116,7 @@ configuration_option = click.option(
 
 @click.group()
 def infobip() -> None:
-    """Manage the Infobip configuration and actions of a mobile application."""
+    """Manage the Infobip configuration and actions of a mobile application; send push and OMNI messages."""
 
 
 @infobip.group()
@@ -137,6 +137,23 @@ def configurations_list(app: str | None, as_json: bool) -> None:
         print_json({"configurations": [{"key": key} for key in keys]})
     else:
         print_table(["key"], [[key] for key in keys])
+
+
+@configurations.command("get")
+@app_option
+@json_option
+@click.argument("key", required=False)
+def configurations_get(app: str | None, as_json: bool, key: str | None) -> None:
+    """Show configuration KEY (default: the application's one) and how many actions it holds."""
+    settings = _settings()
+    code = application_code(settings, app)
+    with infobip_client(settings) as client:
+        key = client.get_configuration(code, key) if key else only_configuration(client, code)
+        found = client.list_actions(code, key)
+    if as_json:
+        print_json({"key": key, "applicationCode": code, "actions": len(found)})
+    else:
+        print_table(["key", "application", "actions"], [[key, code, str(len(found))]])
 
 
 @configurations.command("create")
@@ -304,9 +321,9 @@ public_url_option = click.option(
 )
 callback_data_option = click.option(
     "--callback-data",
-    default=DEFAULT_CALLBACK_DATA,
-    show_default=True,
-    help="callbackData of our action; also how our PULL action is recognised.",
+    default=None,
+    help="callbackData for our action (yours: Infobip puts it on every response); none unless given. "
+    "A PULL action, having no URL, is recognised as ours by it.",
 )
 dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change, change nothing.")
 
@@ -326,7 +343,7 @@ def _run_plan(settings: Settings, make_plan: Callable[[InfobipClient], Plan], dr
 @callback_data_option
 @click.option("--pull", is_flag=True, help="Set up a PULL action instead of HTTP_FORWARD.")
 @dry_run_option
-def register(public_url: str, app: str | None, callback_data: str, pull: bool, dry_run: bool) -> None:
+def register(public_url: str, app: str | None, callback_data: str | None, pull: bool, dry_run: bool) -> None:
     """Make Infobip deliver this application's user responses to us: exactly one HTTP_FORWARD action to our
     forward endpoint with the current credentials (or one PULL action); stale ones are removed. Idempotent."""
     settings = _settings()
@@ -345,7 +362,7 @@ def register(public_url: str, app: str | None, callback_data: str, pull: bool, d
 @app_option
 @callback_data_option
 @dry_run_option
-def unregister(public_url: str, app: str | None, callback_data: str, dry_run: bool) -> None:
+def unregister(public_url: str, app: str | None, callback_data: str | None, dry_run: bool) -> None:
     """Remove our actions (forwards to our endpoint, our PULL action), and the configuration if left empty."""
     settings = _settings()
     code = application_code(settings, app)

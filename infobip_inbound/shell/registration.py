@@ -2,8 +2,13 @@
 (HTTP_FORWARD to our forward endpoint with the current credentials, or PULL), and nothing stale.
 
 Ours means: an HTTP_FORWARD action whose forwardUrl points at our forward endpoint behind the public URL
-(whatever credentials it carries), or a PULL action carrying our callbackData. Other actions are left alone.
-The new action is created before stale ones are deleted, so a rotation never leaves a gap.
+(whatever credentials it carries), or a PULL action with the callbackData asked for (none by default).
+callbackData stays the user's: Infobip puts it on every response, and routes match on it, so we set it only
+when asked. An action has no name or description field to mark it with (an action is only key, type,
+forwardUrl and callbackData), so the URL is the mark of a forward, and a PULL action, which has no URL,
+is recognised by its callbackData; the `infobip-inbound` callbackData earlier versions set is recognised
+too, so their actions are replaced rather than left behind. Other actions are left alone. The new action
+is created before stale ones are deleted, so a rotation never leaves a gap.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass, field
 from infobip_inbound.infobip.client import Action, ActionType, InfobipClient, InfobipError
 from infobip_inbound.infobip.forward_url import redact_forward_url, same_service
 
-DEFAULT_CALLBACK_DATA = "infobip-inbound"
+LEGACY_MARK = "infobip-inbound"  # the callbackData earlier versions set on every action they created
 
 
 @dataclass
@@ -21,7 +26,7 @@ class Plan:
     application_code: str
     configuration: str | None  # None: the application has none yet
     create_configuration: bool = False
-    create: tuple[ActionType, str | None, str] | None = None  # (type, forwardUrl, callbackData)
+    create: tuple[ActionType, str | None, str | None] | None = None  # (type, forwardUrl, callbackData)
     delete: list[Action] = field(default_factory=list)
     keep: Action | None = None
     delete_configuration: bool = False
@@ -37,7 +42,8 @@ class Plan:
         if self.create is not None:
             kind, url, callback = self.create
             target = f" to {redact_forward_url(url)}" if url else ""
-            lines.append(f"create {kind} action{target} (callbackData {callback!r})")
+            data = f" (callbackData {callback!r})" if callback is not None else ""
+            lines.append(f"create {kind} action{target}{data}")
         for action in self.delete:
             target = f" to {redact_forward_url(action.forward_url)}" if action.forward_url else ""
             lines.append(f"delete stale {action.type} action {action.key}{target}")
@@ -48,10 +54,10 @@ class Plan:
         return lines or ["nothing to change"]
 
 
-def _ours(action: Action, public_url: str, callback_data: str) -> bool:
+def _ours(action: Action, public_url: str, callback_data: str | None) -> bool:
     if action.type == "HTTP_FORWARD":
         return action.forward_url is not None and same_service(action.forward_url, public_url)
-    return action.type == "PULL" and action.callback_data == callback_data
+    return action.type == "PULL" and action.callback_data in {callback_data, LEGACY_MARK}
 
 
 def _current(client: InfobipClient, application_code: str) -> tuple[str | None, list[Action]]:
@@ -66,7 +72,7 @@ def plan_register(
     application_code: str,
     public_url: str,
     forward_url: str | None,
-    callback_data: str = DEFAULT_CALLBACK_DATA,
+    callback_data: str | None = None,
 ) -> Plan:
     """What `register` would change. `forward_url` None means a PULL action instead of HTTP_FORWARD."""
     configuration, actions = _current(client, application_code)
@@ -86,7 +92,7 @@ def plan_register(
 
 
 def plan_unregister(
-    client: InfobipClient, application_code: str, public_url: str, callback_data: str = DEFAULT_CALLBACK_DATA
+    client: InfobipClient, application_code: str, public_url: str, callback_data: str | None = None
 ) -> Plan:
     configuration, actions = _current(client, application_code)
     plan = Plan(application_code, configuration)

@@ -1,5 +1,5 @@
-"""The simulator's HTTP side: Infobip's endpoints (same paths, answers and error bodies) and the admin
-endpoints under /_sim that tests and `dev` use to drive it and read its counters."""
+"""The simulator's HTTP side: Infobip's endpoints (same paths, answers and error bodies; the send side's are
+in sending.py) and the admin endpoints under /_sim that tests and `dev` use to drive it and read its counters."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from infobip_inbound.simulator.answers import infobip_error, json_response
 from infobip_inbound.simulator.forwarder import Forwarder
 from infobip_inbound.simulator.generator import Generator
+from infobip_inbound.simulator.sending import Sending
 from infobip_inbound.simulator.state import Application, Options, World
 from infobip_inbound.simulator.throttle import Throttle
 
@@ -31,17 +33,6 @@ PULL_MAX_LIMIT = 1000
 APP = "/push/1/applications/{app}/configurations"
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
-
-
-def infobip_error(
-    status: int, message_id: str, text: str, headers: dict[str, str] | None = None, **extra: Any
-) -> Response:
-    exception: dict[str, Any] = {"messageId": message_id, "text": text, **extra}
-    return json_response(status, {"requestError": {"serviceException": exception}}, headers)
 
 
 class ConnectionDropped(Exception):
@@ -65,6 +56,7 @@ class Simulator:
         self.generator = Generator(options.application_codes, seed=options.seed)
         self.forwarder = Forwarder(self.world, self._rng)
         self._generating: asyncio.Task[None] | None = None
+        self.sending = Sending(lambda: self.world, self._new_key)
 
     # A user responds: Infobip forwards to every HTTP_FORWARD action, and keeps it for pull when the
     # application has a PULL action (or no action at all, so pulling works without any setup).
@@ -235,24 +227,6 @@ class Simulator:
             return infobip_error(404, "5", "Action does not exist")
         return Response(status_code=204)
 
-    async def send_push(self, request: Request) -> Response:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            body = None
-        messages = body.get("messages") if isinstance(body, dict) else None
-        if not isinstance(messages, list) or not messages or not all(_valid_push(m) for m in messages):
-            return infobip_error(400, "BAD_REQUEST", "Bad request")
-        bulk_id = self._new_key()
-        answers = []
-        for message in messages:
-            self.world.sent_pushes.append({"bulkId": bulk_id, **message})
-            self.world.counters.pushes_sent += 1
-            for destination in message["destinations"]:
-                status = {"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED"}
-                answers.append({"messageId": self._new_key(), "status": status, "destination": destination})
-        return json_response(200, {"bulkId": bulk_id, "messages": answers})
-
     # Admin endpoints (no auth: the simulator is for loopback use)
 
     async def counters(self, request: Request) -> Response:
@@ -348,19 +322,10 @@ def _action_problems(body: Any) -> dict[str, list[str]]:
     return problems
 
 
-def _valid_push(message: Any) -> bool:
-    return (
-        isinstance(message, dict)
-        and isinstance(message.get("sender"), str)
-        and isinstance(message.get("destinations"), list)
-        and bool(message["destinations"])
-        and isinstance(message.get("content"), dict)
-    )
-
-
 def create_app(options: Options | None = None) -> Starlette:
     sim = Simulator(options or Options())
     api = sim.api
+    send = sim.sending
     routes = [
         Route("/push/1/inbox/reports", api(sim.pull, pull=True), methods=["GET"]),
         Route(APP, api(sim.list_configurations), methods=["GET"]),
@@ -370,14 +335,23 @@ def create_app(options: Options | None = None) -> Starlette:
         Route(APP + "/{cfg}/actions", api(sim.list_actions), methods=["GET"]),
         Route(APP + "/{cfg}/actions", api(sim.create_action), methods=["POST"]),
         Route(APP + "/{cfg}/actions/{action}", api(sim.delete_action), methods=["DELETE"]),
-        # Send-push has its own, much higher limit (2500/s): not throttled here.
-        Route("/push/3/messages", api(sim.send_push, throttled=False), methods=["POST"]),
+        # Send-push and the reports have their own, much higher limit (2500/s): not throttled here. The OMNI
+        # limits are not in the API facts: not throttled either.
+        Route("/push/3/messages", api(send.send_push, throttled=False), methods=["POST"]),
+        Route("/push/1/statistics", api(send.statistics), methods=["GET"]),
+        Route("/push/1/reports", api(send.push_reports, throttled=False), methods=["GET"]),
+        Route("/push/3/reports", api(send.push_reports, throttled=False), methods=["GET"]),
+        Route("/omni/1/scenarios", api(send.list_scenarios, throttled=False), methods=["GET"]),
+        Route("/omni/1/scenarios", api(send.create_scenario, throttled=False), methods=["POST"]),
+        Route("/omni/1/advanced", api(send.send_omni, throttled=False), methods=["POST"]),
+        Route("/omni/1/reports", api(send.omni_reports, throttled=False), methods=["GET"]),
         Route("/_sim/counters", sim.counters, methods=["GET"]),
         Route("/_sim/state", sim.state, methods=["GET"]),
         Route("/_sim/faults", sim.faults, methods=["GET", "PUT"]),
         Route("/_sim/options", sim.set_options, methods=["PUT"]),
         Route("/_sim/messages", sim.messages, methods=["GET", "POST"]),
         Route("/_sim/pushes", sim.pushes, methods=["GET"]),
+        Route("/_sim/seen", send.seen, methods=["POST"]),
         Route("/_sim/reset", sim.reset, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=sim.lifespan)

@@ -1,5 +1,6 @@
 """The simulator's in-memory world: options, fault switches, counters, applications with their
-configuration and actions, and the inbox the pull endpoint hands out from."""
+configuration and actions, the inbox the pull endpoint hands out from, and what was sent (push bulks and
+their reports, OMNI scenarios and reports)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ class Counters:
     injected_errors: int = 0
     dropped: int = 0
     unauthorized: int = 0
-    pushes_sent: int = 0
+    pushes_sent: int = 0  # push messages accepted
+    omni_sent: int = 0  # OMNI messages accepted (one per destination)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -87,7 +89,11 @@ class World:
         self.applications = {code: Application(code) for code in options.application_codes}
         self.inbox: deque[dict[str, Any]] = deque()
         self.generated_ids: list[str] = []
-        self.sent_pushes: list[dict[str, Any]] = []
+        self.sent_pushes: list[dict[str, Any]] = []  # each accepted push message, with its bulkId
+        self.bulks: dict[str, list[dict[str, Any]]] = {}  # bulkId -> the reports of its messages
+        self.push_reports: deque[dict[str, Any]] = deque()  # not yet fetched (each is handed out once)
+        self.scenarios: dict[str, dict[str, Any]] = {}  # key -> scenario as Infobip answers it
+        self.omni_reports: deque[dict[str, Any]] = deque()
         self.pulls_in_flight = 0
         self._keys = itertools.count(1)
 
