@@ -13,7 +13,10 @@ import orjson
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from infobip_inbound.receiver.hardening import Allowlist, ClientAddress, Hardening, RateLimiter
+from infobip_inbound.receiver.edge import harden as Hardening
+from infobip_inbound.receiver.edge.allowlist import Allowlist
+from infobip_inbound.receiver.edge.client_address import ClientAddress
+from infobip_inbound.receiver.edge.rate_limit import RateLimiter
 from infobip_inbound.shell.redis_server import RedisServer
 from tests.conftest import TOKEN
 from tests.support import ReceiverProcess, envelope, result, wait_until
