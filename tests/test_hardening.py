@@ -13,9 +13,14 @@ import orjson
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from infobip_inbound.receiver.hardening import Allowlist, ClientAddress, Hardening, RateLimiter
+from infobip_inbound.receiver.edge import harden as Hardening
+from infobip_inbound.receiver.edge.allowlist import Allowlist
+from infobip_inbound.receiver.edge.client_address import ClientAddress
+from infobip_inbound.receiver.edge.errors import REFUSALS
+from infobip_inbound.receiver.edge.rate_limit import RateLimiter
 from infobip_inbound.shell.redis_server import RedisServer
 from tests.conftest import TOKEN
+from tests.metrics_support import scrape, total, value
 from tests.support import ReceiverProcess, envelope, result, wait_until
 
 StartReceiver = Callable[[dict[str, str]], ReceiverProcess]
@@ -197,3 +202,71 @@ def test_our_own_faults_are_json_500_without_details() -> None:
     assert answer.status_code == 500
     assert answer.json() == {"error": "internal_error", "message": "the request could not be processed"}
     assert "secret" not in answer.text and answer.headers["x-frame-options"] == "DENY"
+
+
+def test_every_refusal_is_counted_under_its_own_reason(
+    start_receiver: StartReceiver, base_env: dict[str, str], tmp_path: Path
+) -> None:
+    server = RedisServer(data_dir=tmp_path / "redis")
+    server.start()
+    try:
+        receiver = start_receiver(
+            {
+                **base_env,
+                "INBOUND_REDIS_URL": server.url,
+                "INBOUND_REDIS_SOCKET_TIMEOUT": "1",
+                "INBOUND_FORWARD_ALLOWED_CIDRS": "1.2.3.0/24",
+                "INBOUND_TRUSTED_PROXIES": "1",
+                "INBOUND_RATE_LIMIT_PER_SECOND": "0.01",
+                "INBOUND_RATE_LIMIT_BURST": "3",
+                "INBOUND_MAX_JSON_DEPTH": "8",
+                "INBOUND_MAX_RESULTS": "5",
+                "INBOUND_MAX_BODY_BYTES": "20000",
+            }
+        )
+        metrics = receiver.base_url + "/metrics"
+        before = scrape(metrics)
+        # Every reason is there from the start, at 0, and no other.
+        reasons = {dict(labels)["reason"] for name, labels in before if name == "infobip_inbound_rejected_total"}
+        assert reasons == set(REFUSALS)
+        assert total(before, "infobip_inbound_rejected_total") == 0
+
+        clients = iter(range(1, 200))
+
+        def send(body: object, path: str = PATH, client: str | None = None, **headers: str) -> httpx.Response:
+            # Each request from its own allowed address, so that only the rate-limited client hits its limit.
+            forwarded = client or f"1.2.3.{next(clients)}"
+            return post(receiver, body, path=path, headers={"X-Forwarded-For": forwarded, **headers})
+
+        deep: object = 1
+        for _ in range(7):
+            deep = {"a": deep}
+        sent: dict[str, list[httpx.Response]] = {
+            "forbidden": [send(envelope(result("r1")), client="9.9.9.9")],
+            "unauthorized": [send(envelope(result("r2")), path="/infobip/forward/wrong")],
+            "unsupported_media_type": [send(b"x", **{"Content-Type": "text/plain"})],
+            "payload_too_large": [send(b"[" + b" " * 30_000 + b"]")],
+            "invalid_envelope": [send(b"{not json"), send(b'{"results": [{"messageId": 5}]}')],
+            "too_deep": [
+                send(envelope(result("r3", customPayload=deep))),
+                send(b'{"results": [], "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"),  # past the parser's own limit
+            ],
+            "too_many_results": [send(envelope(*(result(f"r4-{i}") for i in range(6))))],
+        }
+        limited = [send(envelope(result(f"r5-{i}")), client="1.2.3.250") for i in range(4)]
+        assert [a.status_code for a in limited] == [200, 200, 200, 429]
+        sent["too_many_requests"] = limited[3:]
+        assert send(envelope(result("r6"))).status_code == 200
+        server.stop()
+        sent["unavailable"] = [send(envelope(result("r7")))]
+
+        for reason, answers in sent.items():
+            for answer in answers:
+                assert answer.status_code == REFUSALS[reason], (reason, answer.text)
+                assert answer.json()["error"] == reason
+        after = scrape(metrics)
+        for reason in REFUSALS:
+            assert value(after, "infobip_inbound_rejected_total", reason=reason) == len(sent[reason]), reason
+        assert value(after, "infobip_inbound_http_requests_total", route="/infobip/forward", status="200") == 4
+    finally:
+        server.cleanup()

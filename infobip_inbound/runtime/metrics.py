@@ -31,7 +31,10 @@ MESSAGES = Counter(
 )
 REJECTED = Counter(
     "infobip_inbound_rejected",
-    "Forward requests refused, by reason; nothing of a refused request is queued.",
+    "Forward requests refused, by reason (the error code of the answer): forbidden (403, allowlist),"
+    " too_many_requests (429, rate limit), unauthorized (401), unsupported_media_type (415),"
+    " payload_too_large (413, body size), invalid_envelope (400), too_deep (400, JSON nesting),"
+    " too_many_results (413), unavailable (503, Redis cannot store); nothing of a refused request is queued.",
     ["reason"],
 )
 ENQUEUE_SECONDS = Histogram(

@@ -23,7 +23,9 @@ from schemathesis import GenerationMode
 
 from infobip_inbound.contract.inbox import STATS_KEY
 from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.receiver.edge.errors import REFUSALS
 from infobip_inbound.receiver.openapi import openapi
+from tests.metrics_support import scrape, value
 from tests.support import ReceiverProcess, envelope, result
 
 TOKEN = "fuzz-token-5d4c3b2a1f0e"
@@ -35,7 +37,7 @@ FAST = settings(
     max_examples=PROPERTY_CASES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
 )
 
-tally: Counter[str] = Counter()  # cases, 5xx, accepted (sum of 200 answers' "accepted")
+tally: Counter[str] = Counter()  # cases, 5xx, accepted (sum of 200 answers' "accepted"), refused:<reason>
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,10 @@ def receiver(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
             f"accepted_by_200={tally['accepted']} stored={stored} statuses={dict(sorted(tally.items()))}"
         )
         assert stored == tally["accepted"], "something was queued that no 200 answer counted"
+        # Every refusal the clients saw is counted under the reason its answer named, and nothing else is.
+        samples = scrape(process.base_url + "/metrics")
+        for reason in REFUSALS:
+            assert value(samples, "infobip_inbound_rejected_total", reason=reason) == tally[f"refused:{reason}"], reason
         assert tally["5xx"] == 0
         assert tally["cases"] >= 10_000 * SCALE or os.environ.get("FUZZ_ALLOW_FEWER")
         log = Path(process.log_path).read_text(errors="replace")
@@ -77,8 +83,16 @@ def http(receiver: ReceiverProcess) -> Iterator[httpx.Client]:
         yield client
 
 
+def count_refusal(path: str, status: int, answer: Any) -> None:
+    if path.startswith("/infobip/forward") and 400 <= status < 600:
+        code = answer.json().get("error")
+        if code in REFUSALS:
+            tally[f"refused:{code}"] += 1
+
+
 def count(answer: httpx.Response) -> None:
     tally["cases"] += 1
+    count_refusal(answer.request.url.path, answer.status_code, answer)
     tally[f"status_{answer.status_code}"] += 1
     if answer.status_code >= 500:
         tally["5xx"] += 1
@@ -190,6 +204,8 @@ def test_schema(case: schemathesis.Case, receiver: ReceiverProcess) -> None:
     response = case.call(base_url=receiver.base_url, headers=headers, timeout=10)
     tally["cases"] += 1
     tally[f"status_{response.status_code}"] += 1
+    if case.method.upper() == "POST":
+        count_refusal(case.path, response.status_code, response)
     if response.status_code >= 500:
         tally["5xx"] += 1
     if response.status_code == 200 and case.path.startswith("/infobip/forward"):

@@ -7,11 +7,9 @@ routes are not served at all.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
-
 from pydantic import SecretStr
+
+from infobip_inbound.receiver.edge.credentials import basic_credentials, bearer_token, matches_any
 
 
 class AdminAuth:
@@ -24,24 +22,13 @@ class AdminAuth:
 
     def allows(self, authorization: str | None) -> bool:
         candidate = _presented(authorization)
-        if candidate is None:
-            return False
-        found = False
-        for token in self._tokens:
-            found |= hmac.compare_digest(candidate, token)
-        return found
+        return candidate is not None and matches_any(candidate, self._tokens)
 
 
-def _presented(header: str | None) -> bytes | None:
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer":
-        return value.strip().encode()
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return decoded.partition(b":")[2]
+def _presented(authorization: str | None) -> bytes | None:
+    """The bearer token, or the password of HTTP Basic credentials (any user name)."""
+    token = bearer_token(authorization)
+    if token is not None:
+        return token
+    credentials = basic_credentials(authorization)
+    return None if credentials is None else credentials.partition(b":")[2]

@@ -17,14 +17,16 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
 from infobip_inbound.receiver.auth import ForwardAuth
+from infobip_inbound.receiver.edge import harden
+from infobip_inbound.receiver.edge.errors import error_response, internal_error_response
 from infobip_inbound.receiver.enqueue import Committer
 from infobip_inbound.receiver.forward import ForwardEndpoint
-from infobip_inbound.receiver.hardening import Hardening
 from infobip_inbound.receiver.observe import counted
 from infobip_inbound.receiver.openapi import openapi
 from infobip_inbound.receiver.status_page import StatusPage
@@ -104,16 +106,18 @@ class Receiver:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    return json_response(status, {"error": "not_found" if status == 404 else f"http_{status}"})
+    if not isinstance(exc, HTTPException):
+        return internal_error_response()
+    code = "not_found" if exc.status_code == 404 else f"http_{exc.status_code}"
+    return error_response(exc.status_code, code, exc.detail, exc.headers)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    # Starlette logs nothing here and re-raises after answering; Hardening logs it.
-    return json_response(500, {"error": "internal_error", "message": "the request could not be processed"})
+    # Starlette logs nothing here and re-raises after answering; the edge's FaultGuard logs it.
+    return internal_error_response()
 
 
-def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Hardening:
+def create_app(settings: Settings, client: aioredis.Redis | None = None) -> ASGIApp:
     receiver = Receiver(settings, client)
     description = orjson.dumps(openapi(settings))
 
@@ -138,10 +142,10 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> Hard
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
     app.state.receiver = receiver
-    return Hardening(app, forward=receiver.forward)
+    return harden(app, forward=receiver.forward)
 
 
-def app_from_env() -> Hardening:
+def app_from_env() -> ASGIApp:
     """App factory for `serve --workers N`: each uvicorn process loads the settings and logging itself."""
     from infobip_inbound.runtime.logs import configure_logging
     from infobip_inbound.runtime.process import settle_heap

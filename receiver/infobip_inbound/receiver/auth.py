@@ -7,11 +7,9 @@ in constant time, so the answer time does not tell which one (if any) was close.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
-
 from pydantic import SecretStr
+
+from infobip_inbound.receiver.edge.credentials import basic_credentials, matches_any
 
 
 class ForwardAuth:
@@ -34,27 +32,8 @@ class ForwardAuth:
             return True
         ok = False
         if path_token is not None:
-            ok |= _matches_any(path_token.encode(), self._tokens)
-        credentials = _basic_credentials(authorization)
+            ok |= matches_any(path_token.encode(), self._tokens)
+        credentials = basic_credentials(authorization)
         if credentials is not None:
-            ok |= _matches_any(credentials, self._basic)
+            ok |= matches_any(credentials, self._basic)
         return ok
-
-
-def _matches_any(candidate: bytes, secrets: list[bytes]) -> bool:
-    found = False
-    for secret in secrets:
-        found |= hmac.compare_digest(candidate, secret)
-    return found
-
-
-def _basic_credentials(header: str | None) -> bytes | None:
-    if not header:
-        return None
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        return base64.b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-import orjson
 from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
@@ -20,23 +18,17 @@ from infobip_inbound.contract.settings import Settings
 from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize_envelope, parse_envelope
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
 from infobip_inbound.receiver.auth import ForwardAuth
-from infobip_inbound.receiver.body import BodyTooLarge, ClientGone, is_json, read_limited
+from infobip_inbound.receiver.edge.body import BodyTooLarge, ClientGone, is_json, read_limited
+from infobip_inbound.receiver.edge.errors import INTERNAL_ERROR, INTERNAL_ERROR_STATUS, Answer, refusal
+from infobip_inbound.receiver.edge.limits import EnvelopeLimits, too_deep_to_parse
+from infobip_inbound.receiver.edge.request_guard import RequestGuard
+from infobip_inbound.receiver.edge.security_headers import SECURITY_HEADERS
 from infobip_inbound.receiver.enqueue import Committer
-from infobip_inbound.receiver.hardening import SECURITY_HEADERS, RequestGuard, envelope_problem
 from infobip_inbound.receiver.observe import ForwardMetrics, request_id_of
 
 log = logging.getLogger("infobip_inbound.receiver")
 
-_JSON = (b"content-type", b"application/json")
-_STATIC_HEADERS = (_JSON, *SECURITY_HEADERS)
-_INTERNAL = orjson.dumps({"error": "internal_error", "message": "the request could not be processed"})
-
-Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
-
-
-def error_answer(status: int, code: str, message: str, **extra: Any) -> Answer:
-    headers = [(k.encode(), v.encode()) for k, v in extra.pop("headers", {}).items()]
-    return status, orjson.dumps({"error": code, "message": message, **extra}), headers
+_STATIC_HEADERS = ((b"content-type", b"application/json"), *SECURITY_HEADERS)
 
 
 class ForwardEndpoint:
@@ -46,32 +38,32 @@ class ForwardEndpoint:
         self.metrics = ForwardMetrics(FORWARD_PATH)
         self._max_body = settings.max_body_bytes
         self._guard = RequestGuard.from_settings(settings)
-        self._max_results, self._max_depth = settings.max_results, settings.max_json_depth
-        self._unauthorized = error_answer(
-            401,
+        self._limits = EnvelopeLimits(settings.max_results, settings.max_json_depth)
+        # Every refusal is decided below and carries its reason, counted as such in ForwardMetrics.
+        self._unauthorized = refusal(
             "unauthorized",
             "missing or invalid credentials",
-            headers={"WWW-Authenticate": 'Basic realm="infobip-inbound"'} if auth.uses_basic else {},
+            {"WWW-Authenticate": 'Basic realm="infobip-inbound"'} if auth.uses_basic else None,
         )
-        self._unsupported = error_answer(415, "unsupported_media_type", "Content-Type must be application/json")
-        self._unavailable = error_answer(
-            503,
+        self._unsupported = refusal("unsupported_media_type", "Content-Type must be application/json")
+        self._too_large = refusal("payload_too_large", f"request body exceeds {self._max_body} bytes")
+        self._unavailable = refusal(
             "unavailable",
             "messages could not be stored; retry later",
-            headers={"Retry-After": str(settings.retry_after_seconds)},
+            {"Retry-After": str(settings.retry_after_seconds)},
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request_id = request_id_of(scope["headers"])
         try:
-            status, body, headers = await self._answer(scope, receive, request_id)
+            status, body, headers, refused = await self._answer(scope, receive, request_id)
         except ClientGone:
             return
         except Exception:
             # Our own fault: 500 without details (Infobip retries); the error goes to the log.
             log.error("unexpected error answering a forward", exc_info=True, extra={"request_id": request_id})
-            status, body, headers = 500, _INTERNAL, []
+            status, body, headers, refused = INTERNAL_ERROR_STATUS, INTERNAL_ERROR, [], None
         await send(
             {
                 "type": "http.response.start",
@@ -85,7 +77,7 @@ class ForwardEndpoint:
             }
         )
         await send({"type": "http.response.body", "body": body})
-        self.metrics.answered(status)
+        self.metrics.answered(status, refused)
         if log.isEnabledFor(logging.INFO):
             # The route, never the path: the path carries the secret token.
             log.info(
@@ -116,27 +108,28 @@ class ForwardEndpoint:
             return self._unsupported
         try:
             raw = await read_limited(receive, self._max_body, content_length)
-        except BodyTooLarge as exc:
-            return error_answer(413, "payload_too_large", str(exc))
+        except BodyTooLarge:
+            return self._too_large
         try:
             envelope = parse_envelope(raw)
         except InvalidEnvelope as exc:
-            return error_answer(
-                400,
+            if too_deep_to_parse(exc):
+                return self._limits.too_deep
+            return refusal(
                 "invalid_envelope",
                 "the body is not a valid Infobip results envelope",
                 fields=[e.model_dump() for e in exc.errors],
             )
-        if (problem := envelope_problem(envelope, self._max_results, self._max_depth)) is not None:
-            return problem
+        if (exceeded := self._limits.check(envelope)) is not None:
+            return exceeded
         try:
             responses = normalize_envelope(envelope, "forward")
         except InvalidEnvelope as exc:
-            return error_answer(400, "invalid_envelope", str(exc))
+            return refusal("invalid_envelope", str(exc))
         try:
             result = await self._committer.submit(responses, request_id)
         except (RedisError, OSError, ConnectionError) as exc:
             log.warning("forward not stored, answering 503: %s", type(exc).__name__, extra={"request_id": request_id})
             return self._unavailable
         self.metrics.stored(result.accepted, result.duplicates)
-        return 200, b'{"accepted":%d,"duplicates":%d}' % (result.accepted, result.duplicates), []
+        return 200, b'{"accepted":%d,"duplicates":%d}' % (result.accepted, result.duplicates), [], None

@@ -12,19 +12,11 @@ from prometheus_client import Counter
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from infobip_inbound.receiver.edge.errors import REFUSALS
 from infobip_inbound.runtime.metrics import HTTP_REQUESTS, MESSAGES, REJECTED
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
-
-# Why a forward request was refused, by the status it was answered with.
-REJECTION_REASONS = {
-    400: "invalid_envelope",
-    401: "unauthorized",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    503: "unavailable",
-}
 
 
 def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
@@ -45,19 +37,26 @@ _ID_COUNTER = itertools.count(1)
 class ForwardMetrics:
     """Counts of the forward endpoint, tallied in memory and added to the metrics by `flush` (the receiver
     calls it a few times a second): a multiprocess-mode increment costs a file write and a pid check.
-    Not thread-safe: every call is made on the event loop."""
+    Not thread-safe: every call is made on the event loop.
+
+    Every status and refusal reason is bound at start, so each shows in /metrics (at 0) before it happens."""
 
     def __init__(self, route: str) -> None:
         self._route = route
-        self._requests: dict[int, Counter] = {s: HTTP_REQUESTS.labels(route, str(s)) for s in (200, *REJECTION_REASONS)}
-        self._rejected: dict[int, Counter] = {s: REJECTED.labels(r) for s, r in REJECTION_REASONS.items()}
+        statuses = (200, *sorted(set(REFUSALS.values())))
+        self._requests: dict[int, Counter] = {s: HTTP_REQUESTS.labels(route, str(s)) for s in statuses}
+        self._rejected: dict[str, Counter] = {reason: REJECTED.labels(reason) for reason in REFUSALS}
         self._accepted = MESSAGES.labels("accepted")
         self._duplicate = MESSAGES.labels("duplicate")
         self._statuses: Tally[int] = Tally()
+        self._refusals: Tally[str] = Tally()
         self._stored = [0, 0]
 
-    def answered(self, status: int) -> None:
+    def answered(self, status: int, refused: str | None) -> None:
+        """One answer sent; `refused` is the reason the request was refused for, as decided (None: it was not)."""
         self._statuses[status] += 1
+        if refused is not None:
+            self._refusals[refused] += 1
 
     def stored(self, accepted: int, duplicates: int) -> None:
         self._stored[0] += accepted
@@ -65,15 +64,15 @@ class ForwardMetrics:
 
     def flush(self) -> None:
         statuses, self._statuses = self._statuses, Tally()
+        refusals, self._refusals = self._refusals, Tally()
         (accepted, duplicates), self._stored = self._stored, [0, 0]
         for status, count in statuses.items():
             requests = self._requests.get(status)
             if requests is None:
                 requests = self._requests[status] = HTTP_REQUESTS.labels(self._route, str(status))
             requests.inc(count)
-            rejected = self._rejected.get(status)
-            if rejected is not None:
-                rejected.inc(count)
+        for reason, count in refusals.items():
+            self._rejected[reason].inc(count)
         if accepted:
             self._accepted.inc(accepted)
         if duplicates:

@@ -7,6 +7,7 @@ from typing import Any
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.infobip.envelope import InfobipEnvelope
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
+from infobip_inbound.receiver.edge.errors import REFUSALS
 
 _ERROR = {
     "type": "object",
@@ -30,16 +31,19 @@ def openapi(settings: Settings) -> dict[str, Any]:
         "required": ["accepted", "duplicates"],
         "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"}},
     }
-    responses = {
-        "200": _json(accepted, "Every message is stored (or was already: a duplicate)."),
-        "400": _json(error, "Malformed JSON, or an envelope that does not validate or nests too deep."),
-        "401": _json(error, "Missing or wrong credentials."),
-        "403": _json(error, "The caller's address is not on the allowlist."),
-        "413": _json(error, "Body or number of results over the limit."),
-        "415": _json(error, "Content-Type is not JSON."),
-        "429": _json(error, "Rate limit exceeded."),
-        "503": _json(error, "Redis cannot take the messages now; retry."),
+    refusals = {
+        "400": "Malformed JSON, or an envelope that does not validate or nests too deep.",
+        "401": "Missing or wrong credentials.",
+        "403": "The caller's address is not on the allowlist.",
+        "413": "Body or number of results over the limit.",
+        "415": "Content-Type is not JSON.",
+        "429": "Rate limit exceeded.",
+        "503": "Redis cannot take the messages now; retry.",
     }
+    responses = {"200": _json(accepted, "Every message is stored (or was already: a duplicate).")}
+    for refused, text in refusals.items():
+        codes = ", ".join(reason for reason, code in REFUSALS.items() if str(code) == refused)
+        responses[refused] = _json(error, f"{text} (error: {codes})")
     body = {
         "required": True,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InfobipEnvelope"}}},

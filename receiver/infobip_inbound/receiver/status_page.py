@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.receiver.admin_auth import AdminAuth
+from infobip_inbound.receiver.edge.errors import error_response
 from infobip_inbound.runtime.status import snapshot
 
 SCRIPT = """
@@ -176,22 +177,18 @@ class StatusPage:
     def _refused(self, request: Request) -> Response | None:
         if self._auth.allows(request.headers.get("authorization")):
             return None
-        return Response(
-            b'{"error":"unauthorized"}',
-            status_code=401,
-            media_type="application/json",
-            headers={"WWW-Authenticate": 'Basic realm="infobip-inbound admin"', "Cache-Control": "no-store"},
+        return error_response(
+            401,
+            "unauthorized",
+            "missing or invalid admin credentials",
+            {"WWW-Authenticate": 'Basic realm="infobip-inbound admin"', "Cache-Control": "no-store"},
         )
 
     def _figures(self) -> dict[str, Any] | Response:
         try:
             return snapshot(self._connection, self._settings)
         except (redis.RedisError, OSError) as exc:
-            return Response(
-                orjson.dumps({"error": "unavailable", "redis": type(exc).__name__}),
-                status_code=503,
-                media_type="application/json",
-            )
+            return error_response(503, "unavailable", "Redis cannot be read now", redis=type(exc).__name__)
 
     def page(self, request: Request) -> Response:
         figures = self._refused(request) or self._figures()
