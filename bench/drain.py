@@ -7,7 +7,7 @@ import time
 import httpx
 import redis
 
-from infobip_inbound.receiver.enqueue import STATS_KEY
+from infobip_inbound.contract.store.keys import STATS_KEY
 
 
 def measure(sim_url: str, redis_url: str, backlog: int, limit: int, start_poller: object) -> dict[str, float]:

@@ -14,6 +14,7 @@ import signal
 from typing import Any
 
 from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.contract.store.keys import PULL_RAW_KEY
 from infobip_inbound.receiver import poller, pull_store
 from infobip_inbound.runtime.logs import configure_logging
 from infobip_inbound.runtime.redis_client import sync_client
@@ -50,7 +51,7 @@ def main() -> None:
         return original_process(self, batch_id, raw)
 
     def hdel(self: Any, name: str, *keys: Any) -> Any:
-        if phase == "after_enqueue" and name == pull_store.RAW_KEY and seen["pulls"] == pull_number:
+        if phase == "after_enqueue" and name == PULL_RAW_KEY and seen["pulls"] == pull_number:
             die()
         return original_hdel(self, name, *keys)
 

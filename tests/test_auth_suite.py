@@ -16,7 +16,7 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.contract.inbox import STATS_KEY
+from infobip_inbound.contract.store.keys import STATS_KEY
 from tests.support import ReceiverProcess, envelope, result
 
 StartReceiver = Callable[[dict[str, str]], ReceiverProcess]

@@ -10,7 +10,8 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.contract.inbox import INBOX_PREFIX, SEEN_PREFIX, STATS_KEY, decode_entry, inbox_key
+from infobip_inbound.contract.store.entries import decode_entry
+from infobip_inbound.contract.store.keys import INBOX_PREFIX, SEEN_PREFIX, STATS_KEY, inbox_key
 from infobip_inbound.shell.redis_server import RedisServer
 from tests.conftest import TOKEN
 from tests.support import ReceiverProcess, envelope, result, wait_until

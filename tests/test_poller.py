@@ -13,8 +13,9 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.receiver.lease import LEASE_KEY
-from infobip_inbound.receiver.pull_store import RAW_KEY, UNPARSEABLE_KEY
+from infobip_inbound.contract.store.keys import POLLER_LEASE_KEY as LEASE_KEY
+from infobip_inbound.contract.store.keys import PULL_RAW_KEY as RAW_KEY
+from infobip_inbound.contract.store.keys import PULL_UNPARSEABLE_KEY as UNPARSEABLE_KEY
 from infobip_inbound.shell.redis_server import RedisServer, free_port
 from tests.conftest import _roles
 from tests.simulator_support import API_KEY, SimulatorProcess

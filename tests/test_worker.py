@@ -12,9 +12,9 @@ import redis
 from rq import Queue
 
 import tests.handlers as handlers
-from infobip_inbound.contract.inbox import batch_key, inbox_key
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
+from infobip_inbound.contract.store.keys import batch_key, inbox_key
 from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 from infobip_inbound.workers.jobs import HandlerContext, claim_batch, run_batch

@@ -15,8 +15,8 @@ import orjson
 import redis
 from redis.client import Pipeline
 
-DLQ_KEY = "inbound:dlq"  # hash: entry id -> JSON entry
-DLQ_INDEX = "inbound:dlq:index"  # sorted set: entry id scored by failed_at
+from infobip_inbound.contract.store.keys import DLQ_INDEX, DLQ_KEY
+
 MAX_TRACEBACK_CHARS = 16_000
 
 

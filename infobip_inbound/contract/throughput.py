@@ -8,20 +8,18 @@ wrote them. Cost: one HINCRBY (+EXPIRE) per commit or batch.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Mapping
 
 import redis
 
-BUCKET_SECONDS = 10
-KEEP_SECONDS = 3900
-PREFIX = "inbound:stats:t:"
+from infobip_inbound.contract.store.keys import THROUGHPUT_BUCKET_SECONDS as BUCKET_SECONDS
+from infobip_inbound.contract.store.keys import THROUGHPUT_KEEP_SECONDS as KEEP_SECONDS
+from infobip_inbound.contract.store.keys import throughput_bucket, throughput_key
 
 
 def bucket_key(at: float | None = None) -> str:
-    at = time.time() if at is None else at
-    return PREFIX + str(int(at) // BUCKET_SECONDS * BUCKET_SECONDS)
+    return throughput_key(throughput_bucket(at))
 
 
 def add(pipe: redis.client.Pipeline, counts: Mapping[str, int], at: float | None = None) -> None:
@@ -35,11 +33,11 @@ def add(pipe: redis.client.Pipeline, counts: Mapping[str, int], at: float | None
 
 def read(connection: redis.Redis, seconds: int, at: float | None = None) -> list[tuple[int, dict[str, int]]]:
     """(bucket start, counts) for the buckets covering the last `seconds`, oldest first (empty ones included)."""
-    now = int(time.time() if at is None else at) // BUCKET_SECONDS * BUCKET_SECONDS
+    now = throughput_bucket(at)
     starts = list(range(now - seconds + BUCKET_SECONDS, now + 1, BUCKET_SECONDS))
     pipe = connection.pipeline(transaction=False)
     for start in starts:
-        pipe.hgetall(PREFIX + str(start))
+        pipe.hgetall(throughput_key(start))
     rows = pipe.execute()
     return [(start, {k.decode(): int(v) for k, v in row.items()}) for start, row in zip(starts, rows, strict=True)]
 

@@ -17,15 +17,19 @@ from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegi
 from rq.worker import Worker
 
 from infobip_inbound.contract import dead_letter, throughput
-from infobip_inbound.contract.inbox import SCHEDULED_KEY, decode_entry, inbox_key
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store.entries import decode_entry
+from infobip_inbound.contract.store.keys import (
+    POLLER_LEASE_KEY,
+    POLLER_STATUS_KEY,
+    SCHEDULED_KEY,
+    STATS_KEY,
+    inbox_key,
+    rq_job_key,
+    rq_queue_key,
+)
 
-QUEUE_PREFIX = "rq:queue:"
-JOB_PREFIX = "rq:job:"
-INGEST_KEY = "inbound:stats:ingest"  # written by the enqueue script (infobip_inbound.receiver.enqueue)
-POLLER_STATUS_KEY = "inbound:poller:status"  # written by the poller (infobip_inbound.receiver.poller)
-LEASE_KEY = "inbound:poller:lease"  # "owner|token" (infobip_inbound.receiver.lease)
 DLQ_SCAN_LIMIT = 10_000  # dead-letter entries inspected for the per-handler split
 
 
@@ -36,7 +40,7 @@ def queue_figures(connection: redis.Redis, queues: list[str], at: float | None =
     for name in queues:
         pipe.llen(inbox_key(name))
         pipe.lindex(inbox_key(name), 0)
-        pipe.llen(QUEUE_PREFIX + name)
+        pipe.llen(rq_queue_key(name))
         for registry in _registries(name, connection):
             pipe.zcard(registry)
     replies = pipe.execute()
@@ -65,7 +69,7 @@ def scheduled_retries(connection: redis.Redis) -> Counter[str]:
     job_ids: list[bytes] = connection.zrange(SCHEDULED_KEY, 0, DLQ_SCAN_LIMIT - 1)  # type: ignore[assignment]
     pipe = connection.pipeline(transaction=False)
     for job_id in job_ids:
-        pipe.hget(JOB_PREFIX + job_id.decode(), "origin")
+        pipe.hget(rq_job_key(job_id.decode()), "origin")
     return Counter(origin.decode() for origin in pipe.execute() if origin)
 
 
@@ -121,8 +125,8 @@ def poller(connection: redis.Redis, at: float | None = None) -> dict[str, Any]:
     """Who holds the poller lease, and what each poller last published."""
     at = time.time() if at is None else at
     pipe = connection.pipeline(transaction=False)
-    pipe.get(LEASE_KEY)
-    pipe.pttl(LEASE_KEY)
+    pipe.get(POLLER_LEASE_KEY)
+    pipe.pttl(POLLER_LEASE_KEY)
     pipe.hgetall(POLLER_STATUS_KEY)
     lease, ttl_ms, statuses = pipe.execute()
     owner, token = (None, None)
@@ -153,7 +157,7 @@ def poller(connection: redis.Redis, at: float | None = None) -> dict[str, Any]:
 
 
 def dedup(connection: redis.Redis) -> dict[str, Any]:
-    raw = connection.hgetall(INGEST_KEY)
+    raw = connection.hgetall(STATS_KEY)
     accepted = int(raw.get(b"accepted", 0))
     duplicates = int(raw.get(b"duplicates", 0))
     seen = accepted + duplicates

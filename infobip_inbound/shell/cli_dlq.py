@@ -137,7 +137,7 @@ def show(entry_id: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print what would be retried; change nothing.")
 def retry(entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, **filters: Any) -> None:
     """Run the handler of each selected entry again, for that message only (a fresh set of tries)."""
-    from infobip_inbound.contract.inbox import Jobs
+    from infobip_inbound.contract.store.jobs import Jobs
     from infobip_inbound.workers.failed_pairs import redrive
 
     connection = _connection()

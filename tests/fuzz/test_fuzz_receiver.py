@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from infobip_inbound.contract.inbox import STATS_KEY
 from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.contract.store.keys import STATS_KEY
 from infobip_inbound.receiver.edge.errors import REFUSALS
 from infobip_inbound.receiver.openapi import openapi
 from tests.metrics_support import scrape, value

@@ -4,7 +4,7 @@ Concurrent requests hand their responses to one Committer. While one write is in
 requests gather (for `max_wait` more, if set, and up to `max_messages`); then it writes each queue's
 share in one Lua script call that, atomically: marks every message_id seen (SET NX EX), appends only
 the new responses to the queue's inbox, and makes sure a real RQ job is waiting to drain it
-(infobip_inbound.contract.inbox). A message marked seen is therefore always on a queue, and a failed write
+(infobip_inbound.contract.store). A message marked seen is therefore always on a queue, and a failed write
 leaves nothing half-done for Infobip's retry to trip over. Each request's future resolves only after
 the write holding its messages has returned.
 """
@@ -21,19 +21,11 @@ from dataclasses import dataclass, field
 import redis
 import redis.asyncio as aioredis
 
-from infobip_inbound.contract import throughput
-from infobip_inbound.contract.inbox import (
-    ENQUEUE_LUA,
-    SEEN_PREFIX,
-    STATS_KEY,
-    Jobs,
-    encode_entry,
-    inbox_key,
-    pending_key,
-    queue_keys,
-)
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store import scripts
+from infobip_inbound.contract.store.entries import encode_entry
+from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.infobip.envelope import Normalized
 from infobip_inbound.runtime.metrics import COMMIT_BATCH_MESSAGES, ENQUEUE_SECONDS
 
@@ -64,16 +56,18 @@ class InboxWriter:
 
     def script_call(
         self, queue: str, responses: list[Normalized], request_ids: list[str] | None = None
-    ) -> tuple[list[str], list[str | bytes | int]]:
-        job = self._jobs.drain(queue)
-        keys = [inbox_key(queue), pending_key(queue), *queue_keys(queue), job.key, STATS_KEY, throughput.bucket_key()]
-        keys += [SEEN_PREFIX + response.message_id for response in responses]
-        args: list[str | bytes | int] = [self._dedup_ttl, job.id, job.field_count, *job.fields, throughput.KEEP_SECONDS]
+    ) -> scripts.Call[list[int]]:
         if request_ids:
-            args += [encode_entry(r.json, rid) for r, rid in zip(responses, request_ids, strict=True)]
+            entries = [encode_entry(r.json, rid) for r, rid in zip(responses, request_ids, strict=True)]
         else:
-            args += [response.json for response in responses]
-        return keys, args
+            entries = [response.json for response in responses]
+        return scripts.enqueue(
+            queue=queue,
+            drain_job=self._jobs.drain(queue),
+            message_ids=[response.message_id for response in responses],
+            entries=entries,
+            dedup_ttl=self._dedup_ttl,
+        )
 
 
 def by_queue(router: Router, responses: list[Normalized]) -> dict[str, list[int]]:
@@ -88,18 +82,15 @@ def enqueue_now(
     connection: redis.Redis, writer: InboxWriter, router: Router, responses: list[Normalized]
 ) -> EnqueueResult:
     """Synchronous, unbatched enqueue for callers outside the receiver's event loop (the poller)."""
-    script = connection.register_script(ENQUEUE_LUA)
     accepted = 0
     for queue, indexes in by_queue(router, responses).items():
-        keys, args = writer.script_call(queue, [responses[i] for i in indexes])
-        accepted += sum(int(flag) for flag in script(keys=keys, args=args))
+        accepted += sum(writer.script_call(queue, [responses[i] for i in indexes]).run(connection))
     return EnqueueResult(accepted=accepted, duplicates=len(responses) - accepted)
 
 
 class Committer:
     def __init__(self, client: aioredis.Redis, router: Router, settings: Settings) -> None:
         self._client = client
-        self._script = client.register_script(ENQUEUE_LUA)
         self._router = router
         self._writer = InboxWriter(settings)
         self._max_wait = settings.commit_max_wait_ms / 1000
@@ -201,6 +192,4 @@ class Committer:
                 pending.flags[index] = int(flag)
 
     async def _write(self, queue: str, responses: list[Normalized], request_ids: list[str]) -> list[int]:
-        keys, args = self._writer.script_call(queue, responses, request_ids)
-        flags: list[int] = await self._script(keys=keys, args=args)
-        return flags
+        return await self._writer.script_call(queue, responses, request_ids).run_async(self._client)

@@ -12,46 +12,21 @@ import uuid
 
 import redis
 
-LEASE_KEY = "inbound:poller:lease"
-FENCE_KEY = "inbound:poller:fence"
-
-_ACQUIRE_LUA = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  local owner, token = string.match(current, '^(.*)|(%d+)$')
-  if owner == ARGV[1] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return tonumber(token)
-  end
-  return 0
-end
-local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
-return token
-"""
-
-_RELEASE_LUA = """
-local current = redis.call('GET', KEYS[1])
-if current and string.match(current, '^(.*)|%d+$') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
+from infobip_inbound.contract.store import scripts
 
 
 class Lease:
     def __init__(self, connection: redis.Redis, ttl_seconds: float, owner: str | None = None) -> None:
         self.owner = owner or f"poller-{uuid.uuid4().hex[:12]}"
         self._ttl_ms = int(ttl_seconds * 1000)
-        self._acquire = connection.register_script(_ACQUIRE_LUA)
-        self._release = connection.register_script(_RELEASE_LUA)
+        self._connection = connection
         self.token = 0
         self._valid_until = 0.0
 
     def renew(self) -> bool:
         """Take or extend the lease. True while this poller is the leader."""
         started = time.monotonic()
-        token = int(self._acquire(keys=[LEASE_KEY, FENCE_KEY], args=[self.owner, self._ttl_ms]))
+        token = scripts.acquire_lease(owner=self.owner, ttl_ms=self._ttl_ms).run(self._connection)
         if token:
             self.token = token
             # Counted from before the call: the server's expiry is never later than this.
@@ -67,6 +42,6 @@ class Lease:
 
     def release(self) -> None:
         if self.token:
-            self._release(keys=[LEASE_KEY], args=[self.owner])
+            scripts.release_lease(owner=self.owner).run(self._connection)
         self.token = 0
         self._valid_until = 0.0

@@ -24,6 +24,7 @@ import redis
 
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import PullAccount, Settings
+from infobip_inbound.contract.store.keys import POLLER_STATUS_KEY
 from infobip_inbound.infobip.client import InfobipClient, InfobipError, InfobipTransportError
 from infobip_inbound.infobip.retry import RetryPolicy
 from infobip_inbound.receiver.enqueue import InboxWriter
@@ -34,7 +35,6 @@ from infobip_inbound.receiver.pull_throttle import PullThrottle
 
 log = logging.getLogger("infobip_inbound.poller")
 
-STATUS_KEY = "inbound:poller:status"  # hash: poller owner -> JSON status, for `status` and probes
 _CREDENTIAL_STATUSES = frozenset({401, 403})
 
 
@@ -202,8 +202,8 @@ class Poller:
             "accounts": {account.name: account.status() for account in self.accounts},
         }
         pipe = self.connection.pipeline(transaction=False)
-        pipe.hset(STATUS_KEY, self.lease.owner, orjson.dumps(status))
-        pipe.expire(STATUS_KEY, max(60, int(self.settings.poll_interval_seconds * 10)))
+        pipe.hset(POLLER_STATUS_KEY, self.lease.owner, orjson.dumps(status))
+        pipe.expire(POLLER_STATUS_KEY, max(60, int(self.settings.poll_interval_seconds * 10)))
         pipe.execute()
 
     # Health

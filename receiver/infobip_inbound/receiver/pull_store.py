@@ -19,13 +19,11 @@ from pathlib import Path
 import redis
 
 from infobip_inbound.contract.routing import Router
+from infobip_inbound.contract.store.keys import PULL_RAW_KEY, PULL_UNPARSEABLE_KEY
 from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize_envelope, parse_envelope
 from infobip_inbound.receiver.enqueue import EnqueueResult, InboxWriter, enqueue_now
 
 log = logging.getLogger("infobip_inbound.poller")
-
-RAW_KEY = "inbound:pull:raw"  # hash: batch id -> raw answer body, until processed
-UNPARSEABLE_KEY = "inbound:pull:unparseable"  # hash: batch id -> raw body that is not a valid envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +49,7 @@ class PullStore:
     def store(self, batch_id: str, raw: bytes) -> None:
         """Keep the raw body: in Redis, or if Redis fails now, in a local spill file. Never raises for Redis."""
         try:
-            self._connection.hset(RAW_KEY, batch_id, raw)
+            self._connection.hset(PULL_RAW_KEY, batch_id, raw)
         except redis.RedisError:
             log.error("Redis failed right after a pull; spilling the batch to disk", extra={"batch_id": batch_id})
             self._spill(batch_id, raw)
@@ -62,12 +60,12 @@ class PullStore:
             envelope = parse_envelope(raw)
         except InvalidEnvelope as exc:
             pipe = self._connection.pipeline(transaction=True)
-            pipe.hset(UNPARSEABLE_KEY, batch_id, raw)
-            pipe.hdel(RAW_KEY, batch_id)
+            pipe.hset(PULL_UNPARSEABLE_KEY, batch_id, raw)
+            pipe.hdel(PULL_RAW_KEY, batch_id)
             pipe.execute()
             log.error(
                 "pulled batch is not a valid envelope; kept aside in %s",
-                UNPARSEABLE_KEY,
+                PULL_UNPARSEABLE_KEY,
                 extra={"batch_id": batch_id, "problem": str(exc)[:500]},
             )
             return Processed(batch_id, 0, 0, None)
@@ -75,13 +73,13 @@ class PullStore:
         result = (
             enqueue_now(self._connection, self._writer, self._router, responses) if responses else EnqueueResult(0, 0)
         )
-        self._connection.hdel(RAW_KEY, batch_id)
+        self._connection.hdel(PULL_RAW_KEY, batch_id)
         return Processed(batch_id, len(responses), result.accepted, envelope.pending_message_count)
 
     def recover(self) -> list[Processed]:
         """Store spilled batches, then process every stored batch left by an earlier run, oldest first."""
         self._unspill()
-        stored: dict[bytes, bytes] = self._connection.hgetall(RAW_KEY)  # type: ignore[assignment]
+        stored: dict[bytes, bytes] = self._connection.hgetall(PULL_RAW_KEY)  # type: ignore[assignment]
         done = [self.process(batch_id.decode(), raw) for batch_id, raw in sorted(stored.items())]
         if done:
             log.warning("processed %d pulled batch(es) left by an earlier run", len(done))
@@ -101,5 +99,5 @@ class PullStore:
         if not self._spill_dir.is_dir():
             return
         for path in sorted(self._spill_dir.glob("*.json")):
-            self._connection.hset(RAW_KEY, path.stem.replace("~", ":"), path.read_bytes())
+            self._connection.hset(PULL_RAW_KEY, path.stem.replace("~", ":"), path.read_bytes())
             path.unlink()

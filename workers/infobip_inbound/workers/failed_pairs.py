@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import redis
 from redis.client import Pipeline
 from rq.job import JobStatus
-from rq.queue import Queue
 
 from infobip_inbound.contract import dead_letter
-from infobip_inbound.contract.inbox import SCHEDULED_KEY, Jobs, batch_key, decode_entry, queue_key
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store.entries import decode_entry
+from infobip_inbound.contract.store.jobs import Jobs
+from infobip_inbound.contract.store.keys import RQ_QUEUES_KEY, SCHEDULED_KEY, batch_key, rq_queue_key
 from infobip_inbound.workers.idempotency import persistently
 from infobip_inbound.workers.retry_policy import exhausted, retry_delay
 
@@ -48,8 +49,8 @@ def schedule_batch(
     if delay > 0:
         pipe.zadd(SCHEDULED_KEY, {job_id: time.time() + delay})
     else:
-        pipe.sadd(Queue.redis_queues_keys, queue_key(queue))
-        pipe.rpush(queue_key(queue), job_id)
+        pipe.sadd(RQ_QUEUES_KEY, rq_queue_key(queue))
+        pipe.rpush(rq_queue_key(queue), job_id)
     return job_id
 
 

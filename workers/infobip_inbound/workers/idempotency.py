@@ -15,18 +15,15 @@ from typing import TypeVar
 
 import redis
 
+from infobip_inbound.contract.store.keys import handled_key
+
 log = logging.getLogger("infobip_inbound.worker")
 
-HANDLED_PREFIX = "inbound:handled:"
 T = TypeVar("T")
 
 
 def pair_id(message_id: str, handler: str) -> str:
     return f"{handler}\x1f{message_id}"
-
-
-def handled_key(pair: str) -> str:
-    return HANDLED_PREFIX + pair
 
 
 def already_handled(connection: redis.Redis, pairs: list[str]) -> set[str]:

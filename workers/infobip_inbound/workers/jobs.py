@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from redis import Redis
 from rq import get_current_job
 
-from infobip_inbound.contract.inbox import CLAIM_LUA, Jobs, batch_key, decode_entry, inbox_key, pending_key, queue_keys
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store import keys, scripts
+from infobip_inbound.contract.store.entries import decode_entry
+from infobip_inbound.contract.store.jobs import Jobs
+from infobip_inbound.contract.store.keys import batch_key
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
 from infobip_inbound.workers.idempotency import already_handled, pair_id, record_success
 from infobip_inbound.workers.maintenance import job_lease
@@ -31,7 +34,6 @@ from infobip_inbound.workers.registry import HandlerRegistry
 
 log = logging.getLogger("infobip_inbound.worker")
 
-DONE_SUFFIX = ":done"
 _IDLE_POLL_SECONDS = 0.002
 
 
@@ -104,10 +106,9 @@ def drain_inbox(queue: str) -> dict[str, int]:
 def claim_batch(connection: Redis, queue: str, job_id: str, context: HandlerContext) -> int:
     """Move up to `worker_claim_max` responses from the inbox to this job's batch; -1 if it holds an
     unfinished batch already (a retried job: that batch is handled first)."""
-    followup = context.jobs.drain(queue)
-    keys = [inbox_key(queue), pending_key(queue), batch_key(job_id), *queue_keys(queue), followup.key]
-    args = [context.settings.worker_claim_max, job_id, followup.id, followup.field_count, *followup.fields]
-    return int(connection.register_script(CLAIM_LUA)(keys=keys, args=args))
+    return scripts.claim(
+        queue=queue, job_id=job_id, claim_max=context.settings.worker_claim_max, followup=context.jobs.drain(queue)
+    ).run(connection)
 
 
 def handle_batch(batch_key: str, handler: str | None = None, tries: int = 1) -> dict[str, int]:
@@ -134,7 +135,7 @@ def run_batch(
     observer: BatchObserver | None = None,
 ) -> dict[str, int]:
     observer = observer or BatchObserver()
-    done_key = batch_key + DONE_SUFFIX
+    done_key = keys.done_key(batch_key)
     raw_responses, done_raw = _load(connection, batch_key, done_key)
     responses = []
     for raw in raw_responses:

@@ -17,39 +17,19 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC
 
 import redis
-from rq.job import Job
-from rq.queue import Queue
 from rq.registry import StartedJobRegistry
 from rq.utils import utcparse
 
-from infobip_inbound.contract.inbox import SCHEDULED_KEY, queue_key
+from infobip_inbound.contract.store import keys, scripts
 
 log = logging.getLogger("infobip_inbound.worker")
-
-LEASE_PREFIX = "inbound:lease:job:"
-
-# KEYS: scheduled set. ARGV: now, limit, queue key prefix, job key prefix, rq:queues key.
-# One script: a due job leaves the set and enters its queue together, so two movers never both move it.
-MOVE_DUE_LUA = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
-  local origin = redis.call('HGET', ARGV[4] .. id, 'origin')
-  if origin then
-    redis.call('HSET', ARGV[4] .. id, 'status', 'queued')
-    redis.call('SADD', ARGV[5], ARGV[3] .. origin)
-    redis.call('RPUSH', ARGV[3] .. origin, id)
-  end
-end
-return #ids
-"""
 
 
 @contextlib.contextmanager
 def job_lease(connection: redis.Redis, job_id: str, seconds: float) -> Iterator[None]:
     """Hold the job's lease while the block runs. On exit the lease is left to lapse, not deleted:
     RQ marks the job finished just after, and until then the job must not look abandoned."""
-    key = LEASE_PREFIX + job_id
+    key = keys.job_lease_key(job_id)
     ttl_ms = max(1, int(seconds * 1000))
     connection.set(key, b"1", px=ttl_ms)
     stop = threading.Event()
@@ -76,7 +56,7 @@ def requeue_abandoned(connection: redis.Redis, queues: Sequence[str], grace: flo
         members: list[bytes] = connection.zrange(registry_key, 0, -1)  # type: ignore[assignment]
         for member in members:
             job_id = member.decode().split(":", 1)[0]
-            if connection.exists(LEASE_PREFIX + job_id):
+            if connection.exists(keys.job_lease_key(job_id)):
                 continue
             if _requeue(connection, queue, registry_key, member, job_id, grace):
                 requeued.append(job_id)
@@ -86,7 +66,7 @@ def requeue_abandoned(connection: redis.Redis, queues: Sequence[str], grace: flo
 
 
 def _requeue(connection: redis.Redis, queue: str, registry_key: str, member: bytes, job_id: str, grace: float) -> bool:
-    lease_key, job_key = LEASE_PREFIX + job_id, Job.key_for(job_id)
+    lease_key, job_key = keys.job_lease_key(job_id), keys.rq_job_key(job_id)
     with connection.pipeline(transaction=True) as pipe:
         try:
             pipe.watch(lease_key, job_key)  # type: ignore[no-untyped-call]
@@ -108,7 +88,7 @@ def _requeue(connection: redis.Redis, queue: str, registry_key: str, member: byt
             pipe.multi()
             pipe.zrem(registry_key, member)
             pipe.hset(job_key, "status", "queued")
-            pipe.lpush(queue_key(queue), job_id)
+            pipe.lpush(keys.rq_queue_key(queue), job_id)
             pipe.execute()
         except redis.WatchError:
             return False
@@ -125,15 +105,10 @@ class Maintenance:
         self._queues = list(queues)
         self._visibility = visibility_seconds
         self._tick = tick
-        self._move = connection.register_script(MOVE_DUE_LUA)
         self.stop = threading.Event()
 
     def move_due(self, limit: int = 500) -> int:
-        moved = self._move(
-            keys=[SCHEDULED_KEY],
-            args=[time.time(), limit, queue_key(""), Job.redis_job_namespace_prefix, Queue.redis_queues_keys],
-        )
-        return int(moved)
+        return scripts.move_due(limit=limit).run(self._connection)
 
     def _move_all_due(self, rounds: int = 100) -> None:
         """Release due retries, `limit` per script call so Redis is never blocked long; bounded per tick."""

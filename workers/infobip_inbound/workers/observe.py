@@ -1,6 +1,6 @@
 """Instrumentation of the handler calls: one log line per (message, handler), metrics, throughput, dead letters.
 
-The receiver records which request brought each message (in its inbox entry, infobip_inbound.contract.inbox);
+The receiver records which request brought each message (in its inbox entry, infobip_inbound.contract.store.entries);
 handlers see only the UserResponse, so the request id goes on the log lines written around the call, and on
 any line the handler logs itself while it runs (see infobip_inbound.runtime.logs, `request_id_var`).
 """

@@ -33,6 +33,7 @@ from rq import Queue, SimpleWorker
 from rq.worker_pool import WorkerPool
 
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store.jobs import InboundJob
 from infobip_inbound.runtime.health import serve_health
 from infobip_inbound.runtime.metrics import register
 from infobip_inbound.runtime.metrics_collectors import RedisStateCollector
@@ -49,9 +50,11 @@ _LIVE_SLACK_SECONDS = 120.0
 
 
 class InboundWorker(SimpleWorker):
-    """RQ's SimpleWorker, reconnecting sooner: after a Redis outage RQ's default pause grows to 60 s."""
+    """RQ's SimpleWorker, reconnecting sooner: after a Redis outage RQ's default pause grows to 60 s. Its
+    InboundJob also runs jobs queued under an earlier release's function names."""
 
     max_connection_wait_time = 5.0
+    job_class = InboundJob
 
 
 def worker_queues(settings: Settings) -> list[str]:
@@ -113,7 +116,13 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     maintenance.start()
     try:
         if processes > 1:
-            pool = _Pool(queue_names, connection=connection, num_workers=processes, worker_class=InboundWorker)
+            pool = _Pool(
+                queue_names,
+                connection=connection,
+                num_workers=processes,
+                worker_class=InboundWorker,
+                job_class=InboundJob,
+            )
             if settings.health_port:
 
                 def pool_age() -> float | None:

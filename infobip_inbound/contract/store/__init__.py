@@ -1,0 +1,14 @@
+"""What the service keeps in Redis: every key name (keys), every Lua script with the builder of its call
+(scripts), the inbox entry encoding (entries) and the RQ jobs it writes itself (jobs).
+
+How queued responses sit in Redis, between the receiver (and poller) that write them and the workers:
+each queue has an inbox list of UserResponse JSON. Writers append to it and make sure one real RQ job
+(`infobip_inbound.workers.jobs.drain_inbox`) is waiting on the queue's RQ list; the job, when it starts,
+claims up to `claim_max` responses into its own batch list (keys.batch_key) and handles them. So
+the number of RQ jobs follows the workers' pace, not the request rate: under load a job claims what
+accumulated while the previous one ran, and RQ's per-job cost (several round trips) is paid per batch,
+not per message.
+
+The "a drain job is waiting" mark (keys.pending_key: the job's id) is trusted only while that
+job is still queued, scheduled or starting; a job that failed or vanished no longer blocks new ones.
+"""

@@ -1,0 +1,103 @@
+"""Every Redis key the service reads or writes: the only place its `inbound:` key names are spelled.
+
+RQ's own keys (job hashes, queue lists, the set of queues) come from RQ's constants, never retyped: the
+scripts here write RQ jobs directly, so they must name exactly the keys RQ reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from rq.job import Job
+from rq.queue import Queue
+
+# RQ's keys.
+RQ_JOB_PREFIX: str = Job.redis_job_namespace_prefix  # hash per job
+RQ_QUEUE_PREFIX: str = Queue.redis_queue_namespace_prefix  # list of waiting job ids per queue
+RQ_QUEUES_KEY: str = Queue.redis_queues_keys  # set of the queues' list keys
+
+
+def rq_job_key(job_id: str) -> str:
+    return RQ_JOB_PREFIX + job_id
+
+
+def rq_queue_key(queue: str) -> str:
+    """RQ's list of the queue's waiting job ids."""
+    return RQ_QUEUE_PREFIX + queue
+
+
+# Queued responses (infobip_inbound.contract.store): receiver and poller write, workers claim.
+SEEN_PREFIX = "inbound:seen:"  # string per message id, for the dedup window
+INBOX_PREFIX = "inbound:inbox:"  # list per queue of inbox entries (infobip_inbound.contract.store.entries)
+BATCH_PREFIX = "inbound:batch:"  # list per job of the entries it claimed
+DONE_SUFFIX = ":done"  # set per batch of its settled (message, handler) pairs
+STATS_KEY = "inbound:stats:ingest"  # hash: accepted, duplicates (all receivers and pollers)
+SCHEDULED_KEY = "inbound:retry:scheduled"  # sorted set: retry batch job id scored by when it is due
+
+
+def seen_key(message_id: str) -> str:
+    return SEEN_PREFIX + message_id
+
+
+def inbox_key(queue: str) -> str:
+    return INBOX_PREFIX + queue
+
+
+def pending_key(queue: str) -> str:
+    """The queue's "a drain job is waiting" mark: that job's id."""
+    return INBOX_PREFIX + queue + ":pending"
+
+
+def batch_key(job_id: str) -> str:
+    return BATCH_PREFIX + job_id
+
+
+def done_key(batch_key: str) -> str:
+    return batch_key + DONE_SUFFIX
+
+
+# Workers.
+JOB_LEASE_PREFIX = "inbound:lease:job:"  # string per running job, renewed by its worker
+HANDLED_PREFIX = "inbound:handled:"  # string per (message, handler) pair that succeeded
+
+
+def job_lease_key(job_id: str) -> str:
+    return JOB_LEASE_PREFIX + job_id
+
+
+def handled_key(pair: str) -> str:
+    return HANDLED_PREFIX + pair
+
+
+# Dead letters (infobip_inbound.contract.dead_letter).
+DLQ_KEY = "inbound:dlq"  # hash: entry id -> JSON entry
+DLQ_INDEX = "inbound:dlq:index"  # sorted set: entry id scored by failed_at
+
+# Throughput buckets (infobip_inbound.contract.throughput).
+THROUGHPUT_PREFIX = "inbound:stats:t:"  # hash per bucket, named by its start (unix seconds)
+THROUGHPUT_BUCKET_SECONDS = 10
+THROUGHPUT_KEEP_SECONDS = 3900  # a bucket's TTL: a little over the hour that `status` reads
+
+
+def throughput_bucket(at: float | None = None) -> int:
+    """Start of the bucket holding `at` (default now)."""
+    return int(time.time() if at is None else at) // THROUGHPUT_BUCKET_SECONDS * THROUGHPUT_BUCKET_SECONDS
+
+
+def throughput_key(bucket_start: int) -> str:
+    return THROUGHPUT_PREFIX + str(bucket_start)
+
+
+# Poller.
+PULL_RAW_KEY = "inbound:pull:raw"  # hash: batch id -> raw answer body, until processed
+PULL_UNPARSEABLE_KEY = "inbound:pull:unparseable"  # hash: batch id -> raw body that is not a valid envelope
+POLLER_STATUS_KEY = "inbound:poller:status"  # hash: poller owner -> JSON status, for `status` and probes
+POLLER_LEASE_KEY = "inbound:poller:lease"  # string "owner|token": the leading poller
+POLLER_FENCE_KEY = "inbound:poller:fence"  # counter: the last fencing token handed out
+THROTTLE_PREFIX = "inbound:throttle:"  # string per API key: the GCRA's theoretical arrival time
+
+
+def throttle_key(api_key: str) -> str:
+    """The pull pacing key of an API key, named by a digest: the API key itself never goes to Redis."""
+    return THROTTLE_PREFIX + hashlib.sha256(api_key.encode()).hexdigest()[:16]

@@ -1,0 +1,302 @@
+"""Every Lua script the service runs, each beside the one function that builds its call.
+
+Each script documents its KEYS and ARGV at the top of its text; the builder next to it is the only code
+that knows those positions, so callers pass named arguments and run the Call it returns. A script is
+registered (hashed) once per Redis client, sync or asyncio, and runs by EVALSHA from then on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import redis
+import redis.asyncio as aioredis
+
+from infobip_inbound.contract.store import keys
+from infobip_inbound.contract.store.jobs import PreparedJob
+
+T = TypeVar("T")
+Arg = str | bytes | int | float
+
+_registered: weakref.WeakKeyDictionary[redis.Redis | aioredis.Redis, dict[str, Any]] = weakref.WeakKeyDictionary()
+_registered_lock = threading.Lock()
+
+
+def _script(client: redis.Redis | aioredis.Redis, source: str) -> Any:
+    """The client's registered script for `source`, registered on first use (no I/O: it only hashes)."""
+    with _registered_lock:
+        scripts = _registered.setdefault(client, {})
+        script = scripts.get(source)
+        if script is None:
+            script = scripts[source] = client.register_script(source)
+        return script
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One call of a script: its KEYS and ARGV in the script's order, and how its reply is read."""
+
+    source: str
+    keys: list[str]
+    args: list[Arg]
+    reply: Callable[[Any], T]
+
+    def run(self, client: redis.Redis) -> T:
+        return self.reply(_script(client, self.source)(keys=self.keys, args=self.args))
+
+    async def run_async(self, client: aioredis.Redis) -> T:
+        return self.reply(await _script(client, self.source)(keys=self.keys, args=self.args))
+
+
+def _flags(reply: Any) -> list[int]:
+    return [int(flag) for flag in reply]
+
+
+# The drain-job block shared by ENQUEUE and CLAIM: it reads KEYS[2..5] and ARGV[3..4+2N] in both.
+_ENSURE_DRAIN_JOB = f"""
+-- KEYS[2]  the queue's pending mark: id of the drain job known to be waiting
+-- KEYS[3]  RQ's list of the queue
+-- KEYS[4]  RQ's set of queues
+-- KEYS[5]  hash of a prepared drain job, written only if no marked job is still waiting
+-- ARGV[3]  the prepared job's id
+-- ARGV[4]  N, the number of the prepared job's hash fields
+-- ARGV[5 .. 4+2N]  the prepared job's hash field/value pairs
+local function ensure_drain_job()
+  local current = redis.call('GET', KEYS[2])
+  if current then
+    local status = redis.call('HGET', '{keys.RQ_JOB_PREFIX}' .. current, 'status')
+    if status == 'queued' or status == 'scheduled' or status == 'started' or status == 'deferred' then
+      return 0
+    end
+  end
+  redis.call('HSET', KEYS[5], unpack(ARGV, 5, 4 + 2 * tonumber(ARGV[4])))
+  redis.call('SADD', KEYS[4], KEYS[3])
+  redis.call('RPUSH', KEYS[3], ARGV[3])
+  redis.call('SET', KEYS[2], ARGV[3])
+  return 1
+end
+"""
+
+
+def _drain_job_keys(queue: str, job: PreparedJob) -> list[str]:
+    return [keys.pending_key(queue), keys.rq_queue_key(queue), keys.RQ_QUEUES_KEY, job.key]
+
+
+def _drain_job_args(job: PreparedJob) -> list[Arg]:
+    return [job.id, job.field_count, *job.fields]
+
+
+ENQUEUE = (
+    """
+-- Queue responses not seen within the dedup window; count them; make sure a drain job is waiting.
+-- KEYS[1]  the queue's inbox list
+-- KEYS[2..5]  the drain-job block (below)
+-- KEYS[6]  ingest stats hash
+-- KEYS[7]  current throughput bucket hash
+-- KEYS[8 ..]  one seen key per response
+-- ARGV[1]  dedup window, seconds
+-- ARGV[2]  throughput bucket TTL, seconds
+-- ARGV[3 .. 4+2N]  the drain-job block (below)
+-- ARGV[5+2N ..]  one inbox entry per response, in the order of their seen keys
+-- Returns one flag per response: 1 queued, 0 duplicate (seen within the window).
+"""
+    + _ENSURE_DRAIN_JOB
+    + """
+local ttl = tonumber(ARGV[1])
+local first_seen = 8
+local first_entry = 5 + 2 * tonumber(ARGV[4])
+local flags = {}
+local added = 0
+for i = first_seen, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
+    redis.call('RPUSH', KEYS[1], ARGV[first_entry + i - first_seen])
+    added = added + 1
+    flags[#flags + 1] = 1
+  else
+    flags[#flags + 1] = 0
+  end
+end
+redis.call('HINCRBY', KEYS[6], 'accepted', added)
+redis.call('HINCRBY', KEYS[6], 'duplicates', #flags - added)
+if redis.call('HINCRBY', KEYS[7], 'accepted', added) == added then
+  redis.call('EXPIRE', KEYS[7], ARGV[2])  -- the bucket's first write (or nothing counted yet)
+end
+if #flags > added then
+  redis.call('HINCRBY', KEYS[7], 'duplicates', #flags - added)
+end
+if added > 0 then
+  ensure_drain_job()
+end
+return flags
+"""
+)
+
+
+def enqueue(
+    *,
+    queue: str,
+    drain_job: PreparedJob,
+    message_ids: Sequence[str],
+    entries: Sequence[bytes],
+    dedup_ttl: int,
+    at: float | None = None,
+) -> Call[list[int]]:
+    """Queue `entries` (one per message id) on `queue`'s inbox; `drain_job` is pushed if none is waiting."""
+    if len(message_ids) != len(entries):
+        raise ValueError("one inbox entry per message id")
+    return Call(
+        ENQUEUE,
+        [
+            keys.inbox_key(queue),
+            *_drain_job_keys(queue, drain_job),
+            keys.STATS_KEY,
+            keys.throughput_key(keys.throughput_bucket(at)),
+            *(keys.seen_key(message_id) for message_id in message_ids),
+        ],
+        [dedup_ttl, keys.THROUGHPUT_KEEP_SECONDS, *_drain_job_args(drain_job), *entries],
+        _flags,
+    )
+
+
+CLAIM = (
+    """
+-- Move up to ARGV[1] entries from the inbox to this job's batch list; if the inbox still holds entries,
+-- make sure a (follow-up) drain job is waiting.
+-- KEYS[1]  the queue's inbox list
+-- KEYS[2..5]  the drain-job block (below), for the follow-up job
+-- KEYS[6]  this job's batch list
+-- ARGV[1]  claim max
+-- ARGV[2]  this job's id
+-- ARGV[3 .. 4+2N]  the drain-job block (below), for the follow-up job
+-- Returns the number claimed, or -1 when this job claimed before (a retry: it keeps its batch).
+"""
+    + _ENSURE_DRAIN_JOB
+    + """
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  return -1
+end
+if redis.call('GET', KEYS[2]) == ARGV[2] then
+  redis.call('DEL', KEYS[2])
+end
+local n = math.min(redis.call('LLEN', KEYS[1]), tonumber(ARGV[1]))
+for _ = 1, n do
+  redis.call('LMOVE', KEYS[1], KEYS[6], 'LEFT', 'RIGHT')
+end
+if redis.call('LLEN', KEYS[1]) > 0 then
+  ensure_drain_job()
+end
+return n
+"""
+)
+
+
+def claim(*, queue: str, job_id: str, claim_max: int, followup: PreparedJob) -> Call[int]:
+    """Claim into `batch_key(job_id)`; `followup` is pushed if entries remain and no drain job is waiting."""
+    return Call(
+        CLAIM,
+        [keys.inbox_key(queue), *_drain_job_keys(queue, followup), keys.batch_key(job_id)],
+        [claim_max, job_id, *_drain_job_args(followup)],
+        int,
+    )
+
+
+# One script: a due job leaves the set and enters its queue together, so two movers never both move it.
+MOVE_DUE = """
+-- Move retry batch jobs whose backoff has passed from the scheduled set onto their queues.
+-- KEYS[1]  the scheduled set (job id scored by when it is due)
+-- ARGV[1]  now, unix seconds
+-- ARGV[2]  most jobs to move in this call
+-- ARGV[3]  RQ's queue key prefix
+-- ARGV[4]  RQ's job key prefix
+-- ARGV[5]  RQ's set of queues
+-- Returns the number of ids taken from the set.
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local origin = redis.call('HGET', ARGV[4] .. id, 'origin')
+  if origin then
+    redis.call('HSET', ARGV[4] .. id, 'status', 'queued')
+    redis.call('SADD', ARGV[5], ARGV[3] .. origin)
+    redis.call('RPUSH', ARGV[3] .. origin, id)
+  end
+end
+return #ids
+"""
+
+
+def move_due(*, limit: int, at: float | None = None) -> Call[int]:
+    return Call(
+        MOVE_DUE,
+        [keys.SCHEDULED_KEY],
+        [time.time() if at is None else at, limit, keys.RQ_QUEUE_PREFIX, keys.RQ_JOB_PREFIX, keys.RQ_QUEUES_KEY],
+        int,
+    )
+
+
+ACQUIRE_LEASE = """
+-- Take the poller lease, or extend it if this owner holds it.
+-- KEYS[1]  the lease ("owner|token")
+-- KEYS[2]  the fencing counter
+-- ARGV[1]  owner
+-- ARGV[2]  lease TTL, milliseconds
+-- Returns the holder's fencing token, or 0 when another owner holds the lease.
+local current = redis.call('GET', KEYS[1])
+if current then
+  local owner, token = string.match(current, '^(.*)|(%d+)$')
+  if owner == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(token)
+  end
+  return 0
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
+return token
+"""
+
+
+def acquire_lease(*, owner: str, ttl_ms: int) -> Call[int]:
+    return Call(ACQUIRE_LEASE, [keys.POLLER_LEASE_KEY, keys.POLLER_FENCE_KEY], [owner, ttl_ms], int)
+
+
+RELEASE_LEASE = """
+-- Give up the poller lease if this owner holds it.
+-- KEYS[1]  the lease ("owner|token")
+-- ARGV[1]  owner
+-- Returns 1 if released, 0 if held by another owner or by none.
+local current = redis.call('GET', KEYS[1])
+if current and string.match(current, '^(.*)|%d+$') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def release_lease(*, owner: str) -> Call[int]:
+    return Call(RELEASE_LEASE, [keys.POLLER_LEASE_KEY], [owner], int)
+
+
+PACE_PULL = """
+-- GCRA with no burst, by Redis' clock: may a request go now?
+-- KEYS[1]  the API key's theoretical arrival time, microseconds
+-- ARGV[1]  interval between requests, microseconds
+-- Returns 0 when the request may go now (and takes its slot), else microseconds to wait.
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local interval = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat > now then
+  return tat - now
+end
+redis.call('SET', KEYS[1], now + interval, 'PX', math.ceil(interval / 1000) + 1000)
+return 0
+"""
+
+
+def pace_pull(*, api_key: str, interval_us: int) -> Call[int]:
+    return Call(PACE_PULL, [keys.throttle_key(api_key)], [interval_us], int)
