@@ -57,6 +57,19 @@ class InboundWorker(SimpleWorker):
     job_class = InboundJob
 
 
+def _new_worker(connection: redis.Redis, queue_names: list[str], name: str) -> InboundWorker:
+    """An RQ worker, built once Redis answers: building one names its connection (CLIENT SETNAME), and a
+    restart while Redis is still away must wait for it rather than end the process."""
+    while True:
+        try:
+            return InboundWorker(
+                [Queue(q, connection=connection) for q in queue_names], connection=connection, name=name
+            )
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("Redis unavailable; waiting to start the worker", extra={"error": type(exc).__name__})
+            time.sleep(RESTART_DELAY_SECONDS)
+
+
 def worker_queues(settings: Settings) -> list[str]:
     return settings.worker_queues or settings.queues
 
@@ -136,9 +149,8 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
         name = f"infobip-inbound-{socket.gethostname()}-{os.getpid()}"
         current: list[InboundWorker] = []
         for run in itertools.count():
-            queues = [Queue(queue, connection=connection) for queue in queue_names]
             # A new name per run: a registration left without its death mark must not block the next run.
-            worker = InboundWorker(queues, connection=connection, name=f"{name}-{run}" if run else name)
+            worker = _new_worker(connection, queue_names, f"{name}-{run}" if run else name)
             current[:] = [worker]
             if run == 0 and settings.health_port:
                 # Longest gap between heartbeats: a blocking dequeue, one job, then a reconnect pause.
