@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import orjson
@@ -9,8 +10,11 @@ from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.infobip.envelope import (
     InfobipResult,
     InvalidEnvelope,
+    Unreadable,
+    normalize,
     normalize_envelope,
     parse_envelope,
+    read_envelope,
     to_user_response,
 )
 from tests.support import envelope, result
@@ -66,7 +70,7 @@ def test_every_infobip_field_is_mapped_to_snake_case() -> None:
     assert dumped["bulk_id"] == "b1"
     assert dumped["initial_message_id"] == "i1"
     assert dumped["source"] == "forward"
-    assert dumped["schema_version"] == 1
+    assert dumped["schema_version"] == 2
     assert dumped["extra_fields"] == {}
 
 
@@ -106,26 +110,100 @@ def test_envelope_level_counts_are_optional() -> None:
         (b"[]", "body"),
         (b'{"result": []}', "results"),
         (b'{"results": {}}', "results"),
-        (orjson.dumps(envelope(result("m1", receivedAt="yesterday"))), "results[0].receivedAt"),
-        (orjson.dumps(envelope(result("m1"), result(""))), "results[1].messageId"),
-        (orjson.dumps(envelope(result("m1", customPayload=[1, 2]))), "results[0].customPayload"),
     ],
 )
-def test_invalid_envelopes_name_the_field(body: bytes, field: str) -> None:
+def test_a_body_that_is_not_an_envelope_names_the_field(body: bytes, field: str) -> None:
     with pytest.raises(InvalidEnvelope) as caught:
-        parse_envelope(body)
+        read_envelope(body)
     assert field in [error.field for error in caught.value.errors]
 
 
-def test_missing_required_fields_are_each_named() -> None:
-    with pytest.raises(InvalidEnvelope) as caught:
-        parse_envelope(b'{"results": [{"messageId": "x"}]}')
-    fields = {error.field for error in caught.value.errors}
-    assert fields == {
-        "results[0].from",
-        "results[0].to",
-        "results[0].applicationCode",
-        "results[0].receivedAt",
-        "results[0].text",
-        "results[0].cleanText",
-    }
+def read_one(item: object) -> tuple[list[UserResponse], list[Unreadable]]:
+    """Read an envelope of an ordinary result and `item`: the responses made, and what is set aside."""
+    normalization = normalize(read_envelope(orjson.dumps(envelope(result("ok"), item))), "forward")  # type: ignore[arg-type]
+    return [to_user_response(n) for n in normalization.responses], normalization.unreadable
+
+
+@pytest.mark.parametrize(
+    ("odd", "check"),
+    [
+        ({"text": None, "cleanText": None}, lambda r: r.text is None and r.clean_text is None),
+        ({"cleanText": None}, lambda r: r.clean_text == "hello"),  # derived from text and keyword
+        ({"to": None}, lambda r: r.to is None and r.application_code == "app-1"),
+        ({"from": None}, lambda r: r.registration_id is None),
+        (
+            {"receivedAt": "2017-01-05T14:47:56.221+02"},
+            lambda r: r.received_at == datetime(2017, 1, 5, 12, 47, 56, 221000, tzinfo=UTC),
+        ),
+        (
+            {"receivedAt": 1483620476221},
+            lambda r: r.received_at == datetime(2017, 1, 5, 12, 47, 56, 221000, tzinfo=UTC),
+        ),
+        (
+            {"receivedAt": "yesterday"},
+            lambda r: r.received_at is None and r.extra_fields == {"receivedAt": "yesterday"},
+        ),
+        ({"customPayload": '{"a": 1}'}, lambda r: r.custom_payload == {"a": 1}),
+        ({"customPayload": [1, 2]}, lambda r: r.custom_payload is None and r.extra_fields == {"customPayload": [1, 2]}),
+        ({"text": {"body": "hi"}}, lambda r: r.text is None and r.extra_fields == {"text": {"body": "hi"}}),
+        ({"keyword": 42}, lambda r: r.keyword == "42"),
+    ],
+)
+def test_odd_results_are_normalized_or_kept_as_sent_beside_an_ordinary_one(
+    odd: dict[str, object], check: Callable[[UserResponse], bool]
+) -> None:
+    responses, unreadable = read_one(result("odd", **odd))
+    assert unreadable == []
+    assert [r.message_id for r in responses] == ["ok", "odd"]
+    assert check(responses[1]), responses[1]
+
+
+def test_missing_fields_are_null_and_clean_text_is_derived() -> None:
+    item = {"messageId": "odd", "applicationCode": "app-1", "text": "yes please", "keyword": "YES"}
+    responses, unreadable = read_one(item)
+    assert unreadable == []
+    odd = responses[1]
+    assert (odd.registration_id, odd.to, odd.received_at, odd.bulk_id) == (None, None, None, None)
+    assert odd.clean_text == "please"
+
+
+def test_application_code_falls_back_to_to() -> None:
+    item = {key: value for key, value in result("odd", to="app-2").items() if key != "applicationCode"}
+    responses, _ = read_one(item)
+    assert responses[1].application_code == "app-2"
+
+
+@pytest.mark.parametrize(
+    ("item", "reason", "message_id"),
+    [
+        (result(""), "messageId", None),
+        ({k: v for k, v in result("m2").items() if k != "messageId"}, "messageId", None),
+        ({"messageId": "m2"}, "applicationCode", "m2"),
+        ("not an object", "not a JSON object", None),
+    ],
+)
+def test_a_result_that_cannot_be_normalized_is_set_aside_raw_with_why(
+    item: object, reason: str, message_id: str | None
+) -> None:
+    responses, unreadable = read_one(item)
+    assert [r.message_id for r in responses] == ["ok"]
+    (aside,) = unreadable
+    assert reason in aside.reason
+    assert aside.message_id == message_id
+    assert aside.index == 1
+    assert orjson.loads(aside.raw) == item
+
+
+def test_a_value_that_cannot_be_stored_sets_that_result_aside() -> None:
+    body = orjson.dumps(envelope(result("ok"), result("m2", customPayload={"n": "BIG"})))
+    normalization = normalize(read_envelope(body.replace(b'"BIG"', str(2**70).encode())), "forward")
+    assert [n.message_id for n in normalization.responses] == ["ok"]
+    (aside,) = normalization.unreadable
+    assert "cannot be stored" in aside.reason
+    assert aside.message_id == "m2"
+
+
+def test_version_1_documents_still_validate() -> None:
+    current = normalize_one().model_dump(mode="json")
+    old = UserResponse.model_validate({**current, "schema_version": 1})
+    assert old.schema_version == 1

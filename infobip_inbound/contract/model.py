@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = 1
+# 2: `registration_id`, `to`, `text`, `clean_text` and `received_at` may be null (Infobip's SDKs may leave them
+# out). Version 1 documents (queued before the upgrade) still validate: they are a subset of version 2.
+SCHEMA_VERSION: Literal[2] = 2
 
 Source = Literal["forward", "pull"]
 
@@ -21,18 +23,28 @@ class UserResponse(BaseModel):
     """A mobile app user's response (a mobile-originated push message), as handlers receive it.
 
     Field names are the snake_case forms of Infobip's result fields; `registration_id` is Infobip's `from`.
+    A field Infobip left out is null; a value Infobip sent in a shape this version cannot normalize is null
+    here and kept, as sent and under its Infobip name, in `extra_fields`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", title="UserResponse")
 
-    schema_version: Literal[1] = Field(default=1, description="Version of this model (SCHEMA_VERSION).")
+    schema_version: Literal[1, 2] = Field(
+        default=SCHEMA_VERSION, description="Version of this model (SCHEMA_VERSION) when the response was queued."
+    )
     message_id: str = Field(min_length=1, description="Infobip's messageId; unique per response.")
-    application_code: str = Field(min_length=1)
-    registration_id: str = Field(description="Push registration ID of the responding device (Infobip's `from`).")
-    to: str = Field(description="Infobip's `to` (the application code).")
-    text: str
-    clean_text: str = Field(description="The text without its keyword.")
-    received_at: AwareDatetime = Field(description="When Infobip received the response, in UTC.")
+    application_code: str = Field(
+        min_length=1, description="Infobip's applicationCode (or, when Infobip left it out, its `to`)."
+    )
+    registration_id: str | None = Field(
+        default=None, description="Push registration ID of the responding device (Infobip's `from`)."
+    )
+    to: str | None = Field(default=None, description="Infobip's `to` (the application code).")
+    text: str | None = Field(default=None, description="The response's text; null when the device sent none.")
+    clean_text: str | None = Field(
+        default=None, description="The text without its keyword (derived from `text` when Infobip left it out)."
+    )
+    received_at: AwareDatetime | None = Field(default=None, description="When Infobip received the response, in UTC.")
     subscriber_id: str | None = None
     keyword: str | None = None
     custom_payload: dict[str, Any] | None = None
@@ -49,8 +61,8 @@ class UserResponse(BaseModel):
 
     @field_validator("received_at", "ingested_at", mode="after")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return as_utc(value)
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,15 +1,72 @@
-"""Infobip's `results` envelope (HTTP_FORWARD body and PULL answer) and its normalization to UserResponse."""
+"""Infobip's `results` envelope (HTTP_FORWARD body and PULL answer) and its normalization to UserResponse.
+
+Liberal in what it accepts: Infobip documents most result fields as required, but its SDKs send a null body,
+omit `bulkId`/`initialMessageId` on unprompted messages and treat every inbound field as optional. A result
+becomes a UserResponse when it has a usable `messageId` and an application code (`applicationCode`, or `to`,
+which Infobip sets to the same code) to route it by. Whatever else is missing stays empty; a value of a known
+field that cannot be normalized is kept as sent in `extra_fields`. A result that cannot be made into a
+UserResponse at all is handed back, raw and with the reason, to be quarantined: one odd result never takes
+its neighbours down with it. Only a body that is not an envelope at all is refused as a whole.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from infobip_inbound.contract.model import SCHEMA_VERSION, Source, UserResponse, as_utc
+
+# Known result fields whose value may be kept as sent when it has an unexpected shape. `messageId` and
+# `applicationCode` are not among them: without them there is nothing to queue.
+_OPTIONAL_FIELDS = frozenset(
+    {
+        "from",
+        "to",
+        "receivedAt",
+        "text",
+        "cleanText",
+        "pairedMessageId",
+        "subscriberId",
+        "callbackData",
+        "keyword",
+        "customPayload",
+        "bulkId",
+        "initialMessageId",
+    }
+)
+
+
+def _timestamp(value: Any) -> Any:
+    """ISO 8601 in any of its offset forms (`+0000`, `+02`, `+02:00`, `Z`, none = UTC), or Unix time in
+    seconds or milliseconds. Anything else is left for validation to refuse (and then kept as sent)."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if abs(value) >= 100_000_000_000 else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return value
+    return value
+
+
+def _payload(value: Any) -> Any:
+    """customPayload sent as a JSON string of an object is that object."""
+    if isinstance(value, str):
+        try:
+            decoded = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+        return decoded if isinstance(decoded, dict) else value
+    return value
 
 
 class InfobipResult(BaseModel):
@@ -18,19 +75,36 @@ class InfobipResult(BaseModel):
     model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 
     message_id: str = Field(alias="messageId", min_length=1)
-    registration_id: str = Field(alias="from")
-    to: str
     application_code: str = Field(alias="applicationCode", min_length=1)
-    received_at: datetime = Field(alias="receivedAt")
-    text: str
-    clean_text: str = Field(alias="cleanText")
+    registration_id: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    received_at: Annotated[datetime | None, BeforeValidator(_timestamp)] = Field(default=None, alias="receivedAt")
+    text: str | None = None
+    clean_text: str | None = Field(default=None, alias="cleanText")
     paired_message_id: str | None = Field(default=None, alias="pairedMessageId")
     subscriber_id: str | None = Field(default=None, alias="subscriberId")
     callback_data: str | None = Field(default=None, alias="callbackData")
     keyword: str | None = None
-    custom_payload: dict[str, Any] | None = Field(default=None, alias="customPayload")
+    custom_payload: Annotated[dict[str, Any] | None, BeforeValidator(_payload)] = Field(
+        default=None, alias="customPayload"
+    )
     bulk_id: str | None = Field(default=None, alias="bulkId")
     initial_message_id: str | None = Field(default=None, alias="initialMessageId")
+
+    # Known fields whose value could not be normalized, by their Infobip name, as sent.
+    _as_sent: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _application_code_from_to(cls, data: Any) -> Any:
+        # Infobip sets `to` to the application code; an SDK that leaves out applicationCode still sends it.
+        if isinstance(data, dict) and not data.get("applicationCode") and isinstance(data.get("to"), str | int):
+            return {**data, "applicationCode": data["to"]}
+        return data
+
+    @property
+    def as_sent(self) -> dict[str, Any]:
+        return self._as_sent
 
 
 class InfobipEnvelope(BaseModel):
@@ -41,17 +115,49 @@ class InfobipEnvelope(BaseModel):
     pending_message_count: int | None = Field(default=None, alias="pendingMessageCount")
 
 
+class _LooseEnvelope(BaseModel):
+    """The envelope with its results unread: what is left to go on when some result does not validate."""
+
+    model_config = ConfigDict(extra="allow")
+
+    results: list[Any]
+    message_count: int | None = Field(default=None, alias="messageCount")
+    pending_message_count: int | None = Field(default=None, alias="pendingMessageCount")
+
+
 class FieldError(BaseModel):
     field: str
     message: str
 
 
 class InvalidEnvelope(ValueError):
-    """The body is not a valid Infobip envelope; `errors` name each offending field."""
+    """The body is not an Infobip envelope at all; `errors` name each offending field."""
 
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
         self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A result that cannot be made into a UserResponse: the result as sent (JSON) and why."""
+
+    index: int
+    raw: bytes
+    reason: str
+    message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadEnvelope:
+    """An envelope read result by result: the valid ones, and the ones to quarantine."""
+
+    envelope: InfobipEnvelope
+    unreadable: list[Unreadable]
+
+    @property
+    def result_count(self) -> int:
+        return len(self.envelope.results) + len(self.unreadable)
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -61,18 +167,79 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path or "body"
 
 
-def parse_envelope(body: bytes) -> InfobipEnvelope:
-    """Parse and validate a raw envelope, raising InvalidEnvelope with the offending fields."""
+def _field_errors(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[FieldError]:
+    errors = []
+    for err in exc.errors(include_url=False, include_input=False)[:20]:
+        message = err["msg"]
+        if err["type"] == "model_type" and not err["loc"] and not prefix:
+            message = "must be a JSON object with a results array"
+        errors.append(FieldError(field=_field_path((*prefix, *err["loc"])), message=message))
+    return errors
+
+
+def read_envelope(body: bytes) -> ReadEnvelope:
+    """Read a raw envelope result by result. Raises InvalidEnvelope only when the body is not a JSON object
+    with a `results` array; a result that cannot be read is returned in `unreadable`, with the reason."""
     try:
-        return InfobipEnvelope.model_validate_json(body)
+        return ReadEnvelope(InfobipEnvelope.model_validate_json(body), [])
+    except ValidationError:
+        pass  # some result (or the envelope itself) is odd: read them one by one
+    try:
+        loose = _LooseEnvelope.model_validate_json(body)
     except ValidationError as exc:
-        errors = []
-        for err in exc.errors(include_url=False, include_input=False)[:20]:
-            message = err["msg"]
-            if err["type"] == "model_type" and not err["loc"]:
-                message = "must be a JSON object with a results array"
-            errors.append(FieldError(field=_field_path(err["loc"]), message=message))
-        raise InvalidEnvelope(errors) from None
+        raise InvalidEnvelope(_field_errors(exc)) from None
+    results: list[InfobipResult] = []
+    unreadable: list[Unreadable] = []
+    for index, item in enumerate(loose.results):
+        read = _read_result(index, item)
+        if isinstance(read, InfobipResult):
+            results.append(read)
+        else:
+            unreadable.append(read)
+    envelope = InfobipEnvelope.model_construct(
+        results=results,
+        message_count=loose.message_count,
+        pending_message_count=loose.pending_message_count,
+    )
+    envelope.__pydantic_extra__ = loose.__pydantic_extra__
+    return ReadEnvelope(envelope, unreadable)
+
+
+def _read_result(index: int, item: Any) -> InfobipResult | Unreadable:
+    """Validate one result; a known optional field of an unexpected shape is set aside (kept as sent) and
+    the result validated again without it."""
+    if not isinstance(item, dict):
+        return Unreadable(index, orjson.dumps(item), "result is not a JSON object", None)
+    data = dict(item)
+    as_sent: dict[str, Any] = {}
+    for _ in range(2):
+        try:
+            result = InfobipResult.model_validate(data)
+        except ValidationError as exc:
+            fields = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+            movable = fields & _OPTIONAL_FIELDS
+            if movable and movable == fields:
+                for name in movable:
+                    as_sent[name] = data.pop(name)
+                continue
+            reason = "; ".join(f"{e.field}: {e.message}" for e in _field_errors(exc))
+            return Unreadable(index, orjson.dumps(item), reason, _message_id(item))
+        result._as_sent = as_sent
+        return result
+    return Unreadable(index, orjson.dumps(item), "result could not be read", _message_id(item))
+
+
+def _message_id(item: dict[str, Any]) -> str | None:
+    value = item.get("messageId")
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) and str(value) else None
+
+
+def parse_envelope(body: bytes) -> InfobipEnvelope:
+    """Parse a raw envelope, raising InvalidEnvelope when it, or any result in it, cannot be read."""
+    read = read_envelope(body)
+    if read.unreadable:
+        raise InvalidEnvelope([FieldError(field=f"results[{u.index}]", message=u.reason) for u in read.unreadable[:20]])
+    return read.envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,31 +254,56 @@ class Normalized:
         return self.result.message_id
 
 
-def normalize_envelope(envelope: InfobipEnvelope, source: Source) -> list[Normalized]:
-    """The envelope's results as UserResponse JSON. Built straight from the validated wire model: its field
+@dataclass(frozen=True, slots=True)
+class Normalization:
+    """The envelope's results as UserResponse JSON, and those that cannot be stored as one."""
+
+    responses: list[Normalized]
+    unreadable: list[Unreadable]
+
+
+def normalize(read: ReadEnvelope, source: Source) -> Normalization:
+    """UserResponse JSON for every readable result. Built straight from the validated wire model: its field
     names are UserResponse's (tests hold the two together), so no second validation is needed."""
     common = {"schema_version": SCHEMA_VERSION, "source": source, "ingested_at": datetime.now(UTC)}
-    try:
-        return _normalize(envelope, common)
-    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in customPayload
-        raise InvalidEnvelope([FieldError(field="results", message=f"a value cannot be stored: {exc}")]) from None
+    responses: list[Normalized] = []
+    unreadable = list(read.unreadable)
+    for index, result in enumerate(read.envelope.results):
+        try:
+            responses.append(Normalized(result, orjson.dumps(_fields(result, common))))
+        except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in customPayload
+            # The standard library's encoder takes any integer: the result is kept as sent, in Infobip's names.
+            sent = {**result.model_dump(mode="json", by_alias=True, exclude_none=True), **result.as_sent}
+            raw = json.dumps(sent, ensure_ascii=False).encode()
+            unreadable.append(Unreadable(index, raw, f"a value cannot be stored: {exc}", result.message_id))
+    return Normalization(responses, unreadable)
 
 
-def _normalize(envelope: InfobipEnvelope, common: dict[str, Any]) -> list[Normalized]:
-    return [
-        Normalized(
-            result,
-            orjson.dumps(
-                {
-                    **result.__dict__,
-                    "received_at": as_utc(result.received_at),
-                    **common,
-                    "extra_fields": result.__pydantic_extra__ or {},
-                }
-            ),
-        )
-        for result in envelope.results
-    ]
+def _fields(result: InfobipResult, common: dict[str, Any]) -> dict[str, Any]:
+    fields = {**result.__dict__, **common}
+    if result.received_at is not None:
+        fields["received_at"] = as_utc(result.received_at)
+    if result.clean_text is None and result.text is not None and "cleanText" not in result.as_sent:
+        fields["clean_text"] = _without_keyword(result.text, result.keyword)
+    extra = result.__pydantic_extra__ or {}
+    fields["extra_fields"] = {**extra, **result.as_sent} if result.as_sent else extra
+    return fields
+
+
+def _without_keyword(text: str, keyword: str | None) -> str:
+    """Infobip's cleanText: the text without its leading keyword."""
+    if keyword and text[: len(keyword)].casefold() == keyword.casefold():
+        return text[len(keyword) :].lstrip()
+    return text
+
+
+def normalize_envelope(envelope: InfobipEnvelope, source: Source) -> list[Normalized]:
+    """Every result of a fully readable envelope as UserResponse JSON; InvalidEnvelope if one cannot be."""
+    normalization = normalize(ReadEnvelope(envelope, []), source)
+    if normalization.unreadable:
+        problem = normalization.unreadable[0]
+        raise InvalidEnvelope([FieldError(field=f"results[{problem.index}]", message=problem.reason)])
+    return normalization.responses
 
 
 def to_user_response(normalized: Normalized) -> UserResponse:
