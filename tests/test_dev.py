@@ -68,7 +68,7 @@ def test_dev_runs_the_stack_on_embedded_redis_with_the_simulator_and_stops_clean
             headers={"Content-Type": "application/json"},
         )
         assert answer.status_code == 200
-        assert answer.json() == {"accepted": 1, "duplicates": 0}
+        assert answer.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
         # The log handler prints the normalized response.
         wait_until(lambda: '"message_id":"1561984815238926404"' in log_path.read_text(), timeout=30)
         # Simulated responses arrive by forward (first application) and by pull (the others).

@@ -44,9 +44,9 @@ def queued_responses(client: redis.Redis) -> list[dict[str, object]]:
 def test_accepts_one_and_many_results(receiver: ReceiverProcess, redis_client: redis.Redis) -> None:
     one = post(receiver, envelope(result("a1")))
     assert one.status_code == 200
-    assert one.json() == {"accepted": 1, "duplicates": 0}
+    assert one.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
     many = post(receiver, envelope(*(result(f"b{i}") for i in range(30))))
-    assert many.json() == {"accepted": 30, "duplicates": 0}
+    assert many.json() == {"accepted": 30, "duplicates": 0, "quarantined": 0}
     queued = queued_responses(redis_client)
     assert sorted(r["message_id"] for r in queued) == sorted(["a1", *(f"b{i}" for i in range(30))])
     assert {r["source"] for r in queued} == {"forward"}
@@ -62,10 +62,14 @@ def test_accepts_one_and_many_results(receiver: ReceiverProcess, redis_client: r
 
 
 def test_duplicates_are_answered_200_and_not_queued_again(receiver: ReceiverProcess, redis_client: redis.Redis) -> None:
-    assert post(receiver, envelope(result("d1"), result("d2"))).json() == {"accepted": 2, "duplicates": 0}
+    assert post(receiver, envelope(result("d1"), result("d2"))).json() == {
+        "accepted": 2,
+        "duplicates": 0,
+        "quarantined": 0,
+    }
     again = post(receiver, envelope(result("d2"), result("d3"), result("d3")))
     assert again.status_code == 200
-    assert again.json() == {"accepted": 1, "duplicates": 2}
+    assert again.json() == {"accepted": 1, "duplicates": 2, "quarantined": 0}
     assert sorted(r["message_id"] for r in queued_responses(redis_client)) == ["d1", "d2", "d3"]
     assert redis_client.hgetall(STATS_KEY) == {b"accepted": b"3", b"duplicates": b"2"}
     ttl = redis_client.ttl(SEEN_PREFIX + "d1")
@@ -75,7 +79,7 @@ def test_duplicates_are_answered_200_and_not_queued_again(receiver: ReceiverProc
 def test_empty_results_is_fine(receiver: ReceiverProcess) -> None:
     answer = post(receiver, {"results": [], "messageCount": 0, "pendingMessageCount": 0})
     assert answer.status_code == 200
-    assert answer.json() == {"accepted": 0, "duplicates": 0}
+    assert answer.json() == {"accepted": 0, "duplicates": 0, "quarantined": 0}
 
 
 def test_malformed_json_is_400_naming_the_body(receiver: ReceiverProcess, redis_client: redis.Redis) -> None:
@@ -87,15 +91,25 @@ def test_malformed_json_is_400_naming_the_body(receiver: ReceiverProcess, redis_
 
 
 def test_invalid_envelope_is_400_naming_the_field(receiver: ReceiverProcess, redis_client: redis.Redis) -> None:
-    bad = result("x1")
-    del bad["applicationCode"]
-    answer = post(receiver, envelope(result("ok1"), bad))
+    answer = post(receiver, {"results": {"0": result("ok1")}})
     assert answer.status_code == 400
     assert answer.headers["content-type"] == "application/json"
-    assert [f["field"] for f in answer.json()["fields"]] == ["results[1].applicationCode"]
-    # All or nothing: the valid result of a rejected request is not queued either.
+    assert [f["field"] for f in answer.json()["fields"]] == ["results"]
     assert queued_responses(redis_client) == []
     assert not redis_client.exists(SEEN_PREFIX + "ok1")
+
+
+def test_a_result_without_application_code_takes_it_from_to(
+    receiver: ReceiverProcess, redis_client: redis.Redis
+) -> None:
+    bad = result("x1", to="app-2")
+    del bad["applicationCode"]
+    answer = post(receiver, envelope(result("ok1"), bad))
+    assert answer.json() == {"accepted": 2, "duplicates": 0, "quarantined": 0}
+    assert {r["message_id"]: r["application_code"] for r in queued_responses(redis_client)} == {
+        "ok1": "app-1",
+        "x1": "app-2",
+    }
 
 
 @pytest.mark.parametrize("path", ["/infobip/forward/wrong-token", "/infobip/forward", f"/infobip/forward/{TOKEN}x"])
@@ -202,7 +216,7 @@ def test_redis_down_answers_503_then_recovers_without_restart(
         retried = post(receiver, envelope(result("r1"), result("r2")))
         assert retried.status_code == 200
         # r1 was stored before the outage (it survived the restart); r2 is new.
-        assert retried.json() == {"accepted": 1, "duplicates": 1}
+        assert retried.json() == {"accepted": 1, "duplicates": 1, "quarantined": 0}
     finally:
         own.cleanup()
 
@@ -215,3 +229,58 @@ def test_secret_token_never_logged(receiver: ReceiverProcess) -> None:
     assert "forward request" in log
     assert TOKEN not in log
     assert "wrong-secret-value" not in log
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"text": None},
+        {"cleanText": None},
+        {"to": None},
+        {"customPayload": '{"campaign": "spring"}'},
+        {"receivedAt": "2017-01-05T14:47:56.221+02"},
+        {"receivedAt": "not a time"},
+        {"from": None, "bulkId": None, "initialMessageId": None},
+    ],
+)
+def test_an_odd_result_beside_an_ordinary_one_is_queued_with_it(
+    receiver: ReceiverProcess, redis_client: redis.Redis, odd: dict[str, object]
+) -> None:
+    answer = post(receiver, envelope(result("plain"), result("odd", **odd)))
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 2, "duplicates": 0, "quarantined": 0}
+    assert sorted(r["message_id"] for r in queued_responses(redis_client)) == ["odd", "plain"]
+
+
+def test_a_result_that_cannot_be_read_is_quarantined_and_its_neighbours_queued(
+    receiver: ReceiverProcess, redis_client: redis.Redis
+) -> None:
+    from infobip_inbound.contract import quarantine
+
+    unreadable = {"text": "no message id", "applicationCode": "app-1"}
+    body = envelope(result("plain-1"), unreadable, result("plain-2"))
+    answer = post(receiver, body, headers={**JSON, "X-Request-ID": "req-42"})
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 2, "duplicates": 0, "quarantined": 1}
+    assert sorted(r["message_id"] for r in queued_responses(redis_client)) == ["plain-1", "plain-2"]
+    (entry,) = quarantine.select(redis_client)
+    assert (entry.source, entry.kind, entry.request_id) == ("forward", "result", "req-42")
+    assert "messageId" in entry.reason
+    assert orjson.loads(entry.raw) == unreadable
+    # Infobip retries the same body: the good ones are duplicates, the odd one replaces its own entry.
+    again = post(receiver, body)
+    assert again.json() == {"accepted": 0, "duplicates": 2, "quarantined": 1}
+    assert quarantine.count(redis_client) == 1
+    assert redis_client.hget(STATS_KEY, "quarantined") == b"1"
+
+
+def test_a_body_that_is_not_an_envelope_is_refused_and_nothing_is_stored(
+    receiver: ReceiverProcess, redis_client: redis.Redis
+) -> None:
+    from infobip_inbound.contract import quarantine
+
+    answer = post(receiver, [result("x")])
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "invalid_envelope"
+    assert queued_responses(redis_client) == []
+    assert quarantine.count(redis_client) == 0

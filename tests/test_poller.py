@@ -7,19 +7,21 @@ import signal
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import pytest
 import redis
 
+from infobip_inbound.contract import quarantine
 from infobip_inbound.contract.store.keys import POLLER_LEASE_KEY as LEASE_KEY
 from infobip_inbound.contract.store.keys import PULL_RAW_KEY as RAW_KEY
 from infobip_inbound.contract.store.keys import PULL_UNPARSEABLE_KEY as UNPARSEABLE_KEY
 from infobip_inbound.shell.redis_server import RedisServer, free_port
 from tests.conftest import _roles
 from tests.simulator_support import API_KEY, SimulatorProcess
-from tests.support import Role, wait_until
+from tests.support import Role, envelope, result, wait_until
 
 pytest_plugins = ["tests.simulator_fixtures"]
 
@@ -229,18 +231,38 @@ def test_nothing_is_pulled_while_redis_is_down(
         own.cleanup()
 
 
-def test_an_unparseable_answer_is_kept_aside(
-    poller_env: dict[str, str], redis_client: redis.Redis, redis_url: str
-) -> None:
+def _pull_store(redis_client: redis.Redis, redis_url: str) -> Any:
     from infobip_inbound.contract.routing import Router
     from infobip_inbound.contract.settings import load_settings
     from infobip_inbound.receiver.enqueue import InboxWriter
     from infobip_inbound.receiver.pull_store import PullStore
 
     settings = load_settings(redis_url=redis_url)
-    store = PullStore(redis_client, InboxWriter(settings), Router.from_settings(settings), Path("/nonexistent"))
+    return PullStore(redis_client, InboxWriter(settings), Router.from_settings(settings), Path("/nonexistent"))
+
+
+def test_an_answer_that_is_not_an_envelope_is_quarantined_whole(
+    poller_env: dict[str, str], redis_client: redis.Redis, redis_url: str
+) -> None:
+    store = _pull_store(redis_client, redis_url)
     store.store("b1", b"<html>proxy error</html>")
     (outcome,) = store.recover()
     assert outcome.pending is None
-    assert redis_client.hget(UNPARSEABLE_KEY, "b1") == b"<html>proxy error</html>"
+    (entry,) = quarantine.select(redis_client)
+    assert (entry.kind, entry.source, entry.raw, entry.batch_id) == ("body", "pull", "<html>proxy error</html>", "b1")
+    assert "not an envelope" in entry.reason
     assert redis_client.hlen(RAW_KEY) == 0
+
+
+def test_what_earlier_versions_kept_aside_whole_is_read_again_result_by_result(
+    poller_env: dict[str, str], redis_client: redis.Redis, redis_url: str
+) -> None:
+    body = orjson.dumps(envelope(result("good-1"), {"messageId": "odd-1", "text": "no application code"}))
+    redis_client.hset(UNPARSEABLE_KEY, "00000000000000000001:main:1:abcd", body)
+    store = _pull_store(redis_client, redis_url)
+    (outcome,) = store.recover()
+    assert (outcome.messages, outcome.accepted, outcome.quarantined) == (1, 1, 1)
+    (entry,) = quarantine.select(redis_client)
+    assert (entry.message_id, entry.account, entry.kind) == ("odd-1", "main", "result")
+    assert redis_client.hlen(UNPARSEABLE_KEY) == 0
+    assert redis_client.llen("inbound:inbox:infobip-inbound") == 1

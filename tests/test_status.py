@@ -124,8 +124,12 @@ def test_status_command_and_page_with_jobs_in_several_states(
         roles(env, "worker", "--queue", "slow")
         wait_until(lambda: StartedJobRegistry("slow", connection=redis_client).count == 1, timeout=60)
         # Waiting: no worker on the default queue now; two of them duplicates.
-        assert post(receiver, *(result(f"wait-{i}") for i in range(5))) == {"accepted": 5, "duplicates": 0}
-        assert post(receiver, result("wait-0"), result("ok-1")) == {"accepted": 0, "duplicates": 2}
+        assert post(receiver, *(result(f"wait-{i}") for i in range(5))) == {
+            "accepted": 5,
+            "duplicates": 0,
+            "quarantined": 0,
+        }
+        assert post(receiver, result("wait-0"), result("ok-1")) == {"accepted": 0, "duplicates": 2, "quarantined": 0}
         # PULL: a real poller takes the lease and drains three messages into the default queue.
         sim.inject(generate=3)
         roles(env, "poller")

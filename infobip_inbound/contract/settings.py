@@ -172,6 +172,12 @@ class Settings(BaseSettings):
         " write is in flight still share the next one.",
     )
     commit_max_messages: int = Field(default=500, ge=1, le=5000)
+    quarantine_max_entries: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most results the quarantine keeps (at most a few KB each); beyond it the oldest are evicted"
+        " and counted in infobip_inbound_quarantine_evicted_total.",
+    )
     default_queue: str = "infobip-inbound"
     job_timeout_seconds: int = Field(default=180, gt=0)
     job_result_ttl_seconds: int = Field(default=300, ge=0)

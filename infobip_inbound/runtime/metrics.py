@@ -26,7 +26,8 @@ HTTP_REQUESTS = Counter(
 )
 MESSAGES = Counter(
     "infobip_inbound_messages",
-    "Forwarded messages stored (outcome=accepted) or known already (outcome=duplicate).",
+    "Forwarded results queued (outcome=accepted), known already (outcome=duplicate) or set aside in the"
+    " quarantine because they could not be read (outcome=quarantined).",
     ["outcome"],
 )
 REJECTED = Counter(

@@ -32,7 +32,7 @@ SEEN_PREFIX = "inbound:seen:"  # string per message id, for the dedup window
 INBOX_PREFIX = "inbound:inbox:"  # list per queue of inbox entries (infobip_inbound.contract.store.entries)
 BATCH_PREFIX = "inbound:batch:"  # list per job of the entries it claimed
 DONE_SUFFIX = ":done"  # set per batch of its settled (message, handler) pairs
-STATS_KEY = "inbound:stats:ingest"  # hash: accepted, duplicates (all receivers and pollers)
+STATS_KEY = "inbound:stats:ingest"  # hash: accepted, duplicates, quarantined, quarantine_evicted
 SCHEDULED_KEY = "inbound:retry:scheduled"  # sorted set: retry batch job id scored by when it is due
 
 
@@ -74,6 +74,10 @@ def handled_key(pair: str) -> str:
 DLQ_KEY = "inbound:dlq"  # hash: entry id -> JSON entry
 DLQ_INDEX = "inbound:dlq:index"  # sorted set: entry id scored by failed_at
 
+# Quarantine (infobip_inbound.contract.quarantine): results that could not be made into a UserResponse.
+QUARANTINE_KEY = "inbound:quarantine"  # hash: entry id -> JSON entry (the result as sent, why, whence)
+QUARANTINE_INDEX = "inbound:quarantine:index"  # sorted set: entry id scored by when it was set aside
+
 # Throughput buckets (infobip_inbound.contract.throughput).
 THROUGHPUT_PREFIX = "inbound:stats:t:"  # hash per bucket, named by its start (unix seconds)
 THROUGHPUT_BUCKET_SECONDS = 10
@@ -91,7 +95,8 @@ def throughput_key(bucket_start: int) -> str:
 
 # Poller.
 PULL_RAW_KEY = "inbound:pull:raw"  # hash: batch id -> raw answer body, until processed
-PULL_UNPARSEABLE_KEY = "inbound:pull:unparseable"  # hash: batch id -> raw body that is not a valid envelope
+# hash: batch id -> raw body; written by versions before the quarantine, moved into it by the poller at start
+PULL_UNPARSEABLE_KEY = "inbound:pull:unparseable"
 POLLER_STATUS_KEY = "inbound:poller:status"  # hash: poller owner -> JSON status, for `status` and probes
 POLLER_LEASE_KEY = "inbound:poller:lease"  # string "owner|token": the leading poller
 POLLER_FENCE_KEY = "inbound:poller:fence"  # counter: the last fencing token handed out

@@ -93,23 +93,31 @@ def _drain_job_args(job: PreparedJob) -> list[Arg]:
 
 ENQUEUE = (
     """
--- Queue responses not seen within the dedup window; count them; make sure a drain job is waiting.
+-- Queue responses not seen within the dedup window and set aside the results that could not be read, in
+-- one atomic write; count them; make sure a drain job is waiting.
 -- KEYS[1]  the queue's inbox list
 -- KEYS[2..5]  the drain-job block (below)
 -- KEYS[6]  ingest stats hash
 -- KEYS[7]  current throughput bucket hash
--- KEYS[8 ..]  one seen key per response
+-- KEYS[8]  quarantine hash (entry id -> JSON entry)
+-- KEYS[9]  quarantine index (entry id scored by when it was set aside)
+-- KEYS[10 ..]  one seen key per response
 -- ARGV[1]  dedup window, seconds
 -- ARGV[2]  throughput bucket TTL, seconds
 -- ARGV[3 .. 4+2N]  the drain-job block (below)
--- ARGV[5+2N ..]  one inbox entry per response, in the order of their seen keys
+-- ARGV[5+2N]  Q, the number of quarantine entries
+-- ARGV[6+2N]  most entries the quarantine keeps (the oldest beyond it are evicted, and counted)
+-- ARGV[7+2N .. 6+2N+3Q]  per quarantine entry: id, JSON, time set aside
+-- ARGV[7+2N+3Q ..]  one inbox entry per response, in the order of their seen keys
 -- Returns one flag per response: 1 queued, 0 duplicate (seen within the window).
 """
     + _ENSURE_DRAIN_JOB
     + """
 local ttl = tonumber(ARGV[1])
-local first_seen = 8
-local first_entry = 5 + 2 * tonumber(ARGV[4])
+local first_seen = 10
+local q_at = 5 + 2 * tonumber(ARGV[4])
+local nq = tonumber(ARGV[q_at])
+local first_entry = q_at + 2 + 3 * nq
 local flags = {}
 local added = 0
 for i = first_seen, #KEYS do
@@ -119,6 +127,23 @@ for i = first_seen, #KEYS do
     flags[#flags + 1] = 1
   else
     flags[#flags + 1] = 0
+  end
+end
+if nq > 0 then
+  local new = 0
+  for j = 0, nq - 1 do
+    local at = q_at + 2 + 3 * j
+    new = new + redis.call('HSET', KEYS[8], ARGV[at], ARGV[at + 1])  -- the same result again replaces its entry
+    redis.call('ZADD', KEYS[9], ARGV[at + 2], ARGV[at])
+  end
+  redis.call('HINCRBY', KEYS[6], 'quarantined', new)
+  local over = redis.call('ZCARD', KEYS[9]) - tonumber(ARGV[q_at + 1])
+  if over > 0 then
+    local oldest = redis.call('ZPOPMIN', KEYS[9], over)
+    for k = 1, #oldest, 2 do
+      redis.call('HDEL', KEYS[8], oldest[k])
+    end
+    redis.call('HINCRBY', KEYS[6], 'quarantine_evicted', over)
   end
 end
 redis.call('HINCRBY', KEYS[6], 'accepted', added)
@@ -137,6 +162,15 @@ return flags
 )
 
 
+@dataclass(frozen=True, slots=True)
+class QuarantineWrite:
+    """One entry for the quarantine: its id, its JSON document and when it was set aside."""
+
+    id: str
+    json: bytes
+    at: float
+
+
 def enqueue(
     *,
     queue: str,
@@ -144,11 +178,17 @@ def enqueue(
     message_ids: Sequence[str],
     entries: Sequence[bytes],
     dedup_ttl: int,
+    quarantine: Sequence[QuarantineWrite] = (),
+    quarantine_max: int = 100_000,
     at: float | None = None,
 ) -> Call[list[int]]:
-    """Queue `entries` (one per message id) on `queue`'s inbox; `drain_job` is pushed if none is waiting."""
+    """Queue `entries` (one per message id) on `queue`'s inbox and write `quarantine`, together;
+    `drain_job` is pushed if none is waiting."""
     if len(message_ids) != len(entries):
         raise ValueError("one inbox entry per message id")
+    quarantined: list[Arg] = [len(quarantine), quarantine_max]
+    for write in quarantine:
+        quarantined += [write.id, write.json, write.at]
     return Call(
         ENQUEUE,
         [
@@ -156,9 +196,11 @@ def enqueue(
             *_drain_job_keys(queue, drain_job),
             keys.STATS_KEY,
             keys.throughput_key(keys.throughput_bucket(at)),
+            keys.QUARANTINE_KEY,
+            keys.QUARANTINE_INDEX,
             *(keys.seen_key(message_id) for message_id in message_ids),
         ],
-        [dedup_ttl, keys.THROUGHPUT_KEEP_SECONDS, *_drain_job_args(drain_job), *entries],
+        [dedup_ttl, keys.THROUGHPUT_KEEP_SECONDS, *_drain_job_args(drain_job), *quarantined, *entries],
         _flags,
     )
 

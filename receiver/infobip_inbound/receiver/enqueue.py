@@ -5,8 +5,9 @@ requests gather (for `max_wait` more, if set, and up to `max_messages`); then it
 share in one Lua script call that, atomically: marks every message_id seen (SET NX EX), appends only
 the new responses to the queue's inbox, and makes sure a real RQ job is waiting to drain it
 (infobip_inbound.contract.store). A message marked seen is therefore always on a queue, and a failed write
-leaves nothing half-done for Infobip's retry to trip over. Each request's future resolves only after
-the write holding its messages has returned.
+leaves nothing half-done for Infobip's retry to trip over. Results that could not be read go to the
+quarantine in the same call as the first queue's share. Each request's future resolves only after every
+write holding its messages has returned.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import contextlib
 import logging
 import time
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import redis
 import redis.asyncio as aioredis
 
+from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import scripts
@@ -36,15 +39,21 @@ log = logging.getLogger(__name__)
 class EnqueueResult:
     accepted: int
     duplicates: int
+    quarantined: int = 0
 
 
 @dataclass(slots=True)
 class _Pending:
     responses: list[Normalized]
+    quarantine: list[QuarantineEntry]
     future: asyncio.Future[EnqueueResult]
     request_id: str
     since: float = field(default_factory=time.perf_counter)
     flags: list[int] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.responses) + len(self.quarantine)
 
 
 class InboxWriter:
@@ -52,10 +61,15 @@ class InboxWriter:
 
     def __init__(self, settings: Settings) -> None:
         self._dedup_ttl = settings.dedup_window_seconds
+        self._quarantine_max = settings.quarantine_max_entries
         self._jobs = Jobs(settings)
 
     def script_call(
-        self, queue: str, responses: list[Normalized], request_ids: list[str] | None = None
+        self,
+        queue: str,
+        responses: list[Normalized],
+        request_ids: list[str] | None = None,
+        quarantine: Sequence[QuarantineEntry] = (),
     ) -> scripts.Call[list[int]]:
         if request_ids:
             entries = [encode_entry(r.json, rid) for r, rid in zip(responses, request_ids, strict=True)]
@@ -67,6 +81,8 @@ class InboxWriter:
             message_ids=[response.message_id for response in responses],
             entries=entries,
             dedup_ttl=self._dedup_ttl,
+            quarantine=[entry.write() for entry in quarantine],
+            quarantine_max=self._quarantine_max,
         )
 
 
@@ -78,14 +94,27 @@ def by_queue(router: Router, responses: list[Normalized]) -> dict[str, list[int]
     return groups
 
 
+def writes(router: Router, responses: list[Normalized]) -> list[tuple[str, list[int]]]:
+    """The script calls to make: each queue with the indexes of its responses. There is always one, on
+    the default queue if nothing else, to carry the quarantine entries."""
+    return list(by_queue(router, responses).items()) or [(router.default.queue, [])]
+
+
 def enqueue_now(
-    connection: redis.Redis, writer: InboxWriter, router: Router, responses: list[Normalized]
+    connection: redis.Redis,
+    writer: InboxWriter,
+    router: Router,
+    responses: list[Normalized],
+    quarantine: Sequence[QuarantineEntry] = (),
 ) -> EnqueueResult:
-    """Synchronous, unbatched enqueue for callers outside the receiver's event loop (the poller)."""
+    """Synchronous, unbatched enqueue for callers outside the receiver's event loop (the poller, reprocess)."""
+    if not responses and not quarantine:
+        return EnqueueResult(0, 0)
     accepted = 0
-    for queue, indexes in by_queue(router, responses).items():
-        accepted += sum(writer.script_call(queue, [responses[i] for i in indexes]).run(connection))
-    return EnqueueResult(accepted=accepted, duplicates=len(responses) - accepted)
+    for number, (queue, indexes) in enumerate(writes(router, responses)):
+        call = writer.script_call(queue, [responses[i] for i in indexes], quarantine=() if number else quarantine)
+        accepted += sum(call.run(connection))
+    return EnqueueResult(accepted, len(responses) - accepted, len(quarantine))
 
 
 class Committer:
@@ -123,15 +152,18 @@ class Committer:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def submit(self, responses: list[Normalized], request_id: str = "") -> EnqueueResult:
-        """Return once every response is durably queued (or known as a duplicate). Raises on a failed write."""
-        if not responses:
+    async def submit(
+        self, responses: list[Normalized], request_id: str = "", quarantine: Sequence[QuarantineEntry] = ()
+    ) -> EnqueueResult:
+        """Return once every response is durably queued (or known as a duplicate) and every quarantine entry
+        written. Raises on a failed write."""
+        if not responses and not quarantine:
             return EnqueueResult(accepted=0, duplicates=0)
         if self._task is None or self._task.done():
             raise RuntimeError("committer is not running")
         future: asyncio.Future[EnqueueResult] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(responses, future, request_id))
-        self._pending_messages += len(responses)
+        self._pending.append(_Pending(responses, list(quarantine), future, request_id))
+        self._pending_messages += len(responses) + len(quarantine)
         self._idle.clear()
         self._wakeup.set()
         return await future
@@ -157,7 +189,7 @@ class Committer:
                     if not pending.future.done():
                         accepted = sum(pending.flags)
                         pending.future.set_result(
-                            EnqueueResult(accepted=accepted, duplicates=len(pending.flags) - accepted)
+                            EnqueueResult(accepted, len(pending.flags) - accepted, len(pending.quarantine))
                         )
             if not self._pending:
                 self._idle.set()
@@ -166,9 +198,9 @@ class Committer:
         # Whole requests only: a request's messages are never split across commits.
         taken: list[_Pending] = []
         count = 0
-        while self._pending and (not taken or count + len(self._pending[0].responses) <= self._max_messages):
+        while self._pending and (not taken or count + self._pending[0].size <= self._max_messages):
             pending = self._pending.popleft()
-            count += len(pending.responses)
+            count += pending.size
             taken.append(pending)
         self._pending_messages -= count
         return taken
@@ -177,19 +209,31 @@ class Committer:
         items = [(pending, index) for pending in batch for index in range(len(pending.responses))]
         responses = [pending.responses[index] for pending, index in items]
         COMMIT_BATCH_MESSAGES.observe(len(responses))
-        groups = by_queue(self._router, responses)
+        groups = writes(self._router, responses)
+        quarantine = [entry for pending in batch for entry in pending.quarantine]
         results = await asyncio.gather(
             *(
-                self._write(queue, [responses[i] for i in idx], [items[i][0].request_id for i in idx])
-                for queue, idx in groups.items()
+                self._write(
+                    queue,
+                    [responses[i] for i in idx],
+                    [items[i][0].request_id for i in idx],
+                    () if number else quarantine,
+                )
+                for number, (queue, idx) in enumerate(groups)
             )
         )
         for pending in batch:
             pending.flags = [0] * len(pending.responses)
-        for indexes, flags in zip(groups.values(), results, strict=True):
+        for (_, indexes), flags in zip(groups, results, strict=True):
             for i, flag in zip(indexes, flags, strict=True):
                 pending, index = items[i]
                 pending.flags[index] = int(flag)
 
-    async def _write(self, queue: str, responses: list[Normalized], request_ids: list[str]) -> list[int]:
-        return await self._writer.script_call(queue, responses, request_ids).run_async(self._client)
+    async def _write(
+        self,
+        queue: str,
+        responses: list[Normalized],
+        request_ids: list[str],
+        quarantine: Sequence[QuarantineEntry],
+    ) -> list[int]:
+        return await self._writer.script_call(queue, responses, request_ids, quarantine).run_async(self._client)

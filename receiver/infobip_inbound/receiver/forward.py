@@ -1,7 +1,8 @@
 """POST /infobip/forward[/{token}]: Infobip's HTTP_FORWARD of a `results` envelope.
 
-Answers 200 once every message of the request is durably queued (or known as a duplicate); 503 with
-Retry-After when Redis cannot take them, so Infobip retries; 4xx with a JSON body for bad input.
+Answers 200 once every result of the request is durably queued (or known as a duplicate) or, when it cannot
+be made into a UserResponse, quarantined with why; 503 with Retry-After when Redis cannot take them, so
+Infobip retries; 4xx with a JSON body for a request that is refused as a whole (not an envelope at all).
 A plain ASGI app rather than a Starlette endpoint: it is the hot path, and Request/Response objects
 are allocations it does not need.
 """
@@ -14,8 +15,9 @@ import time
 from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
+from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize_envelope, parse_envelope
+from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize, read_envelope
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
 from infobip_inbound.receiver.auth import ForwardAuth
 from infobip_inbound.receiver.edge.body import BodyTooLarge, ClientGone, is_json, read_limited
@@ -111,7 +113,7 @@ class ForwardEndpoint:
         except BodyTooLarge:
             return self._too_large
         try:
-            envelope = parse_envelope(raw)
+            read = read_envelope(raw)
         except InvalidEnvelope as exc:
             if too_deep_to_parse(exc):
                 return self._limits.too_deep
@@ -120,16 +122,38 @@ class ForwardEndpoint:
                 "the body is not a valid Infobip results envelope",
                 fields=[e.model_dump() for e in exc.errors],
             )
-        if (exceeded := self._limits.check(envelope)) is not None:
+        if (exceeded := self._limits.check(read)) is not None:
             return exceeded
+        normalization = normalize(read, "forward")
+        quarantine = [
+            QuarantineEntry.build(
+                kind="result",
+                source="forward",
+                reason=unreadable.reason,
+                raw=unreadable.raw,
+                message_id=unreadable.message_id,
+                request_id=request_id,
+            )
+            for unreadable in normalization.unreadable
+        ]
         try:
-            responses = normalize_envelope(envelope, "forward")
-        except InvalidEnvelope as exc:
-            return refusal("invalid_envelope", str(exc))
-        try:
-            result = await self._committer.submit(responses, request_id)
+            result = await self._committer.submit(normalization.responses, request_id, quarantine)
         except (RedisError, OSError, ConnectionError) as exc:
             log.warning("forward not stored, answering 503: %s", type(exc).__name__, extra={"request_id": request_id})
             return self._unavailable
-        self.metrics.stored(result.accepted, result.duplicates)
-        return 200, b'{"accepted":%d,"duplicates":%d}' % (result.accepted, result.duplicates), [], None
+        if quarantine:
+            log.warning(
+                "results set aside in the quarantine",
+                extra={
+                    "request_id": request_id,
+                    "quarantined": len(quarantine),
+                    "reasons": [q.reason for q in quarantine[:5]],
+                },
+            )
+        self.metrics.stored(result.accepted, result.duplicates, result.quarantined)
+        body = b'{"accepted":%d,"duplicates":%d,"quarantined":%d}' % (
+            result.accepted,
+            result.duplicates,
+            result.quarantined,
+        )
+        return 200, body, [], None

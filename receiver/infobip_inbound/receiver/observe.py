@@ -48,9 +48,10 @@ class ForwardMetrics:
         self._rejected: dict[str, Counter] = {reason: REJECTED.labels(reason) for reason in REFUSALS}
         self._accepted = MESSAGES.labels("accepted")
         self._duplicate = MESSAGES.labels("duplicate")
+        self._quarantined = MESSAGES.labels("quarantined")
         self._statuses: Tally[int] = Tally()
         self._refusals: Tally[str] = Tally()
-        self._stored = [0, 0]
+        self._stored = [0, 0, 0]
 
     def answered(self, status: int, refused: str | None) -> None:
         """One answer sent; `refused` is the reason the request was refused for, as decided (None: it was not)."""
@@ -58,14 +59,15 @@ class ForwardMetrics:
         if refused is not None:
             self._refusals[refused] += 1
 
-    def stored(self, accepted: int, duplicates: int) -> None:
+    def stored(self, accepted: int, duplicates: int, quarantined: int = 0) -> None:
         self._stored[0] += accepted
         self._stored[1] += duplicates
+        self._stored[2] += quarantined
 
     def flush(self) -> None:
         statuses, self._statuses = self._statuses, Tally()
         refusals, self._refusals = self._refusals, Tally()
-        (accepted, duplicates), self._stored = self._stored, [0, 0]
+        (accepted, duplicates, quarantined), self._stored = self._stored, [0, 0, 0]
         for status, count in statuses.items():
             requests = self._requests.get(status)
             if requests is None:
@@ -77,6 +79,8 @@ class ForwardMetrics:
             self._accepted.inc(accepted)
         if duplicates:
             self._duplicate.inc(duplicates)
+        if quarantined:
+            self._quarantined.inc(quarantined)
 
 
 def counted(route: Route) -> Route:

@@ -28,11 +28,18 @@ def openapi(settings: Settings) -> dict[str, Any]:
     error = {"$ref": "#/components/schemas/Error"}
     accepted = {
         "type": "object",
-        "required": ["accepted", "duplicates"],
-        "properties": {"accepted": {"type": "integer"}, "duplicates": {"type": "integer"}},
+        "required": ["accepted", "duplicates", "quarantined"],
+        "properties": {
+            "accepted": {"type": "integer", "description": "Results queued."},
+            "duplicates": {"type": "integer", "description": "Results seen before (within the dedup window)."},
+            "quarantined": {
+                "type": "integer",
+                "description": "Results that could not be made into a UserResponse, kept in the quarantine.",
+            },
+        },
     }
     refusals = {
-        "400": "Malformed JSON, or an envelope that does not validate or nests too deep.",
+        "400": "Malformed JSON, a body that is not a results envelope, or JSON nested too deep.",
         "401": "Missing or wrong credentials.",
         "403": "The caller's address is not on the allowlist.",
         "413": "Body or number of results over the limit.",

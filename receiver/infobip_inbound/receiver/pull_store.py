@@ -3,7 +3,8 @@
 Infobip hands each pulled message out once, so the raw answer body is written to Redis (one HSET)
 before anything else looks at it. Processing goes through the same dedup-and-enqueue script as the
 forward path, so processing a batch twice (after a crash between enqueue and removal) queues nothing
-twice. A body that does not parse is moved aside, never dropped. If Redis fails between the pull and
+twice. A result that cannot be read is quarantined beside the good ones in the same write, and a body that
+is not an envelope at all is quarantined whole: nothing pulled is dropped. If Redis fails between the pull and
 the store, the body is written to a local spill file and stored on the next tick.
 """
 
@@ -18,10 +19,11 @@ from pathlib import Path
 
 import redis
 
+from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.store.keys import PULL_RAW_KEY, PULL_UNPARSEABLE_KEY
-from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize_envelope, parse_envelope
-from infobip_inbound.receiver.enqueue import EnqueueResult, InboxWriter, enqueue_now
+from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize, read_envelope
+from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 
 log = logging.getLogger("infobip_inbound.poller")
 
@@ -31,7 +33,14 @@ class Processed:
     batch_id: str
     messages: int
     accepted: int
-    pending: int | None  # Infobip's pendingMessageCount; None when the body did not parse
+    pending: int | None  # Infobip's pendingMessageCount; None when the body is not an envelope
+    quarantined: int = 0
+
+
+def account_of(batch_id: str) -> str | None:
+    """The poll account named in a batch id (PullStore.new_batch_id)."""
+    parts = batch_id.split(":")
+    return ":".join(parts[1:-2]) if len(parts) >= 4 else None
 
 
 class PullStore:
@@ -54,33 +63,66 @@ class PullStore:
             log.error("Redis failed right after a pull; spilling the batch to disk", extra={"batch_id": batch_id})
             self._spill(batch_id, raw)
 
-    def process(self, batch_id: str, raw: bytes) -> Processed:
-        """Queue the responses of a stored batch, then remove it. Raises redis errors (the batch stays stored)."""
+    def process(self, batch_id: str, raw: bytes, stored_in: str = PULL_RAW_KEY) -> Processed:
+        """Queue the responses of a stored batch and quarantine what cannot be read, in one write; then remove
+        the batch from `stored_in`. Raises redis errors (the batch stays stored)."""
+        account = account_of(batch_id)
         try:
-            envelope = parse_envelope(raw)
+            read = read_envelope(raw)
         except InvalidEnvelope as exc:
-            pipe = self._connection.pipeline(transaction=True)
-            pipe.hset(PULL_UNPARSEABLE_KEY, batch_id, raw)
-            pipe.hdel(PULL_RAW_KEY, batch_id)
-            pipe.execute()
-            log.error(
-                "pulled batch is not a valid envelope; kept aside in %s",
-                PULL_UNPARSEABLE_KEY,
-                extra={"batch_id": batch_id, "problem": str(exc)[:500]},
+            # Not an envelope at all (a proxy's error page, say): kept whole in the quarantine.
+            body = QuarantineEntry.build(
+                kind="body",
+                source="pull",
+                reason=f"not an envelope: {exc}",
+                raw=raw,
+                account=account,
+                batch_id=batch_id,
             )
-            return Processed(batch_id, 0, 0, None)
-        responses = normalize_envelope(envelope, "pull")
-        result = (
-            enqueue_now(self._connection, self._writer, self._router, responses) if responses else EnqueueResult(0, 0)
+            enqueue_now(self._connection, self._writer, self._router, [], [body])
+            self._connection.hdel(stored_in, batch_id)
+            log.error(
+                "pulled answer is not an envelope; kept whole in the quarantine",
+                extra={"batch_id": batch_id, "quarantine_id": body.id, "problem": str(exc)[:500]},
+            )
+            return Processed(batch_id, 0, 0, None, 1)
+        normalization = normalize(read, "pull")
+        quarantine = [
+            QuarantineEntry.build(
+                kind="result",
+                source="pull",
+                reason=unreadable.reason,
+                raw=unreadable.raw,
+                message_id=unreadable.message_id,
+                account=account,
+                batch_id=batch_id,
+            )
+            for unreadable in normalization.unreadable
+        ]
+        responses = normalization.responses
+        result = enqueue_now(self._connection, self._writer, self._router, responses, quarantine)
+        self._connection.hdel(stored_in, batch_id)
+        if quarantine:
+            log.warning(
+                "pulled results set aside in the quarantine",
+                extra={
+                    "batch_id": batch_id,
+                    "quarantined": len(quarantine),
+                    "reasons": [q.reason for q in quarantine[:5]],
+                },
+            )
+        return Processed(
+            batch_id, len(responses), result.accepted, read.envelope.pending_message_count, len(quarantine)
         )
-        self._connection.hdel(PULL_RAW_KEY, batch_id)
-        return Processed(batch_id, len(responses), result.accepted, envelope.pending_message_count)
 
     def recover(self) -> list[Processed]:
-        """Store spilled batches, then process every stored batch left by an earlier run, oldest first."""
+        """Store spilled batches, then process every stored batch left by an earlier run, oldest first, and
+        what earlier versions kept aside whole (PULL_UNPARSEABLE_KEY): read again result by result now."""
         self._unspill()
-        stored: dict[bytes, bytes] = self._connection.hgetall(PULL_RAW_KEY)  # type: ignore[assignment]
-        done = [self.process(batch_id.decode(), raw) for batch_id, raw in sorted(stored.items())]
+        done = []
+        for key in (PULL_RAW_KEY, PULL_UNPARSEABLE_KEY):
+            stored: dict[bytes, bytes] = self._connection.hgetall(key)  # type: ignore[assignment]
+            done += [self.process(batch_id.decode(), raw, key) for batch_id, raw in sorted(stored.items())]
         if done:
             log.warning("processed %d pulled batch(es) left by an earlier run", len(done))
         return done

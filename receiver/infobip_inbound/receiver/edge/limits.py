@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from infobip_inbound.infobip.envelope import InfobipEnvelope, InvalidEnvelope
+import orjson
+
+from infobip_inbound.infobip.envelope import InvalidEnvelope, ReadEnvelope
 from infobip_inbound.receiver.edge.errors import Answer, refusal
 
 # The JSON parser's own nesting limit (far above INBOUND_MAX_JSON_DEPTH's range) fails the parse with this.
@@ -18,12 +20,17 @@ class EnvelopeLimits:
         self._too_many = refusal("too_many_results", f"at most {max_results} results per request")
         self.too_deep = refusal("too_deep", f"JSON nests deeper than {max_depth} levels")
 
-    def check(self, envelope: InfobipEnvelope) -> Answer | None:
-        """Number of results, nesting of the free-form parts (payloads, extras). The envelope and a result
-        are two levels; free-form values start at the third."""
-        if len(envelope.results) > self._max_results:
+    def check(self, read: ReadEnvelope) -> Answer | None:
+        """Number of results, nesting of the free-form parts (payloads, extras; and of the results that
+        could not be read, which are kept as sent). The envelope and a result are two levels; free-form
+        values start at the third."""
+        envelope = read.envelope
+        if read.result_count > self._max_results:
             return self._too_many
         inner = self._max_depth - 2
+        for unreadable in read.unreadable:
+            if nests_deeper(orjson.loads(unreadable.raw), self._max_depth - 1):
+                return self.too_deep
         for result in envelope.results:
             if (result.custom_payload and nests_deeper(result.custom_payload, inner)) or (
                 result.__pydantic_extra__ and nests_deeper(result.__pydantic_extra__, inner + 1)
