@@ -60,8 +60,10 @@ class SimulatorProcess(Role):
     def faults(self, **switches: Any) -> None:
         self.admin("PUT", "faults", switches)
 
-    def inject(self, *messages: dict[str, Any], generate: int = 0, application_code: str | None = None) -> list[str]:
-        body = {"messages": list(messages), "generate": generate, "application_code": application_code}
+    def inject(
+        self, *messages: dict[str, Any], generate: int = 0, application_code: str | None = None, odd: int = 0
+    ) -> list[str]:
+        body = {"messages": list(messages), "generate": generate, "application_code": application_code, "odd": odd}
         ids: list[str] = self.admin("POST", "messages", body)["message_ids"]
         return ids
 

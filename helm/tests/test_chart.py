@@ -355,7 +355,8 @@ def test_alerts_and_dashboard_use_metrics_the_application_exports() -> None:
             exported |= set(re.findall(r'"(infobip_inbound_[a-z_]+)"', source.read_text()))
     counters = {"infobip_inbound_http_requests", "infobip_inbound_messages", "infobip_inbound_rejected",
                 "infobip_inbound_handled", "infobip_inbound_job_retries", "infobip_inbound_poller_pull_errors",
-                "infobip_inbound_poller_pulls", "infobip_inbound_poller_pulled_messages"}  # fmt: skip
+                "infobip_inbound_poller_pulls", "infobip_inbound_poller_pulled_messages",
+                "infobip_inbound_quarantine_evicted"}  # fmt: skip
     exported |= {name + "_total" for name in exported & counters}
     exported |= {name + suffix for name in exported for suffix in ("_bucket", "_sum", "_count")}
     (rule,) = of_kind("production", "PrometheusRule")

@@ -58,6 +58,13 @@ def _timestamp(value: Any) -> Any:
     return value
 
 
+def _usable(value: Any) -> bool:
+    """A value that reads as an identifier: a non-blank string, or an integer."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _payload(value: Any) -> Any:
     """customPayload sent as a JSON string of an object is that object."""
     if isinstance(value, str):
@@ -98,7 +105,7 @@ class InfobipResult(BaseModel):
     @classmethod
     def _application_code_from_to(cls, data: Any) -> Any:
         # Infobip sets `to` to the application code; an SDK that leaves out applicationCode still sends it.
-        if isinstance(data, dict) and not data.get("applicationCode") and isinstance(data.get("to"), str | int):
+        if isinstance(data, dict) and not _usable(data.get("applicationCode")) and _usable(data.get("to")):
             return {**data, "applicationCode": data["to"]}
         return data
 
@@ -209,9 +216,9 @@ def _read_result(index: int, item: Any) -> InfobipResult | Unreadable:
     """Validate one result; a known optional field of an unexpected shape is set aside (kept as sent) and
     the result validated again without it."""
     if not isinstance(item, dict):
-        return Unreadable(index, orjson.dumps(item), "result is not a JSON object", None)
+        return Unreadable(index, _json_as_sent(item), "result is not a JSON object", None)
     data = dict(item)
-    as_sent: dict[str, Any] = {}
+    kept: dict[str, Any] = {}
     for _ in range(2):
         try:
             result = InfobipResult.model_validate(data)
@@ -220,13 +227,21 @@ def _read_result(index: int, item: Any) -> InfobipResult | Unreadable:
             movable = fields & _OPTIONAL_FIELDS
             if movable and movable == fields:
                 for name in movable:
-                    as_sent[name] = data.pop(name)
+                    kept[name] = data.pop(name)
                 continue
             reason = "; ".join(f"{e.field}: {e.message}" for e in _field_errors(exc))
-            return Unreadable(index, orjson.dumps(item), reason, _message_id(item))
-        result._as_sent = as_sent
+            return Unreadable(index, _json_as_sent(item), reason, _message_id(item))
+        result._as_sent = kept
         return result
-    return Unreadable(index, orjson.dumps(item), "result could not be read", _message_id(item))
+    return Unreadable(index, _json_as_sent(item), "result could not be read", _message_id(item))
+
+
+def _json_as_sent(value: Any) -> bytes:
+    """JSON of a value as Infobip sent it. The standard library's encoder takes integers of any size."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False).encode()
 
 
 def _message_id(item: dict[str, Any]) -> str | None:
@@ -272,9 +287,8 @@ def normalize(read: ReadEnvelope, source: Source) -> Normalization:
         try:
             responses.append(Normalized(result, orjson.dumps(_fields(result, common))))
         except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in customPayload
-            # The standard library's encoder takes any integer: the result is kept as sent, in Infobip's names.
-            sent = {**result.model_dump(mode="json", by_alias=True, exclude_none=True), **result.as_sent}
-            raw = json.dumps(sent, ensure_ascii=False).encode()
+            # The result kept as sent, in Infobip's names.
+            raw = _json_as_sent({**result.model_dump(mode="json", by_alias=True, exclude_none=True), **result.as_sent})
             unreadable.append(Unreadable(index, raw, f"a value cannot be stored: {exc}", result.message_id))
     return Normalization(responses, unreadable)
 

@@ -11,9 +11,10 @@ import logging
 from collections.abc import Callable, Iterator
 
 import redis
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from infobip_inbound.contract import quarantine
 from infobip_inbound.runtime import status
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class RedisStateCollector(Collector):
             queues = status.queue_figures(connection, self._queues)
             dlq = status.dead_letters(connection, self._queues)
             alive = len(status.workers(connection))
+            held = quarantine.figures(connection)
         except (redis.RedisError, OSError) as exc:
             log.warning("metrics: Redis unavailable: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -64,3 +66,13 @@ class RedisStateCollector(Collector):
             dlq_size.add_metric([handler], count)
         yield dlq_size
         yield GaugeMetricFamily("infobip_inbound_workers_alive", "RQ workers registered in Redis.", value=alive)
+        yield GaugeMetricFamily(
+            "infobip_inbound_quarantine_size",
+            "Results in the quarantine: received but not readable as a UserResponse (`quarantine list`).",
+            value=held["size"],
+        )
+        yield CounterMetricFamily(
+            "infobip_inbound_quarantine_evicted",
+            "Quarantine entries evicted because the store reached INBOUND_QUARANTINE_MAX_ENTRIES.",
+            value=held["evicted_total"],
+        )

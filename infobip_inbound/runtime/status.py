@@ -16,7 +16,7 @@ import redis
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.worker import Worker
 
-from infobip_inbound.contract import dead_letter, throughput
+from infobip_inbound.contract import dead_letter, quarantine, throughput
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store.entries import decode_entry
@@ -191,6 +191,7 @@ def snapshot(connection: redis.Redis, settings: Settings) -> dict[str, Any]:
         "worker_list": registered,
         "poller": poller(connection, at),
         "dedup": dedup(connection),
+        "quarantine": quarantine.figures(connection),
         "last_hour": [
             {"minute": minute, **{k: counts.get(k, 0) for k in ("accepted", "duplicates", "handled", "failed")}}
             for minute, counts in hour

@@ -55,6 +55,15 @@ def render(snapshot: dict[str, Any]) -> str:
     dedup = snapshot["dedup"]
     rate = "-" if dedup["hit_rate"] is None else f"{dedup['hit_rate'] * 100:.1f}%"
     lines.append(f"Dedup: {dedup['accepted']} accepted, {dedup['duplicates']} duplicates in all, hit rate {rate}")
+    held = snapshot["quarantine"]
+    if held["size"]:
+        oldest = _age(snapshot["at"] - held["oldest_at"]) if held["oldest_at"] else "-"
+        lines.append(
+            f"Quarantine: {held['size']} results set aside, the oldest {oldest} ago"
+            f" (`infobip-inbound quarantine list`); {held['evicted_total']} evicted at the bound"
+        )
+    else:
+        lines.append(f"Quarantine: empty ({held['evicted_total']} evicted at the bound)")
     lines += ["", "Handlers"]
     lines += _table(
         ["handler", "handled/min", "failed/min", "dead letters"],

@@ -64,8 +64,9 @@ class Simulator:
     def receive(self, result: dict[str, Any]) -> None:
         world = self.world
         world.counters.generated += 1
-        world.generated_ids.append(str(result["messageId"]))
-        app = world.applications.get(str(result.get("applicationCode")))
+        if "messageId" in result:
+            world.generated_ids.append(str(result["messageId"]))
+        app = world.applications.get(str(result.get("applicationCode") or result.get("to")))
         actions = list(app.actions.values()) if app else []
         forwards = [a for a in actions if a["type"] == "HTTP_FORWARD"]
         pulls = [a for a in actions if a["type"] == "PULL"]
@@ -274,11 +275,12 @@ class Simulator:
             injected = [self.generator.result(**dict(overrides)) for overrides in body.get("messages") or []]
             app = {"applicationCode": body["application_code"]} if body.get("application_code") else {}
             injected += [self.generator.result(**app) for _ in range(int(body.get("generate") or 0))]
+            injected += [self.generator.odd(i, **app) for i in range(int(body.get("odd") or 0))]
         except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
             return json_response(400, {"error": str(exc)})
         for result in injected:
             self.receive(result)
-        return json_response(200, {"message_ids": [r["messageId"] for r in injected]})
+        return json_response(200, {"message_ids": [r["messageId"] for r in injected if "messageId" in r]})
 
     async def pushes(self, request: Request) -> Response:
         return json_response(200, {"pushes": self.world.sent_pushes})

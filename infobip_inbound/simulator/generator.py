@@ -77,3 +77,35 @@ class Generator:
             else:
                 result[name] = value
         return result
+
+    def odd(self, index: int, **overrides: Any) -> dict[str, Any]:
+        """A response in one of the shapes Infobip's SDKs may really send (by `index`, cycling): a null body,
+        no cleanText, customPayload as a JSON string, an offset like `+02`, no applicationCode (only `to`),
+        or no messageId at all (that one cannot be read, and is quarantined by the receiver)."""
+        result = self.result(**overrides)
+        match index % len(ODD_SHAPES):
+            case 0:
+                result["text"] = None
+                result["cleanText"] = None
+            case 1:
+                result.pop("cleanText")
+            case 2:
+                result["customPayload"] = '{"campaign": "spring", "step": 2}'
+            case 3:
+                result["receivedAt"] = result["receivedAt"].replace("+0000", "+00")
+            case 4:
+                result.pop("applicationCode")
+            case _:
+                result.pop("messageId")
+        return result
+
+
+# What Generator.odd makes, in order.
+ODD_SHAPES = (
+    "null text",
+    "no cleanText",
+    "customPayload as string",
+    "offset +00",
+    "no applicationCode",
+    "no messageId",
+)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from infobip_inbound.contract.settings import load_settings
-from infobip_inbound.contract.store.keys import STATS_KEY
+from infobip_inbound.contract.store.keys import QUARANTINE_INDEX, STATS_KEY
 from infobip_inbound.receiver.edge.errors import REFUSALS
 from infobip_inbound.receiver.openapi import openapi
 from tests.metrics_support import scrape, value
@@ -37,7 +37,8 @@ FAST = settings(
     max_examples=PROPERTY_CASES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
 )
 
-tally: Counter[str] = Counter()  # cases, 5xx, accepted (sum of 200 answers' "accepted"), refused:<reason>
+# cases, 5xx, accepted and quarantined (sums of 200 answers' figures), refused:<reason>
+tally: Counter[str] = Counter()
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,8 @@ def receiver(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
             f"accepted_by_200={tally['accepted']} stored={stored} statuses={dict(sorted(tally.items()))}"
         )
         assert stored == tally["accepted"], "something was queued that no 200 answer counted"
+        if tally["quarantined"]:
+            assert 0 < int(client.zcard(QUARANTINE_INDEX)) <= tally["quarantined"]
         # Every refusal the clients saw is counted under the reason its answer named, and nothing else is.
         samples = scrape(process.base_url + "/metrics")
         for reason in REFUSALS:
@@ -97,8 +100,16 @@ def count(answer: httpx.Response) -> None:
     if answer.status_code >= 500:
         tally["5xx"] += 1
     if answer.status_code == 200 and answer.request.url.path.startswith("/infobip/forward"):
-        tally["accepted"] += answer.json()["accepted"]
+        count_stored(answer.request.content, answer.json())
     assert answer.status_code < 500, answer.text
+
+
+def count_stored(request_body: bytes, answer: dict[str, int]) -> None:
+    """A 200 answer: every result of the request is queued, a duplicate, or quarantined (counts equal)."""
+    tally["accepted"] += answer["accepted"]
+    tally["quarantined"] += answer["quarantined"]
+    results = json.loads(request_body)["results"]
+    assert answer["accepted"] + answer["duplicates"] + answer["quarantined"] == len(results), (answer, results)
 
 
 # Hypothesis: bodies, headers and content types, valid and broken.
@@ -209,5 +220,5 @@ def test_schema(case: schemathesis.Case, receiver: ReceiverProcess) -> None:
     if response.status_code >= 500:
         tally["5xx"] += 1
     if response.status_code == 200 and case.path.startswith("/infobip/forward"):
-        tally["accepted"] += response.json()["accepted"]
+        count_stored(response.request.body or b"", response.json())
     assert response.status_code < 500, response.text

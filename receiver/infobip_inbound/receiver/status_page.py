@@ -107,6 +107,7 @@ def render(figures: dict[str, Any]) -> str:
         ("failed / min", minute["failed"], minute["failed"] > 0),
         ("waiting jobs", backlog, False),
         ("dead letters", dead, dead > 0),
+        ("quarantined", figures["quarantine"]["size"], figures["quarantine"]["size"] > 0),
         ("workers alive", figures["workers"]["alive"], figures["workers"]["alive"] == 0),
         ("dedup hit rate", hit_rate, False),
     ]

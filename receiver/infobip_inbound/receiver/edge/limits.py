@@ -29,7 +29,11 @@ class EnvelopeLimits:
             return self._too_many
         inner = self._max_depth - 2
         for unreadable in read.unreadable:
-            if nests_deeper(orjson.loads(unreadable.raw), self._max_depth - 1):
+            try:
+                kept = orjson.loads(unreadable.raw)
+            except orjson.JSONDecodeError:  # nests past the parser's own limit
+                return self.too_deep
+            if nests_deeper(kept, self._max_depth - 1):
                 return self.too_deep
         for result in envelope.results:
             if (result.custom_payload and nests_deeper(result.custom_payload, inner)) or (
