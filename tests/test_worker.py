@@ -151,3 +151,30 @@ def test_worker_stops_gracefully_on_sigterm(start_worker: StartWorker, base_env:
     # Logged from the work loop, after RQ has installed its signal handlers.
     wait_until(lambda: "cleaning registries" in worker.log(), timeout=30)
     assert worker.stop() == 0
+
+
+@pytest.mark.parametrize("left_as", ["scheduled", "failed", "vanished"])
+def test_an_inbox_whose_drain_job_waits_for_a_retry_or_is_gone_is_drained_anyway(
+    start_worker: StartWorker, base_env: dict[str, str], redis_url: str, redis_client: redis.Redis, left_as: str
+) -> None:
+    from rq.job import Job
+
+    from infobip_inbound.contract.store.keys import pending_key
+
+    settings = load_settings(redis_url=redis_url)
+    put(settings, result("s1"), result("s2"))
+    queue = Queue(settings.default_queue, connection=redis_client)
+    (job_id,) = queue.job_ids
+    assert redis_client.get(pending_key(settings.default_queue)) == job_id.encode()
+    # The marked drain job left the queue: waiting out RQ's retry of a whole-job failure (as when Redis went
+    # away under it), failed for good, or gone. No new response arrives to push another one.
+    queue.remove(job_id)
+    if left_as == "vanished":
+        redis_client.delete(Job.key_for(job_id))
+    else:
+        redis_client.hset(Job.key_for(job_id), "status", left_as)
+    worker = start_worker(base_env)
+    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=30)
+    worker.stop()
+    assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["s1", "s2"]

@@ -181,8 +181,12 @@ class Settings(BaseSettings):
     default_queue: str = "infobip-inbound"
     job_timeout_seconds: int = Field(default=180, gt=0)
     job_result_ttl_seconds: int = Field(default=300, ge=0)
-    job_retries: int = Field(default=3, ge=0, description="Retries of a job that fails as a whole (Redis errors).")
-    job_retry_intervals: list[int] = Field(default=[10, 60, 300])
+    # A job fails as a whole only when Redis fails under it (handler failures are retried per pair), and
+    # it is safe to run again: retry soon and often, so its claimed batch never waits minutes for Redis.
+    job_retries: int = Field(default=10, ge=0, description="Retries of a job that fails as a whole (Redis errors).")
+    job_retry_intervals: list[int] = Field(
+        default=[1, 2, 5, 10, 30], description="Seconds before each retry; the last repeats for the rest."
+    )
     handler_retry_default: HandlerRetry = Field(default_factory=HandlerRetry)
     handler_retry: dict[str, HandlerRetry] = Field(
         default_factory=dict, description="Per-handler retry policies, by handler name; others use the default."

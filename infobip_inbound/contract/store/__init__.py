@@ -10,5 +10,7 @@ accumulated while the previous one ran, and RQ's per-job cost (several round tri
 not per message.
 
 The "a drain job is waiting" mark (keys.pending_key: the job's id) is trusted only while that
-job is still queued, scheduled or starting; a job that failed or vanished no longer blocks new ones.
+job is still queued or running; a job that failed, waits for RQ's retry, or vanished no longer blocks
+new ones, and every worker's maintenance thread makes sure a drain job waits for any inbox that holds
+entries (scripts.ensure_drain), so an inbox never waits for traffic to be looked at again.
 """

@@ -70,7 +70,9 @@ local function ensure_drain_job()
   local current = redis.call('GET', KEYS[2])
   if current then
     local status = redis.call('HGET', '{keys.RQ_JOB_PREFIX}' .. current, 'status')
-    if status == 'queued' or status == 'scheduled' or status == 'started' or status == 'deferred' then
+    -- A job waiting for RQ's retry of a whole-job failure ('scheduled') does not count: the inbox must
+    -- not wait out its retry interval with it.
+    if status == 'queued' or status == 'started' or status == 'deferred' then
       return 0
     end
   end
@@ -243,6 +245,35 @@ def claim(*, queue: str, job_id: str, claim_max: int, followup: PreparedJob) -> 
         CLAIM,
         [keys.inbox_key(queue), *_drain_job_keys(queue, followup), keys.batch_key(job_id)],
         [claim_max, job_id, *_drain_job_args(followup)],
+        int,
+    )
+
+
+ENSURE_DRAIN = (
+    """
+-- The workers' safety net: make sure a drain job is waiting for a queue whose inbox holds entries, so an
+-- inbox is never left unattended when its drain job failed as a whole or vanished and nothing new arrives.
+-- KEYS[1]  the queue's inbox list
+-- KEYS[2..5]  the drain-job block (below)
+-- ARGV[1], ARGV[2]  unused (the block's positions are those of ENQUEUE and CLAIM)
+-- ARGV[3 .. 4+2N]  the drain-job block (below)
+-- Returns 1 when it pushed a drain job, else 0.
+"""
+    + _ENSURE_DRAIN_JOB
+    + """
+if redis.call('LLEN', KEYS[1]) == 0 then
+  return 0
+end
+return ensure_drain_job()
+"""
+)
+
+
+def ensure_drain(*, queue: str, drain_job: PreparedJob) -> Call[int]:
+    return Call(
+        ENSURE_DRAIN,
+        [keys.inbox_key(queue), *_drain_job_keys(queue, drain_job)],
+        ["", "", *_drain_job_args(drain_job)],
         int,
     )
 

@@ -4,7 +4,8 @@ A running batch holds a lease key that its worker renews; RQ itself would notice
 job only after the job timeout plus a minute, and then spend a retry on it (or fail it for good).
 Here a job that is STARTED but whose lease has lapsed is put back at the front of its queue at once,
 without spending a retry: its batch's done-set makes the re-run skip the pairs already settled.
-The same thread moves retry batches whose backoff has passed onto their queues.
+The same thread moves retry batches whose backoff has passed onto their queues, and makes sure a drain job
+waits for every inbox that holds entries.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rq.registry import StartedJobRegistry
 from rq.utils import utcparse
 
 from infobip_inbound.contract.store import keys, scripts
+from infobip_inbound.contract.store.jobs import Jobs
 
 log = logging.getLogger("infobip_inbound.worker")
 
@@ -99,10 +101,16 @@ class Maintenance:
     """The worker's background duties; `run` loops until `stop` is set, riding out Redis outages."""
 
     def __init__(
-        self, connection: redis.Redis, queues: Sequence[str], visibility_seconds: float, tick: float = 0.5
+        self,
+        connection: redis.Redis,
+        queues: Sequence[str],
+        visibility_seconds: float,
+        jobs: Jobs,
+        tick: float = 0.5,
     ) -> None:
         self._connection = connection
         self._queues = list(queues)
+        self._jobs = jobs
         self._visibility = visibility_seconds
         self._tick = tick
         self.stop = threading.Event()
@@ -116,11 +124,21 @@ class Maintenance:
             if self.stop.is_set() or not self.move_due():
                 return
 
+    def ensure_drained(self) -> int:
+        """Push a drain job for each inbox that holds entries and has none waiting. Returns how many."""
+        pushed = 0
+        for queue in self._queues:
+            pushed += scripts.ensure_drain(queue=queue, drain_job=self._jobs.drain(queue)).run(self._connection)
+        if pushed:
+            log.warning("queued drain jobs for inboxes left without one", extra={"jobs": pushed})
+        return pushed
+
     def run(self) -> None:
         next_reap = 0.0
         while not self.stop.wait(self._tick):
             try:
                 self._move_all_due()
+                self.ensure_drained()
                 if time.monotonic() >= next_reap:
                     requeue_abandoned(self._connection, self._queues, self._visibility)
                     next_reap = time.monotonic() + max(self._tick, self._visibility / 3)

@@ -33,7 +33,7 @@ from rq import Queue, SimpleWorker
 from rq.worker_pool import WorkerPool
 
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store.jobs import InboundJob
+from infobip_inbound.contract.store.jobs import InboundJob, Jobs
 from infobip_inbound.runtime.health import serve_health
 from infobip_inbound.runtime.metrics import register
 from infobip_inbound.runtime.metrics_collectors import RedisStateCollector
@@ -125,7 +125,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     if settings.health_port:
         # /metrics on the health port also reports the queues, read from Redis at scrape time.
         register(RedisStateCollector(lambda: connection, queue_names))
-    maintenance = Maintenance(connection, queue_names, settings.job_visibility_seconds)
+    maintenance = Maintenance(connection, queue_names, settings.job_visibility_seconds, Jobs(settings))
     maintenance.start()
     try:
         if processes > 1:
