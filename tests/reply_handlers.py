@@ -9,7 +9,7 @@ from rq import get_current_job
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.workers.builtin import auto_reply_handler
-from infobip_inbound.workers.reply import reply
+from infobip_inbound.workers.reply import areply
 
 FAILED_PREFIX = "test:failed-after-reply:"
 
@@ -41,12 +41,6 @@ auto_reply_then_fail = AutoReplyThenFail()
 
 async def async_reply_then_fail(response: UserResponse) -> None:
     """An async handler replying with `areply`, failing once after the reply for some messages."""
-    from infobip_inbound.workers.reply import areply
-
     await areply(response, f"Got it: {response.text}")
     if fails_this_once(response.message_id):
         raise RuntimeError(f"failing after replying to {response.message_id}")
-
-
-def sync_reply(response: UserResponse) -> None:
-    reply(response, "Thanks!", title="Hi")
