@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     Field,
     SecretStr,
@@ -73,6 +75,42 @@ class HandlerRetry(BaseModel):
     jitter: float = Field(
         default=0.5, ge=0, le=1, description="Share of each delay drawn at random (0: none, 1: full jitter)."
     )
+
+
+def _plain_fields(template: str) -> str:
+    """A reply template may name the response's fields (`{keyword}`), nothing else: no attribute or index
+    access, so a template cannot reach beyond the fields' text."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"invalid template {template!r}: {exc}") from None
+    for _, field, _, _ in parsed:
+        if field is not None and not field.isidentifier():
+            raise ValueError(f"template {template!r}: {{{field}}} is not a plain field name")
+    return template
+
+
+Template = Annotated[str, AfterValidator(_plain_fields)]
+
+
+class ReplyTemplate(BaseModel):
+    """One reply: text (and title) formatted over the response's fields; a missing field formats empty."""
+
+    text: Template = Field(min_length=1)
+    title: Template | None = None
+
+
+class AutoReply(BaseModel):
+    """What the `auto_reply` handler answers: the template of the response's keyword, else the default one."""
+
+    keywords: dict[str, ReplyTemplate] = Field(
+        default_factory=dict, description="Template by keyword (compared case-insensitively)."
+    )
+    default: ReplyTemplate | None = Field(
+        default_factory=lambda: ReplyTemplate(text="Thanks, we got your message."),
+        description="Template for any other response; null: those get no reply.",
+    )
+    custom_payload: dict[str, Any] | None = Field(default=None, description="Sent with every reply, as is.")
 
 
 class Settings(BaseSettings):
@@ -201,6 +239,24 @@ class Settings(BaseSettings):
 
     # Built-in handlers
     jsonl_path: Path = Path("responses.jsonl")
+    auto_reply: AutoReply = Field(default_factory=AutoReply, description="`auto_reply` on routes not listed below.")
+    auto_reply_routes: dict[str, AutoReply] = Field(
+        default_factory=dict, description="`auto_reply` per route, by route name (`default`: the default route)."
+    )
+
+    # Replying to users (infobip_inbound.workers.reply)
+    reply_requests_per_second: float = Field(
+        default=10.0,
+        gt=0,
+        le=2500,
+        description="Reply sends per second per API key, shared by all workers (Infobip allows 2500 on this "
+        "endpoint, 10 on most others).",
+    )
+    reply_at_least_once: bool = Field(
+        default=False,
+        description="Send again when a crash left a reply's outcome unknown (a second reply is possible); "
+        "default: at most once.",
+    )
 
     # Workers
     worker_claim_max: int = Field(default=1000, ge=1, le=10000, description="Most responses one claim takes.")

@@ -85,6 +85,8 @@ class InfobipTransportError(Exception):
         self.method = method
         self.path = path
         self.timed_out = isinstance(cause, httpx.TimeoutException)
+        # No connection was made, so nothing was sent: Infobip cannot have acted on the request.
+        self.refused = isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout)
 
 
 class InfobipNotConfigured(Exception):

@@ -6,6 +6,9 @@
   it generates responses for every application; the poller pulls what is not forwarded.
 - The receiver, a worker and the poller, as child processes; the receiver listens on 127.0.0.1 only.
   Without configured credentials it accepts the path token `local-dev-token`.
+- With the simulator, the loop closes: on start a small campaign goes out to simulated devices of both
+  applications, half of them respond (by forward or by pull), and the `auto_reply` handler (on the default
+  route, unless handlers or routes are configured) answers each once; `/_sim/counters` shows it all.
 Ctrl-C (or SIGTERM) stops every process it started.
 """
 
@@ -21,8 +24,11 @@ from types import FrameType
 
 import click
 import httpx
+from pydantic import SecretStr
 
-from infobip_inbound.contract.settings import ConfigError, load_settings
+from infobip_inbound.contract.settings import CONFIG_FILE_ENV, ConfigError, load_settings
+from infobip_inbound.infobip.client import InfobipClient
+from infobip_inbound.infobip.push import PushContent, PushMessage, PushRequest, RegistrationDestination
 from infobip_inbound.runtime.process import die_with_parent, stop
 from infobip_inbound.shell.redis_server import RedisServer, RedisServerNotFound, free_port
 
@@ -31,6 +37,14 @@ SIMULATOR_KEY = "dev-simulator-key"
 SIMULATOR_APPS = ("8a9b7c6d5e4f", "2f3e4d5c6b7a", "c0ffee123456")
 DEV_ADMIN_TOKEN = "local-dev-admin"  # noqa: S105 - the status page's, likewise
 DATA_DIR = Path(".inbound-dev")
+CAMPAIGN_DEVICES = 10  # simulated devices per application that the start-up campaign goes to
+RESPOND_SHARE = 0.5
+# auto_reply's answers in dev, unless INBOUND_AUTO_REPLY is set.
+DEV_AUTO_REPLY = (
+    '{"keywords": {"YES": {"title": "You are in", "text": "Thanks, {registration_id}: see you there."},'
+    ' "STOP": {"text": "Done: no more messages."}},'
+    ' "default": {"text": "Thanks for your answer ({text})."}}'
+)
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -50,6 +64,25 @@ def _wait_http(url: str, child: subprocess.Popen[bytes], what: str, timeout: flo
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
         time.sleep(0.1)
+
+
+def _campaign(base_url: str) -> str:
+    """Push to simulated devices of the forward and the pull application: the loop's start. The bulk id."""
+    request = PushRequest(
+        messages=[
+            PushMessage(
+                sender=app,
+                destinations=[
+                    RegistrationDestination(push_registration_id=f"dev-device-{app}-{n:02d}")
+                    for n in range(1, CAMPAIGN_DEVICES + 1)
+                ],
+                content=PushContent(title="Quick question", text="Will you join us on Friday? Answer YES or NO."),
+            )
+            for app in SIMULATOR_APPS[:2]
+        ]
+    )
+    with InfobipClient(base_url, SecretStr(SIMULATOR_KEY)) as client:
+        return client.send_push(request).bulk_id or ""
 
 
 def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
@@ -89,6 +122,10 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
 
     try:
         if use_simulator:
+            configured = CONFIG_FILE_ENV in env or "INBOUND_ROUTES" in env or "INBOUND_DEFAULT_HANDLERS" in env
+            if not configured:
+                env["INBOUND_DEFAULT_HANDLERS"] = '["log", "auto_reply"]'
+            env.setdefault("INBOUND_AUTO_REPLY", DEV_AUTO_REPLY)
             port = free_port()
             sim = start(
                 "simulator",
@@ -117,6 +154,9 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
                     check=True,
                     stdout=subprocess.DEVNULL,
                 )
+            sim_url = env["INBOUND_INFOBIP_BASE_URL"]
+            httpx.put(f"{sim_url}/_sim/options", json={"respond_share": RESPOND_SHARE}, timeout=5).raise_for_status()
+            bulk_id = _campaign(sim_url)
 
         # Only the built-in development token is shown; configured secrets are never printed.
         token = DEV_TOKEN if env.get("INBOUND_FORWARD_TOKENS") == DEV_TOKEN else "<token>"
@@ -131,6 +171,14 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
         lines = [
             f"infobip-inbound dev: Redis {where}",
             f"  Infobip: {infobip}",
+        ]
+        if use_simulator:
+            lines += [
+                f"  campaign {bulk_id}: {2 * CAMPAIGN_DEVICES} simulated devices, about {RESPOND_SHARE:.0%} respond;"
+                " auto_reply answers them",
+                f"  the loop: curl -sS {env['INBOUND_INFOBIP_BASE_URL']}/_sim/counters",
+            ]
+        lines += [
             f"  forward URL: {url}",
             f"  try: curl -sS -X POST -H 'Content-Type: application/json' --data @docs/sample-envelope.json {url}",
         ]

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from infobip_inbound.simulator.answers import infobip_error, json_response
+from infobip_inbound.simulator.devices import Devices
 from infobip_inbound.simulator.forwarder import Forwarder
 from infobip_inbound.simulator.generator import Generator
 from infobip_inbound.simulator.sending import Sending
@@ -56,7 +57,11 @@ class Simulator:
         self.generator = Generator(options.application_codes, seed=options.seed)
         self.forwarder = Forwarder(self.world, self._rng)
         self._generating: asyncio.Task[None] | None = None
-        self.sending = Sending(lambda: self.world, self._new_key)
+        self.devices = self._new_devices()
+        self.sending = Sending(lambda: self.world, self._new_key, lambda *args: self.devices.delivered(*args))
+
+    def _new_devices(self) -> Devices:
+        return Devices(lambda: self.world, self.generator, self.receive, self._rng)
 
     # A user responds: Infobip forwards to every HTTP_FORWARD action, and keeps it for pull when the
     # application has a PULL action (or no action at all, so pulling works without any setup).
@@ -232,8 +237,16 @@ class Simulator:
 
     async def counters(self, request: Request) -> Response:
         world = self.world
-        extra = {"pending": len(world.inbox), "forward_in_flight": self.forwarder.in_flight}
+        extra = {
+            "pending": len(world.inbox),
+            "forward_in_flight": self.forwarder.in_flight,
+            "responses_on_their_way": self.devices.responding,
+            "replies_by_device": self.devices.replies_by_device(),
+        }
         return json_response(200, {**world.counters.as_dict(), **extra})
+
+    async def list_devices(self, request: Request) -> Response:
+        return json_response(200, {"devices": [device.as_dict() for device in self.devices.known.values()]})
 
     async def state(self, request: Request) -> Response:
         return json_response(200, self.world.snapshot())
@@ -255,6 +268,10 @@ class Simulator:
                 self.options.generate_per_second = max(0.0, float(body["generate_per_second"]))
             if "forward_retry_delays" in body:
                 self.options.forward_retry_delays = [max(0.0, float(d)) for d in body["forward_retry_delays"]]
+            if "respond_share" in body:
+                self.options.respond_share = min(1.0, max(0.0, float(body["respond_share"])))
+            if "respond_delay_seconds" in body:
+                self.options.respond_delay_seconds = max(0.0, float(body["respond_delay_seconds"]))
         except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
             return json_response(400, {"error": str(exc)})
         options = self.options
@@ -264,6 +281,8 @@ class Simulator:
                 "requests_per_second": options.requests_per_second,
                 "generate_per_second": options.generate_per_second,
                 "forward_retry_delays": options.forward_retry_delays,
+                "respond_share": options.respond_share,
+                "respond_delay_seconds": options.respond_delay_seconds,
             },
         )
 
@@ -287,7 +306,9 @@ class Simulator:
 
     async def reset(self, request: Request) -> Response:
         await self.forwarder.stop()
+        await self.devices.stop()
         self.world = World(self.options)
+        self.devices = self._new_devices()
         self.throttle = Throttle(self.options.requests_per_second)
         self.forwarder = Forwarder(self.world, self._rng)
         await self.forwarder.start()
@@ -303,6 +324,7 @@ class Simulator:
             self._generating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._generating
+            await self.devices.stop()
             await self.forwarder.stop()
 
 
@@ -353,6 +375,7 @@ def create_app(options: Options | None = None) -> Starlette:
         Route("/_sim/options", sim.set_options, methods=["PUT"]),
         Route("/_sim/messages", sim.messages, methods=["GET", "POST"]),
         Route("/_sim/pushes", sim.pushes, methods=["GET"]),
+        Route("/_sim/devices", sim.list_devices, methods=["GET"]),
         Route("/_sim/seen", send.seen, methods=["POST"]),
         Route("/_sim/reset", sim.reset, methods=["POST"]),
     ]

@@ -5,8 +5,9 @@ Bodies are validated with the client's own request models and refused with Infob
 (400 BAD_REQUEST, `validationErrors` by field); unlike Infobip, fields those models do not know are
 refused too. There are no devices here, so delivery is decided by the address, case-insensitively:
 one starting with `invalid` fails as an invalid registration, `expired` as expired, `cloud` as a cloud
-(APNS/FCM) error; anything else is delivered. A MULTIPLE destination is one delivered message. Nobody
-opens a push here: `POST /_sim/seen` marks delivered ones seen, for the statistics' `seen`.
+(APNS/FCM) error; anything else is delivered. A MULTIPLE destination is one delivered message. A push
+delivered to a registration id reaches a simulated device (infobip_inbound.simulator.devices), whose user
+may respond, which opens it (`seen` in the statistics); `POST /_sim/seen` marks delivered ones seen too.
 """
 
 from __future__ import annotations
@@ -114,10 +115,16 @@ def _take_reports(queue: deque[dict[str, Any]], request: Request) -> Response:
     return json_response(200, {"results": [_public(r) for r in taken]})
 
 
+Delivered = Callable[[str, str, dict[str, Any]], None]  # (application code, registration id, report)
+
+
 class Sending:
-    def __init__(self, world: Callable[[], World], new_key: Callable[[], str]) -> None:
+    def __init__(
+        self, world: Callable[[], World], new_key: Callable[[], str], delivered: Delivered | None = None
+    ) -> None:
         self._world = world  # the current world: a reset replaces it
         self._new_key = new_key
+        self._delivered = delivered
 
     # Push
 
@@ -150,6 +157,8 @@ class Sending:
                 reports.append(report)
                 world.push_reports.append(report)
                 answers.append({"messageId": message_id, "status": PENDING, "destination": destination})
+                if self._delivered and destination["type"] == "REGISTRATION" and report["outcome"] == "delivered":
+                    self._delivered(message.sender, to, report)
         return json_response(200, {"bulkId": bulk_id, "messages": answers})
 
     async def statistics(self, request: Request) -> Response:

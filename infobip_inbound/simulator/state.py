@@ -23,6 +23,8 @@ class Options:
     forward_concurrency: int = 8
     generate_per_second: float = 0.0
     seed: int | None = None
+    respond_share: float = 0.0  # share of devices that respond to the first push delivered to them
+    respond_delay_seconds: float = 0.5  # how long a user takes to respond
 
 
 @dataclass
@@ -69,6 +71,9 @@ class Counters:
     unauthorized: int = 0
     pushes_sent: int = 0  # push messages accepted
     omni_sent: int = 0  # OMNI messages accepted (one per destination)
+    responding_devices: int = 0  # devices that chose to respond (their response may still be on its way)
+    device_responses: int = 0  # responses the devices made
+    replies_received: int = 0  # pushes delivered to devices after they responded
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)

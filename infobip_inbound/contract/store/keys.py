@@ -60,6 +60,8 @@ def done_key(batch_key: str) -> str:
 # Workers.
 JOB_LEASE_PREFIX = "inbound:lease:job:"  # string per running job, renewed by its worker
 HANDLED_PREFIX = "inbound:handled:"  # string per (message, handler) pair that succeeded
+REPLY_PREFIX = "inbound:reply:"  # string per (message, handler) pair: its reply, "sending" or sent (JSON)
+SEND_THROTTLE_PREFIX = "inbound:throttle:send:"  # string per API key: the send pacing's theoretical arrival time
 
 
 def job_lease_key(job_id: str) -> str:
@@ -68,6 +70,15 @@ def job_lease_key(job_id: str) -> str:
 
 def handled_key(pair: str) -> str:
     return HANDLED_PREFIX + pair
+
+
+def reply_key(pair: str) -> str:
+    return REPLY_PREFIX + pair
+
+
+def send_throttle_key(api_key: str) -> str:
+    """The send pacing key of an API key (sends have their own limit, apart from pulls), named by a digest."""
+    return SEND_THROTTLE_PREFIX + hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 # Dead letters (infobip_inbound.contract.dead_letter).

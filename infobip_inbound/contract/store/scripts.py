@@ -354,7 +354,7 @@ def release_lease(*, owner: str) -> Call[int]:
     return Call(RELEASE_LEASE, [keys.POLLER_LEASE_KEY], [owner], int)
 
 
-PACE_PULL = """
+PACE = """
 -- GCRA with no burst, by Redis' clock: may a request go now?
 -- KEYS[1]  the API key's theoretical arrival time, microseconds
 -- ARGV[1]  interval between requests, microseconds
@@ -372,4 +372,25 @@ return 0
 
 
 def pace_pull(*, api_key: str, interval_us: int) -> Call[int]:
-    return Call(PACE_PULL, [keys.throttle_key(api_key)], [interval_us], int)
+    return Call(PACE, [keys.throttle_key(api_key)], [interval_us], int)
+
+
+def pace_send(*, api_key: str, interval_us: int) -> Call[int]:
+    """The same pacing for `POST /push/3/messages`, under a key of its own: sends do not slow pulls."""
+    return Call(PACE, [keys.send_throttle_key(api_key)], [interval_us], int)
+
+
+RELEASE_REPLY = """
+-- Remove a reply's "sending" mark if it is still this sender's: the send was refused, a retry may send.
+-- KEYS[1]  the reply key of the (message, handler) pair
+-- ARGV[1]  the mark this sender set
+-- Returns 1 if removed, 0 if the key holds anything else (another sender's mark, a sent record).
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def release_reply(*, pair: str, mark: str) -> Call[int]:
+    return Call(RELEASE_REPLY, [keys.reply_key(pair)], [mark], int)

@@ -1,4 +1,5 @@
-"""Built-in handlers: `log` (one structured line per response) and `jsonl` (append to a file)."""
+"""Built-in handlers: `log` (one structured line per response), `jsonl` (append to a file) and `auto_reply`
+(a push back to the responding device, infobip_inbound.workers.auto_reply)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from functools import cache
 
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.workers.auto_reply import auto_reply_handler
+
+__all__ = ["auto_reply_handler", "jsonl_handler", "log_handler"]
 
 _log = logging.getLogger("infobip_inbound.handlers.log")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from contextvars import ContextVar
 from typing import Any
 
 from redis import Redis
@@ -21,6 +22,10 @@ from infobip_inbound.runtime.metrics import HANDLED, HANDLER_SECONDS, JOB_RETRIE
 from infobip_inbound.workers.registry import HandlerRegistry
 
 log = logging.getLogger("infobip_inbound.worker")
+
+# The handler running now, by its configured name: what the pair of a handler's own effects is keyed by
+# (infobip_inbound.workers.reply). An async handler's task copies it when it starts.
+current_handler: ContextVar[str | None] = ContextVar("current_handler", default=None)
 
 
 class BatchObserver:
@@ -45,6 +50,7 @@ class BatchObserver:
         """Run one handler on one response; log and count it. Re-raises the handler's exception."""
         request_id = self._request_ids.get(response.message_id)
         token = request_id_var.set(request_id)
+        handler_token = current_handler.set(handler)
         started = time.perf_counter()
         outcome = "ok"
         try:
@@ -54,6 +60,7 @@ class BatchObserver:
             raise
         finally:
             request_id_var.reset(token)
+            current_handler.reset(handler_token)
             duration = time.perf_counter() - started
             HANDLER_SECONDS.labels(handler).observe(duration)
             HANDLED.labels(handler, outcome).inc()
