@@ -101,3 +101,17 @@ class ReceiverProcess(Role):
                 return False
 
         wait_until(live, timeout=30)
+
+
+def run_cli(env: dict[str, str], *args: str) -> str:
+    """Run `infobip-inbound ARGS` in a fresh process; its stdout, asserting it exited 0."""
+    done = subprocess.run(
+        [sys.executable, "-m", "infobip_inbound.shell.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +19,7 @@ from infobip_inbound.shell.cli import main
 from infobip_inbound.simulator.generator import ODD_SHAPES
 from tests.conftest import TOKEN
 from tests.simulator_support import API_KEY, APP, OTHER_APP, SimulatorProcess
-from tests.support import ROOT, ReceiverProcess, Role, wait_until
+from tests.support import ReceiverProcess, Role, run_cli, wait_until
 
 pytest_plugins = ["tests.simulator_fixtures"]
 
@@ -81,23 +79,10 @@ def test_odd_results_by_forward_and_pull_are_handled_or_quarantined(
         assert entries[0].request_id and entries[1].account == "default" and entries[1].batch_id
 
         cli_env = {**os.environ, **env}
-        status = json.loads(_cli(cli_env, "status", "--json"))
+        status = json.loads(run_cli(cli_env, "status", "--json"))
         assert status["quarantine"]["size"] == 2
-        assert "Quarantine: 2 results set aside" in _cli(cli_env, "status")
+        assert "Quarantine: 2 results set aside" in run_cli(cli_env, "status")
         metrics = httpx.get(receiver.base_url + "/metrics", timeout=10).text
         assert "infobip_inbound_quarantine_size 2.0" in metrics
     finally:
         poller.stop()
-
-
-def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "infobip_inbound.shell.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from rq.registry import StartedJobRegistry
 
 from tests.conftest import TOKEN
 from tests.simulator_support import API_KEY, SimulatorProcess
-from tests.support import ROOT, ReceiverProcess, Role, envelope, result, wait_until
+from tests.support import ROOT, ReceiverProcess, Role, envelope, result, run_cli, wait_until
 
 pytest_plugins = ["tests.simulator_fixtures"]
 
@@ -27,19 +26,6 @@ ADMIN_TOKEN = "status-admin-token-1c9e"
 FAILING = "tests.handlers:always_fail"
 WAITING = "tests.handlers:wait_for_file"
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def run_cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "infobip_inbound.shell.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def post(receiver: ReceiverProcess, *results: dict[str, object]) -> dict[str, Any]:

@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 import redis
 import redis.asyncio as aioredis
 
+from infobip_inbound.contract.model import Source
 from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import scripts
 from infobip_inbound.contract.store.entries import encode_entry
 from infobip_inbound.contract.store.jobs import Jobs
-from infobip_inbound.infobip.envelope import Normalized
+from infobip_inbound.infobip.envelope import Normalized, Unreadable
 from infobip_inbound.runtime.metrics import COMMIT_BATCH_MESSAGES, ENQUEUE_SECONDS
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,30 @@ class InboxWriter:
             quarantine=[entry.write() for entry in quarantine],
             quarantine_max=self._quarantine_max,
         )
+
+
+def quarantine_entries(
+    unreadable: Sequence[Unreadable],
+    source: Source,
+    *,
+    request_id: str | None = None,
+    account: str | None = None,
+    batch_id: str | None = None,
+) -> list[QuarantineEntry]:
+    """Quarantine entries for the results that could not be read, with where they came from."""
+    return [
+        QuarantineEntry.build(
+            kind="result",
+            source=source,
+            reason=result.reason,
+            raw=result.raw,
+            message_id=result.message_id,
+            request_id=request_id,
+            account=account,
+            batch_id=batch_id,
+        )
+        for result in unreadable
+    ]
 
 
 def by_queue(router: Router, responses: list[Normalized]) -> dict[str, list[int]]:

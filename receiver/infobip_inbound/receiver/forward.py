@@ -15,7 +15,6 @@ import time
 from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
-from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize, read_envelope
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
@@ -25,7 +24,7 @@ from infobip_inbound.receiver.edge.errors import INTERNAL_ERROR, INTERNAL_ERROR_
 from infobip_inbound.receiver.edge.limits import EnvelopeLimits, too_deep_to_parse
 from infobip_inbound.receiver.edge.request_guard import RequestGuard
 from infobip_inbound.receiver.edge.security_headers import SECURITY_HEADERS
-from infobip_inbound.receiver.enqueue import Committer
+from infobip_inbound.receiver.enqueue import Committer, quarantine_entries
 from infobip_inbound.receiver.observe import ForwardMetrics, request_id_of
 
 log = logging.getLogger("infobip_inbound.receiver")
@@ -125,17 +124,7 @@ class ForwardEndpoint:
         if (exceeded := self._limits.check(read)) is not None:
             return exceeded
         normalization = normalize(read, "forward")
-        quarantine = [
-            QuarantineEntry.build(
-                kind="result",
-                source="forward",
-                reason=unreadable.reason,
-                raw=unreadable.raw,
-                message_id=unreadable.message_id,
-                request_id=request_id,
-            )
-            for unreadable in normalization.unreadable
-        ]
+        quarantine = quarantine_entries(normalization.unreadable, "forward", request_id=request_id)
         try:
             result = await self._committer.submit(normalization.responses, request_id, quarantine)
         except (RedisError, OSError, ConnectionError) as exc:

@@ -23,7 +23,7 @@ from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.store.keys import PULL_RAW_KEY, PULL_UNPARSEABLE_KEY
 from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize, read_envelope
-from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
+from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now, quarantine_entries
 
 log = logging.getLogger("infobip_inbound.poller")
 
@@ -87,18 +87,7 @@ class PullStore:
             )
             return Processed(batch_id, 0, 0, None, 1)
         normalization = normalize(read, "pull")
-        quarantine = [
-            QuarantineEntry.build(
-                kind="result",
-                source="pull",
-                reason=unreadable.reason,
-                raw=unreadable.raw,
-                message_id=unreadable.message_id,
-                account=account,
-                batch_id=batch_id,
-            )
-            for unreadable in normalization.unreadable
-        ]
+        quarantine = quarantine_entries(normalization.unreadable, "pull", account=account, batch_id=batch_id)
         responses = normalization.responses
         result = enqueue_now(self._connection, self._writer, self._router, responses, quarantine)
         self._connection.hdel(stored_in, batch_id)
