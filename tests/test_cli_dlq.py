@@ -92,7 +92,7 @@ def test_purge(settings: Settings, redis_client: redis.Redis) -> None:
     assert run(settings, "purge").exit_code != 0  # nothing selected: refuses to guess
     assert "would purge 5" in run(settings, "purge", "--all", "--dry-run").output
     assert dead_letter.count(redis_client) == 5
-    assert "purged 2" in run(settings, "purge", "--handler", ALWAYS).output
+    assert "purged 2" in run(settings, "purge", "--handler", ALWAYS, "--yes").output
     time.sleep(0.01)
-    assert "purged 3" in run(settings, "purge", "--all").output
+    assert "purged 3" in run(settings, "purge", "--all", "--yes").output
     assert dead_letter.count(redis_client) == 0
