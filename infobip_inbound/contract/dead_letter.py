@@ -99,8 +99,8 @@ def select(
     before: float | None = None,
     chunk: int = 500,
 ) -> Iterator[DeadPair]:
-    """Entries oldest first, filtered; ages in seconds; `before`: only entries that failed before that time
-    (a bulk action passes its start, so a pair that fails again while it runs is not taken twice).
+    """Entries oldest first, filtered; ages in seconds; `before`: only entries that failed no later than
+    that time (a bulk action passes its start, so a pair that fails again while it runs is not taken twice).
 
     Reads the index in chunks by time, each after the last one read, so entries removed while iterating
     (by a bulk retry or purge, chunk by chunk) shift nothing and memory stays bounded."""
