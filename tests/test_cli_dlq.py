@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
 
+import orjson
 import pytest
 import redis
 from click.testing import CliRunner, Result
@@ -92,7 +94,68 @@ def test_purge(settings: Settings, redis_client: redis.Redis) -> None:
     assert run(settings, "purge").exit_code != 0  # nothing selected: refuses to guess
     assert "would purge 5" in run(settings, "purge", "--all", "--dry-run").output
     assert dead_letter.count(redis_client) == 5
-    assert "purged 2" in run(settings, "purge", "--handler", ALWAYS).output
+    assert "purged 2" in run(settings, "purge", "--handler", ALWAYS, "--yes").output
     time.sleep(0.01)
-    assert "purged 3" in run(settings, "purge", "--all").output
+    assert "purged 3" in run(settings, "purge", "--all", "--yes").output
     assert dead_letter.count(redis_client) == 0
+
+
+def many_dead_letters(redis_client: redis.Redis, count: int) -> set[tuple[str, str]]:
+    """`count` entries over two queues and two handlers; seven at a time share one failure time, so chunk
+    boundaries fall inside ties."""
+    pairs = set()
+    pipe = redis_client.pipeline(transaction=False)
+    for n in range(count):
+        message_id, handler = f"m{n}", (FLAKY, ALWAYS)[n % 2]
+        response = orjson.dumps({"message_id": message_id, "application_code": "app-1"})
+        entry = dead_letter.DeadPair.build(
+            message_id=message_id,
+            handler=handler,
+            application_code="app-1",
+            queue=("q-a", "q-b")[n % 3 == 0],
+            tries=1,
+            error="ValueError",
+            traceback="Traceback ...",
+            response=response,
+        )
+        dead_letter.add(pipe, dataclasses.replace(entry, failed_at=1_000_000.0 + n // 7))
+        pairs.add((handler, message_id))
+    pipe.execute()
+    return pairs
+
+
+def test_bulk_retry_works_in_chunks_and_takes_every_entry_once(settings: Settings, redis_client: redis.Redis) -> None:
+    expected = many_dead_letters(redis_client, 1234)
+    summary = json.loads(run(settings, "retry", "--all", "--json").output)  # one document, no progress
+    assert summary == {"command": "dlq retry", "dry_run": False, "selected": 1234, "retried": 1234}
+    assert dead_letter.count(redis_client) == 0
+    queued = []
+    for queue in ("q-a", "q-b"):
+        for job in Queue(queue, connection=redis_client).jobs:
+            batch_key, handler, tries = job.args
+            assert tries == 1
+            responses: list[bytes] = redis_client.lrange(batch_key, 0, -1)  # type: ignore[assignment]
+            assert len(responses) <= 500  # one chunk at most
+            queued += [(handler, orjson.loads(r)["message_id"]) for r in responses]
+    assert len(queued) == 1234 and set(queued) == expected
+
+
+def test_bulk_purge_needs_yes_and_reports_json(settings: Settings, redis_client: redis.Redis) -> None:
+    many_dead_letters(redis_client, 1100)
+    refused = run(settings, "purge", "--handler", FLAKY)
+    assert refused.exit_code != 0
+    assert refused.output.strip().splitlines() == [
+        "Error: this would purge more than one entry: add --yes (see what it selects with --dry-run)"
+    ]
+    dry = json.loads(run(settings, "purge", "--all", "--dry-run", "--json").output)
+    assert dry == {"command": "dlq purge", "dry_run": True, "selected": 1100, "purged": 0}
+    purged = json.loads(run(settings, "purge", "--handler", FLAKY, "--yes", "--json").output)
+    assert purged["purged"] == 550
+    assert {e.handler for e in dead_letter.select(redis_client)} == {ALWAYS}
+    assert dead_letter.count(redis_client) == 550
+
+
+def test_select_before_leaves_out_later_failures(redis_client: redis.Redis) -> None:
+    many_dead_letters(redis_client, 30)  # failed at 1_000_000 .. 1_000_004
+    assert len(list(dead_letter.select(redis_client, before=1_000_002.0, chunk=4))) == 21
+    assert len(list(dead_letter.select(redis_client, chunk=4))) == 30

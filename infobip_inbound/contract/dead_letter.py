@@ -96,19 +96,32 @@ def select(
     older_than: float | None = None,
     newer_than: float | None = None,
     limit: int | None = None,
+    before: float | None = None,
     chunk: int = 500,
 ) -> Iterator[DeadPair]:
-    """Entries oldest first, filtered; ages in seconds. Reads the index in chunks."""
+    """Entries oldest first, filtered; ages in seconds; `before`: only entries that failed no later than
+    that time (a bulk action passes its start, so a pair that fails again while it runs is not taken twice).
+
+    Reads the index in chunks by time, each after the last one read, so entries removed while iterating
+    (by a bulk retry or purge, chunk by chunk) shift nothing and memory stays bounded."""
     now = time.time()
-    low = now - newer_than if newer_than is not None else "-inf"
-    high = now - older_than if older_than is not None else "+inf"
-    yielded = offset = 0
-    while limit is None or yielded < limit:
-        ids: list[bytes] = connection.zrangebyscore(DLQ_INDEX, low, high, start=offset, num=chunk)  # type: ignore[assignment]
-        if not ids:
+    low: float | str = now - newer_than if newer_than is not None else "-inf"
+    high: float | str = now - older_than if older_than is not None else "+inf"
+    if before is not None:
+        high = before if high == "+inf" else min(float(high), before)
+    read_at_low: set[bytes] = set()  # ids already read whose score is `low` (ties)
+    yielded = 0
+    while True:
+        page: list[tuple[bytes, float]] = connection.zrangebyscore(  # type: ignore[assignment]
+            DLQ_INDEX, low, high, start=0, num=chunk + len(read_at_low), withscores=True
+        )
+        page = [(id_, score) for id_, score in page if not (score == low and id_ in read_at_low)]
+        if not page:
             return
-        offset += len(ids)
-        for raw in connection.hmget(DLQ_KEY, ids):
+        last = page[-1][1]
+        read_at_low = {id_ for id_, score in page if score == last} | (read_at_low if last == low else set())
+        low = last
+        for raw in connection.hmget(DLQ_KEY, [id_ for id_, _ in page]):
             if raw is None:
                 continue
             entry = DeadPair(**orjson.loads(raw))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
@@ -13,29 +12,10 @@ import orjson
 import redis
 
 from infobip_inbound.contract import dead_letter
-from infobip_inbound.contract.settings import ConfigError, load_settings
+from infobip_inbound.shell import bulk
+from infobip_inbound.shell.bulk import parse_age
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_age(value: str | None) -> float | None:
-    """`90`, `90s`, `15m`, `2h`, `7d` as seconds."""
-    if value is None:
-        return None
-    match = _DURATION.match(value.strip())
-    if not match:
-        raise click.BadParameter(f"{value!r} is not a duration like 90s, 15m, 2h or 7d")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-def _connection() -> redis.Redis:
-    from infobip_inbound.runtime.redis_client import sync_client
-
-    try:
-        return sync_client(load_settings())
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+__all__ = ["attach", "dlq", "parse_age"]
 
 
 def _filters(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -59,22 +39,23 @@ def _select(
     older_than: str | None,
     newer_than: str | None,
     limit: int | None,
-) -> list[dead_letter.DeadPair]:
-    return list(
-        dead_letter.select(
-            connection,
-            handler=handler,
-            application=application,
-            older_than=parse_age(older_than),
-            newer_than=parse_age(newer_than),
-            limit=limit,
-        )
+    before: float | None = None,
+) -> Iterable[dead_letter.DeadPair]:
+    return dead_letter.select(
+        connection,
+        handler=handler,
+        application=application,
+        older_than=parse_age(older_than),
+        newer_than=parse_age(newer_than),
+        limit=limit,
+        before=before,
+        chunk=bulk.CHUNK,
     )
 
 
 def _pick(
     connection: redis.Redis, ids: tuple[str, ...], select_all: bool, filters: dict[str, Any]
-) -> list[dead_letter.DeadPair]:
+) -> Iterable[dead_letter.DeadPair]:
     if ids and (select_all or any(v is not None for v in filters.values())):
         raise click.UsageError("give entry ids, or --all and/or filters, not both")
     if ids:
@@ -87,7 +68,8 @@ def _pick(
         return entries
     if not select_all and all(v is None for v in filters.values()):
         raise click.UsageError("name entry ids, or select with filters and/or --all")
-    return _select(connection, **filters)
+    # Only pairs that failed before the command started: one failing again while it runs is not taken twice.
+    return _select(connection, **filters, before=time.time())
 
 
 def _line(entry: dead_letter.DeadPair) -> str:
@@ -106,24 +88,27 @@ def dlq() -> None:
 @dlq.command("list")
 @_filters
 @click.option("--json", "as_json", is_flag=True, help="One JSON document per line (without tracebacks).")
+@bulk.store_command
 def list_(as_json: bool, **filters: Any) -> None:
     """List entries, oldest first."""
-    connection = _connection()
-    entries = _select(connection, **filters)
-    for entry in entries:
+    connection = bulk.connection(bulk.settings())
+    listed = 0
+    for entry in _select(connection, **filters):
         if as_json:
             click.echo(orjson.dumps({k: v for k, v in dataclasses.asdict(entry).items() if k != "traceback"}).decode())
         else:
             click.echo(_line(entry))
+        listed += 1
     if not as_json:
-        click.echo(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} (of {dead_letter.count(connection)})")
+        click.echo(f"{listed} entr{'y' if listed == 1 else 'ies'} (of {dead_letter.count(connection)})")
 
 
 @dlq.command()
 @click.argument("entry_id")
+@bulk.store_command
 def show(entry_id: str) -> None:
     """Show one entry: the pair, the error, the traceback and the response."""
-    entry = dead_letter.get(_connection(), entry_id)
+    entry = dead_letter.get(bulk.connection(bulk.settings()), entry_id)
     if entry is None:
         raise click.ClickException(f"no dead-letter entry {entry_id}")
     document = {**dataclasses.asdict(entry), "response": orjson.loads(entry.response)}
@@ -135,18 +120,35 @@ def show(entry_id: str) -> None:
 @click.option("--all", "select_all", is_flag=True, help="Every entry the filters select (all if none).")
 @_filters
 @click.option("--dry-run", is_flag=True, help="Print what would be retried; change nothing.")
-def retry(entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, **filters: Any) -> None:
-    """Run the handler of each selected entry again, for that message only (a fresh set of tries)."""
+@click.option("--json", "as_json", is_flag=True, help="One JSON summary document; no progress.")
+@bulk.store_command
+def retry(entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, as_json: bool, **filters: Any) -> None:
+    """Run the handler of each selected entry again, for that message only (a fresh set of tries).
+
+    Works 500 entries at a time, each chunk queued and removed from the store in one transaction: memory
+    stays bounded however many are selected, and an interrupted run leaves each pair queued or still here.
+    Only pairs that failed before the command started are taken."""
     from infobip_inbound.contract.store.jobs import Jobs
     from infobip_inbound.workers.failed_pairs import redrive
 
-    connection = _connection()
+    settings = bulk.settings()
+    connection = bulk.connection(settings)
     entries = _pick(connection, entry_ids, select_all, filters)
-    for entry in entries:
-        click.echo(("would retry " if dry_run else "retrying ") + _line(entry))
-    if not dry_run and entries:
-        redrive(connection, Jobs(load_settings()), entries)
-    click.echo(f"{'would retry' if dry_run else 'retried'} {len(entries)}")
+    if dry_run:
+        selected = retried = 0
+        for selected, entry in enumerate(entries, start=1):  # noqa: B007 - the count is used after the loop
+            if not as_json:
+                click.echo("would retry " + _line(entry))
+    else:
+        progress = bulk.Progress("retried", enabled=not as_json)
+        try:
+            retried = selected = redrive(connection, Jobs(settings), entries, chunk=bulk.CHUNK, progress=progress.add)
+        finally:
+            progress.close()
+    if as_json:
+        bulk.print_json({"command": "dlq retry", "dry_run": dry_run, "selected": selected, "retried": retried})
+    else:
+        click.echo(f"{'would retry' if dry_run else 'retried'} {selected}")
 
 
 @dlq.command()
@@ -154,17 +156,38 @@ def retry(entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, **filters
 @click.option("--all", "select_all", is_flag=True, help="Every entry the filters select (all if none).")
 @_filters
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; change nothing.")
-def purge(entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, **filters: Any) -> None:
-    """Remove the selected entries for good."""
-    connection = _connection()
+@click.option("--yes", is_flag=True, help="Needed when more than one entry is selected.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON summary document; no progress.")
+@bulk.store_command
+def purge(
+    entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, yes: bool, as_json: bool, **filters: Any
+) -> None:
+    """Remove the selected entries for good, 500 per transaction."""
+    connection = bulk.connection(bulk.settings())
     entries = _pick(connection, entry_ids, select_all, filters)
-    for entry in entries:
-        click.echo(("would purge " if dry_run else "purging ") + _line(entry))
-    if not dry_run and entries:
-        pipe = connection.pipeline(transaction=True)
-        dead_letter.remove(pipe, (entry.id for entry in entries))
-        pipe.execute()
-    click.echo(f"{'would purge' if dry_run else 'purged'} {len(entries)}")
+    if not dry_run:
+        entries = bulk.confirmed(entries, yes, "purge")
+    progress = bulk.Progress("purged", enabled=not as_json and not dry_run)
+    selected = 0
+    try:
+        for chunk in bulk.chunks(entries):
+            selected += len(chunk)
+            if dry_run:
+                if not as_json:
+                    for entry in chunk:
+                        click.echo("would purge " + _line(entry))
+                continue
+            pipe = connection.pipeline(transaction=True)
+            dead_letter.remove(pipe, (entry.id for entry in chunk))
+            pipe.execute()
+            progress.add(len(chunk))
+    finally:
+        progress.close()
+    if as_json:
+        purged = 0 if dry_run else selected
+        bulk.print_json({"command": "dlq purge", "dry_run": dry_run, "selected": selected, "purged": purged})
+    else:
+        click.echo(f"{'would purge' if dry_run else 'purged'} {selected}")
 
 
 def attach(main: click.Group) -> None:

@@ -94,8 +94,10 @@ def quarantine_entries(
     request_id: str | None = None,
     account: str | None = None,
     batch_id: str | None = None,
+    at: float | None = None,
 ) -> list[QuarantineEntry]:
-    """Quarantine entries for the results that could not be read, with where they came from."""
+    """Quarantine entries for the results that could not be read, with where they came from (and when, if
+    not now)."""
     return [
         QuarantineEntry.build(
             kind="result",
@@ -106,6 +108,7 @@ def quarantine_entries(
             request_id=request_id,
             account=account,
             batch_id=batch_id,
+            at=at,
         )
         for result in unreadable
     ]

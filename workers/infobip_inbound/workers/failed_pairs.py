@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import islice
 
 import redis
 from redis.client import Pipeline
@@ -103,17 +105,30 @@ def dead_pair(failure: FailedPair, queue: str, tries: int) -> dead_letter.DeadPa
     )
 
 
-def redrive(connection: redis.Redis, jobs: Jobs, entries: list[dead_letter.DeadPair]) -> int:
-    """Run dead-lettered pairs again (that handler only, with a fresh set of tries), each entry removed
-    from the store in the transaction that queues it."""
-    groups: dict[tuple[str, str], list[dead_letter.DeadPair]] = defaultdict(list)
-    for entry in entries:
-        groups[(entry.queue, entry.handler)].append(entry)
-    pipe = connection.pipeline(transaction=True)
-    for (queue, handler), group in groups.items():
-        for start in range(0, len(group), 500):
-            chunk = group[start : start + 500]
-            schedule_batch(pipe, jobs, queue, handler, 0, [entry.response.encode() for entry in chunk], 0)
-            dead_letter.remove(pipe, (entry.id for entry in chunk))
-    pipe.execute()
-    return len(entries)
+def redrive(
+    connection: redis.Redis,
+    jobs: Jobs,
+    entries: Iterable[dead_letter.DeadPair],
+    *,
+    chunk: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Run dead-lettered pairs again (that handler only, with a fresh set of tries). Works through `entries`
+    `chunk` at a time, each chunk one transaction that queues its pairs and removes them from the store, so
+    memory and each MULTI stay bounded and an interrupted run leaves every pair either queued or still
+    dead-lettered. `progress` is called with the size of each chunk done. Returns how many were queued."""
+    done = 0
+    iterator = iter(entries)
+    while batch := list(islice(iterator, chunk)):
+        groups: dict[tuple[str, str], list[dead_letter.DeadPair]] = defaultdict(list)
+        for entry in batch:
+            groups[(entry.queue, entry.handler)].append(entry)
+        pipe = connection.pipeline(transaction=True)
+        for (queue, handler), group in groups.items():
+            schedule_batch(pipe, jobs, queue, handler, 0, [entry.response.encode() for entry in group], 0)
+        dead_letter.remove(pipe, (entry.id for entry in batch))
+        pipe.execute()
+        done += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    return done

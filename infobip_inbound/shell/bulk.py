@@ -1,0 +1,116 @@
+"""What the store commands (`dlq`, `quarantine`) share: settings and Redis with one-line errors, ages,
+the --yes rule for bulk actions, a progress line, and the --json summary."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+import click
+import orjson
+import redis
+
+from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
+
+CHUNK = 500  # entries per transaction in bulk actions: memory and each MULTI stay bounded
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(value: str | None) -> float | None:
+    """`90`, `90s`, `15m`, `2h`, `7d` as seconds."""
+    if value is None:
+        return None
+    match = _DURATION.match(value.strip())
+    if not match:
+        raise click.BadParameter(f"{value!r} is not a duration like 90s, 15m, 2h or 7d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def one_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[0] + " " + "; ".join(lines[1:])).strip() if lines else ""
+
+
+def settings() -> Settings:
+    try:
+        return load_settings()
+    except (ConfigError, ValueError) as exc:
+        raise click.ClickException(one_line(str(exc))) from None
+
+
+def connection(settings_: Settings) -> redis.Redis:
+    from infobip_inbound.runtime.redis_client import sync_client
+
+    try:
+        return sync_client(settings_)
+    except (ConfigError, ValueError) as exc:
+        raise click.ClickException(one_line(str(exc))) from None
+
+
+def store_command(command: Callable[P, R]) -> Callable[P, R]:
+    """A Redis that cannot be reached is one line on stderr and exit status 1, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except BrokenPipeError:
+            raise  # the reader of our output went away: not Redis
+        except (redis.RedisError, OSError) as exc:
+            raise click.ClickException(one_line(f"Redis unavailable: {type(exc).__name__}: {exc}")) from None
+
+    return wrapper
+
+
+def confirmed(entries: Iterable[T], yes: bool, verb: str) -> Iterator[T]:
+    """The entries, unless more than one is selected without --yes: then a one-line refusal. Looks at the
+    first two only, so a large selection is never loaded to count it."""
+    iterator = iter(entries)
+    head = list(itertools.islice(iterator, 2))
+    if len(head) > 1 and not yes:
+        raise click.ClickException(
+            f"this would {verb} more than one entry: add --yes (see what it selects with --dry-run)"
+        )
+    return itertools.chain(head, iterator)
+
+
+def chunks(entries: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    iterator = iter(entries)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class Progress:
+    """A count on stderr, rewritten in place, when stderr is a terminal (and not under --json)."""
+
+    def __init__(self, verb: str, enabled: bool = True) -> None:
+        self._verb = verb
+        self._enabled = enabled and sys.stderr.isatty()
+        self._started = time.monotonic()
+        self.done = 0
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self._enabled:
+            rate = self.done / max(time.monotonic() - self._started, 1e-3)
+            click.echo(f"\r{self._verb} {self.done} ({rate:.0f}/s)", err=True, nl=False)
+
+    def close(self) -> None:
+        if self._enabled and self.done:
+            click.echo(err=True)
+
+
+def print_json(document: dict[str, Any]) -> None:
+    """One JSON document on one line, keys sorted: as `status --json` prints."""
+    click.echo(orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode())

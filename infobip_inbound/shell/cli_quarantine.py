@@ -1,0 +1,248 @@
+"""`infobip-inbound quarantine list|show|reprocess|purge`: what Infobip sent that could not be made into a
+UserResponse, kept as sent: inspect it, read it again with the current parser, or remove it."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import orjson
+import redis
+
+from infobip_inbound.contract import quarantine as store
+from infobip_inbound.contract.quarantine import QuarantineEntry
+from infobip_inbound.shell import bulk
+
+
+def _filters(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option("--source", type=click.Choice(["forward", "pull"]), help="Only entries from this path."),
+            click.option("--reason", help="Only entries whose reason contains this text (any case)."),
+            click.option("--older-than", "older_than", help="Only entries set aside longer ago (e.g. 2h)."),
+            click.option("--newer-than", "newer_than", help="Only entries set aside more recently (e.g. 15m)."),
+            click.option("--limit", type=click.IntRange(min=1), help="At most this many entries."),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _select(
+    connection: redis.Redis,
+    source: Any,
+    reason: str | None,
+    older_than: str | None,
+    newer_than: str | None,
+    limit: int | None,
+) -> Iterable[QuarantineEntry]:
+    return store.select(
+        connection,
+        source=source,
+        reason=reason,
+        older_than=bulk.parse_age(older_than),
+        newer_than=bulk.parse_age(newer_than),
+        limit=limit,
+        chunk=bulk.CHUNK,
+    )
+
+
+def _pick(
+    connection: redis.Redis, ids: tuple[str, ...], select_all: bool, filters: dict[str, Any]
+) -> Iterable[QuarantineEntry]:
+    if ids and (select_all or any(v is not None for v in filters.values())):
+        raise click.UsageError("give entry ids, or --all and/or filters, not both")
+    if ids:
+        entries = []
+        for entry_id in ids:
+            entry = store.get(connection, entry_id)
+            if entry is None:
+                raise click.ClickException(f"no quarantine entry {entry_id}")
+            entries.append(entry)
+        return entries
+    if not select_all and all(v is None for v in filters.values()):
+        raise click.UsageError("name entry ids, or select with filters and/or --all")
+    return _select(connection, **filters)
+
+
+def _line(entry: QuarantineEntry) -> str:
+    age = time.time() - entry.at
+    return (
+        f"{entry.id}  {entry.kind}  {entry.source}  age={age:.0f}s  message={entry.message_id or '-'}  "
+        f"{entry.reason[:120]}"
+    )
+
+
+def _raw_text(raw: str) -> str:
+    """The raw content, pretty-printed when it is JSON."""
+    try:
+        return orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return raw
+
+
+@click.group()
+def quarantine() -> None:
+    """What Infobip sent that could not be made into a UserResponse, kept as sent with why and whence: one
+    entry per result (or per PULL answer that is not an envelope at all)."""
+
+
+@quarantine.command("list")
+@_filters
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: the entries, how many, and the total.")
+@bulk.store_command
+def list_(as_json: bool, **filters: Any) -> None:
+    """List entries, oldest first."""
+    connection = bulk.connection(bulk.settings())
+    total = store.count(connection)
+    listed = 0
+    if as_json:  # written as it is read: a large quarantine is never held whole
+        click.echo('{"entries":[', nl=False)
+    for entry in _select(connection, **filters):
+        if as_json:
+            click.echo(("," if listed else "") + entry.to_json().decode(), nl=False)
+        else:
+            click.echo(_line(entry))
+        listed += 1
+    if as_json:
+        click.echo(f'],"listed":{listed},"total":{total}}}')
+    else:
+        click.echo(f"{listed} entr{'y' if listed == 1 else 'ies'} (of {total})")
+
+
+@quarantine.command()
+@click.argument("entry_id")
+@click.option("--json", "as_json", is_flag=True, help="The entry as one JSON document.")
+@bulk.store_command
+def show(entry_id: str, as_json: bool) -> None:
+    """Show one entry: why, whence, and what was sent (pretty-printed when it is JSON)."""
+    entry = store.get(bulk.connection(bulk.settings()), entry_id)
+    if entry is None:
+        raise click.ClickException(f"no quarantine entry {entry_id}")
+    if as_json:
+        bulk.print_json(dataclasses.asdict(entry))
+        return
+    at = datetime.fromtimestamp(entry.at, UTC).isoformat(timespec="seconds")
+    fields = {
+        "id": entry.id,
+        "kind": entry.kind,
+        "source": entry.source,
+        "reason": entry.reason,
+        "at": f"{at} ({time.time() - entry.at:.0f}s ago)",
+        "message_id": entry.message_id,
+        "request_id": entry.request_id,
+        "account": entry.account,
+        "batch_id": entry.batch_id,
+    }
+    for name, value in fields.items():
+        if value is not None:
+            click.echo(f"{name:<11} {value}")
+    click.echo("raw:")
+    click.echo(_raw_text(entry.raw))
+
+
+@quarantine.command()
+@click.argument("entry_ids", nargs=-1)
+@click.option("--all", "select_all", is_flag=True, help="Every entry the filters select (all if none).")
+@_filters
+@click.option("--dry-run", is_flag=True, help="Print what each entry would come to; change nothing.")
+@click.option("--yes", is_flag=True, help="Needed when more than one entry is selected.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON summary document; no progress.")
+@bulk.store_command
+def reprocess(
+    entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, yes: bool, as_json: bool, **filters: Any
+) -> None:
+    """Read the selected entries again with the current parser and routes. What now passes is queued
+    (deduplicated as usual) and its entry removed; what still fails stays. A body entry whose envelope now
+    reads is replaced by its results: the readable ones queued, the others kept as result entries.
+
+    Works 500 entries at a time, queueing each chunk before removing its entries: a run that is interrupted
+    can be started again and queues nothing twice (within the dedup window), it only removes what is left."""
+    from infobip_inbound.contract.routing import Router
+    from infobip_inbound.receiver.enqueue import InboxWriter
+    from infobip_inbound.receiver.reprocess import Totals
+    from infobip_inbound.receiver.reprocess import reprocess as run
+
+    settings = bulk.settings()
+    connection = bulk.connection(settings)
+    entries = _pick(connection, entry_ids, select_all, filters)
+    if not dry_run:
+        entries = bulk.confirmed(entries, yes, "reprocess")
+    totals = Totals()
+    progress = bulk.Progress("reprocessed", enabled=not as_json and not dry_run)
+    try:
+        chunks = run(connection, InboxWriter(settings), Router.from_settings(settings), entries, dry_run=dry_run)
+        for chunk in chunks:
+            totals.add(chunk)
+            progress.add(len(chunk.verdicts))
+            if dry_run and not as_json:
+                for verdict in chunk.verdicts:
+                    if verdict.passes:
+                        outcome = f"would queue {len(verdict.responses)}"
+                        if verdict.requarantine:
+                            outcome += f", keep {len(verdict.requarantine)} result(s)"
+                    else:
+                        outcome = f"still fails ({(verdict.reason or '')[:120]})"
+                    click.echo(f"{outcome}: {_line(verdict.entry)}")
+    finally:
+        progress.close()
+    if as_json:
+        bulk.print_json({"command": "quarantine reprocess", "dry_run": dry_run, **dataclasses.asdict(totals)})
+    elif dry_run:
+        click.echo(
+            f"would reprocess {totals.selected}: {totals.passed} would pass ({totals.responses} responses to queue, "
+            f"{totals.requarantined} results to keep), {totals.still_failing} still failing"
+        )
+    else:
+        click.echo(
+            f"reprocessed {totals.selected}: {totals.passed} passed and removed ({totals.accepted} queued, "
+            f"{totals.duplicates} duplicates, {totals.requarantined} results kept), "
+            f"{totals.still_failing} still failing"
+        )
+
+
+@quarantine.command()
+@click.argument("entry_ids", nargs=-1)
+@click.option("--all", "select_all", is_flag=True, help="Every entry the filters select (all if none).")
+@_filters
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; change nothing.")
+@click.option("--yes", is_flag=True, help="Needed when more than one entry is selected.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON summary document; no progress.")
+@bulk.store_command
+def purge(
+    entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, yes: bool, as_json: bool, **filters: Any
+) -> None:
+    """Remove the selected entries for good, 500 per transaction."""
+    connection = bulk.connection(bulk.settings())
+    entries = _pick(connection, entry_ids, select_all, filters)
+    if not dry_run:
+        entries = bulk.confirmed(entries, yes, "purge")
+    progress = bulk.Progress("purged", enabled=not as_json and not dry_run)
+    selected = 0
+    try:
+        for chunk in bulk.chunks(entries):
+            selected += len(chunk)
+            if dry_run:
+                if not as_json:
+                    for entry in chunk:
+                        click.echo("would purge " + _line(entry))
+                continue
+            pipe = connection.pipeline(transaction=True)
+            store.remove(pipe, (entry.id for entry in chunk))
+            pipe.execute()
+            progress.add(len(chunk))
+    finally:
+        progress.close()
+    if as_json:
+        purged = 0 if dry_run else selected
+        bulk.print_json({"command": "quarantine purge", "dry_run": dry_run, "selected": selected, "purged": purged})
+    else:
+        click.echo(f"{'would purge' if dry_run else 'purged'} {selected}")
+
+
+def attach(main: click.Group) -> None:
+    main.add_command(quarantine)
