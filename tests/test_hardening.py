@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+import redis
 from starlette.types import Receive, Scope, Send
 
 from infobip_inbound.receiver.edge import harden as Hardening
@@ -178,14 +179,21 @@ def test_openapi_description(start_receiver: StartReceiver, base_env: dict[str, 
 
 
 @pytest.mark.parametrize("path", ["/infobip/forward", PATH])
-def test_values_that_cannot_be_stored_are_400(
-    start_receiver: StartReceiver, base_env: dict[str, str], path: str
+def test_values_that_cannot_be_stored_are_quarantined(
+    start_receiver: StartReceiver, base_env: dict[str, str], redis_client: redis.Redis, path: str
 ) -> None:
-    # A number beyond 64 bits validates, but cannot be encoded for the queue.
+    from infobip_inbound.contract import quarantine
+
+    # A number beyond 64 bits validates, but cannot be encoded for the queue: that result is set aside.
     receiver = start_receiver({**base_env, "INBOUND_AUTH_DISABLED": "true"})
-    body = orjson.dumps(envelope(result("u1", customPayload={"n": 1}))).replace(b'"n":1', b'"n":' + b"9" * 40)
+    body = orjson.dumps(envelope(result("u1", customPayload={"n": 1}), result("u2"))).replace(
+        b'"n":1', b'"n":' + b"9" * 40
+    )
     answer = post(receiver, body, path=path)
-    assert answer.status_code == 400
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 1, "duplicates": 0, "quarantined": 1}
+    (entry,) = quarantine.select(redis_client)
+    assert entry.message_id == "u1" and "9" * 40 in entry.raw
     assert httpx.get(receiver.base_url + "/health/live").status_code == 200
 
 
@@ -246,7 +254,7 @@ def test_every_refusal_is_counted_under_its_own_reason(
             "unauthorized": [send(envelope(result("r2")), path="/infobip/forward/wrong")],
             "unsupported_media_type": [send(b"x", **{"Content-Type": "text/plain"})],
             "payload_too_large": [send(b"[" + b" " * 30_000 + b"]")],
-            "invalid_envelope": [send(b"{not json"), send(b'{"results": [{"messageId": 5}]}')],
+            "invalid_envelope": [send(b"{not json"), send(b'{"results": {"messageId": 5}}')],
             "too_deep": [
                 send(envelope(result("r3", customPayload=deep))),
                 send(b'{"results": [], "x": ' + b"[" * 5000 + b"]" * 5000 + b"}"),  # past the parser's own limit

@@ -101,7 +101,7 @@ def test_counters_match_what_was_sent_and_logs_hold_no_secret(
         assert post(f"{FORWARD}/{TOKEN}x", body_of(["r-2"])) == 401
         bad_basic = "Basic " + base64.b64encode(f"{BASIC_USER}:{BASIC_PASSWORD}x".encode()).decode()
         assert post(FORWARD, body_of(["r-3"]), Authorization=bad_basic) == 401
-        assert post(f"{FORWARD}/{TOKEN}", b'{"results": [{"messageId": 5}]}') == 400
+        assert post(f"{FORWARD}/{TOKEN}", b'{"results": {"messageId": 5}}') == 400  # not a results array
         assert post(f"{FORWARD}/{TOKEN}", b"{not json") == 400
         assert post(f"{FORWARD}/{TOKEN}", b"x", **{"Content-Type": "text/plain"}) == 415
         assert post(f"{FORWARD}/{TOKEN}", b"[" + b" " * 300_000 + b"]") == 413
