@@ -279,6 +279,21 @@ class Settings(BaseSettings):
         default_factory=dict, description="`auto_reply` per route, by route name (`default`: the default route)."
     )
 
+    # Campaign counts (infobip_inbound.contract.campaigns)
+    campaign_counting: bool = Field(default=True, description="Count responses per bulk id and application.")
+    campaign_max_groups: int = Field(
+        default=10_000, ge=1, description="Most bulks (and applications) counted; the least recent beyond it go."
+    )
+    campaign_ttl_seconds: int = Field(
+        default=30 * 86400, ge=60, description="A bulk's counts expire this long after its last response."
+    )
+    campaign_keywords_max: int = Field(
+        default=20, ge=1, le=40, description="Distinct keywords counted per bulk; later ones count as other."
+    )
+    campaign_statistics_cache_seconds: int = Field(
+        default=300, ge=1, description="How long Infobip's statistics of a bulk are reused before asking again."
+    )
+
     # Replying to users (infobip_inbound.workers.reply)
     reply_requests_per_second: float = Field(
         default=10.0,
