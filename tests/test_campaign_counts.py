@@ -100,3 +100,22 @@ def test_rates_join_infobip_statistics() -> None:
     rates = campaigns.rates(campaign, {"totalSent": 120, "delivered": 100, "seen": 60})
     assert (rates["per_delivered"], rates["per_seen"]) == (0.3, 0.5)
     assert campaigns.rates(campaign, None)["per_delivered"] is None
+
+
+def test_campaigns_commands_without_infobip_show_the_counts(redis_client: redis.Redis, redis_url: str) -> None:
+    from click.testing import CliRunner
+
+    from infobip_inbound.shell.cli import main
+
+    ingest(redis_client, results(answer(1, "bulk-a", "YES"), answer(2, "bulk-a", "NO"), answer(3, None, paired=False)))
+    env = {"INBOUND_REDIS_URL": redis_url, "INBOUND_INFOBIP_BASE_URL": "", "INBOUND_INFOBIP_API_KEY": ""}
+    shown = CliRunner().invoke(main, ["campaigns", "show", "bulk-a", "--json"], env=env, catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    figures = orjson.loads(shown.stdout)
+    assert (figures["responses"], figures["keywords"]) == (2, {"yes": 1, "no": 1})
+    assert figures["statistics"]["per_delivered"] is None
+    assert "INBOUND_INFOBIP" in figures["statistics_problem"]
+    listed = CliRunner().invoke(main, ["campaigns", "list", "--no-statistics"], env=env, catch_exceptions=False)
+    assert "bulk-a" in listed.stdout and "app-1" in listed.stdout
+    missing = CliRunner().invoke(main, ["campaigns", "show", "nope"], env=env)
+    assert missing.exit_code == 1 and "no responses counted for bulk nope" in missing.output

@@ -4,7 +4,8 @@ campaign would be an unbounded series).
 Every response falls in one group: the bulk it answers (its `bulkId`: a campaign), or, without a bulk id,
 its application (the unprompted responses, and the rare paired one Infobip sent without a bulk id, counted
 apart in `paired`). Per group: responses in all, by keyword, first and last response time, and — where the
-bulk's send time is known — how long after the send they came.
+bulk's send time is known — how long after the send they came. Response times are when the receiver or the
+poller accepted the response (its clock), which is what the delay after the send is measured to.
 
 Counted at ingest, inside the enqueue script (infobip_inbound.contract.store.scripts.ENQUEUE), not in the
 worker: the script already decides, atomically, which responses are new and which are Infobip's retries of

@@ -42,22 +42,27 @@ class Statistics:
         if self._client is not None:
             self._client.close()
 
+    def _paced(self) -> bool:
+        """Wait for a slot in the API key's pacing (shared with the poller); False if none came in time."""
+        api_key = self._settings.infobip_api_key
+        call = scripts.pace_pull(
+            api_key=api_key.get_secret_value() if api_key else "",
+            interval_us=int(1_000_000 / self._settings.poll_requests_per_second),
+        )
+        deadline = time.monotonic() + PACE_WAIT_MAX_SECONDS
+        while (wait_us := call.run(self._connection)) > 0:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(wait_us / 1_000_000)
+        return True
+
     def of(self, bulk_id: str) -> dict[str, Any] | None:
         cached = campaigns.cached_statistics(self._connection, bulk_id)
         if cached is not None or self._client is None:
             return cached
-        api_key = self._settings.infobip_api_key
-        interval_us = int(1_000_000 / self._settings.poll_requests_per_second)
-        deadline = time.monotonic() + PACE_WAIT_MAX_SECONDS
-        while (
-            wait_us := scripts.pace_pull(
-                api_key=api_key.get_secret_value() if api_key else "", interval_us=interval_us
-            ).run(self._connection)
-        ) > 0:
-            if time.monotonic() > deadline:
-                self.problem = "Infobip's request budget stayed busy; statistics left out"
-                return None
-            time.sleep(wait_us / 1_000_000)
+        if not self._paced():
+            self.problem = "Infobip's request budget stayed busy; statistics left out"
+            return None
         try:
             statistics = self._client.push_statistics(bulk_id).wire()
         except (InfobipError, InfobipTransportError) as exc:
