@@ -150,6 +150,7 @@ def test_campaigns_report_what_the_simulator_generated(
         table = cli(env, "campaigns", "list")
         assert spring in table and "without a bulk id" in table
 
+        assert f"{spring} {len(answers[spring])}" in cli(env, "status")
         check_status_page(receiver, spring, tmp_path)
     finally:
         sim.admin("PUT", "options", {"respond_share": 0.0})
