@@ -58,6 +58,17 @@ class RouteMatch(BaseModel):
         default=None, description="Regular expression searched in the text (empty when none)."
     )
 
+    @field_validator("keyword_regex", "text_regex", mode="before")
+    @classmethod
+    def _compiled(cls, value: Any) -> Any:
+        # Compiled once, here; the error says what is wrong with the expression.
+        if isinstance(value, str):
+            try:
+                return re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+        return value
+
     @field_validator("application_code", "keyword", "callback_data", "bulk_id", "initial_message_id", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
