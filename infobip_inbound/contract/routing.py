@@ -26,9 +26,26 @@ class Routable(Protocol):
     @property
     def keyword(self) -> str | None: ...
     @property
+    def text(self) -> str | None: ...
+    @property
     def callback_data(self) -> str | None: ...
     @property
     def custom_payload(self) -> dict[str, Any] | None: ...
+    @property
+    def paired_message_id(self) -> str | None: ...
+    @property
+    def bulk_id(self) -> str | None: ...
+    @property
+    def initial_message_id(self) -> str | None: ...
+
+
+def _payload_holds(payload: dict[str, Any], expected: dict[str, Any]) -> bool:
+    for key, want in expected.items():
+        if key not in payload:
+            return False
+        if payload[key] not in (want if isinstance(want, list) else [want]):
+            return False
+    return True
 
 
 def _matches(match: RouteMatch, response: Routable) -> bool:
@@ -42,7 +59,17 @@ def _matches(match: RouteMatch, response: Routable) -> bool:
         payload = response.custom_payload or {}
         if not all(key in payload for key in match.custom_payload_keys):
             return False
-    return True
+    if match.custom_payload is not None and not _payload_holds(response.custom_payload or {}, match.custom_payload):
+        return False
+    if match.bulk_id is not None and response.bulk_id not in match.bulk_id:
+        return False
+    if match.initial_message_id is not None and response.initial_message_id not in match.initial_message_id:
+        return False
+    if match.paired is not None and bool(response.paired_message_id) != match.paired:
+        return False
+    if match.keyword_regex is not None and not match.keyword_regex.search(response.keyword or ""):
+        return False
+    return match.text_regex is None or bool(match.text_regex.search(response.text or ""))
 
 
 class Router:

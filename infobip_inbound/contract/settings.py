@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -10,10 +11,12 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -31,24 +34,67 @@ CONFIG_FILE_ENV = "INBOUND_CONFIG_FILE"
 class RouteMatch(BaseModel):
     """Conditions of a route; every condition given must hold (an empty match matches everything)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     application_code: list[str] | None = None
-    keyword: list[str] | None = None
+    keyword: list[str] | None = Field(default=None, description="Any of these keywords, compared case-insensitively.")
     callback_data: list[str] | None = None
     custom_payload_keys: list[str] | None = Field(
         default=None, description="Every key listed must be present in custom_payload."
     )
+    custom_payload: dict[str, Any] | None = Field(
+        default=None,
+        description="Every key must be present in custom_payload with this value (a list: any of its values).",
+    )
+    bulk_id: list[str] | None = Field(default=None, description="Answers to a push of any of these bulks.")
+    initial_message_id: list[str] | None = None
+    paired: bool | None = Field(
+        default=None, description="true: answers a push (has pairedMessageId); false: unprompted."
+    )
+    keyword_regex: re.Pattern[str] | None = Field(
+        default=None, description="Regular expression searched in the keyword (empty when none)."
+    )
+    text_regex: re.Pattern[str] | None = Field(
+        default=None, description="Regular expression searched in the text (empty when none)."
+    )
 
-    @field_validator("application_code", "keyword", "callback_data", mode="before")
+    @field_validator("keyword_regex", "text_regex", mode="before")
+    @classmethod
+    def _compiled(cls, value: Any) -> Any:
+        # Compiled once, here; the error says what is wrong with the expression.
+        if isinstance(value, str):
+            try:
+                return re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("application_code", "keyword", "callback_data", "bulk_id", "initial_message_id", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
 
 class Route(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     match: RouteMatch = RouteMatch()
     handlers: list[str] = Field(min_length=1)
     queue: str | None = Field(default=None, description="Queue for these responses; the default queue if unset.")
+
+    @field_validator("match", mode="wrap")
+    @classmethod
+    def _named(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        # A bad match names its route and field, so a route file that does not validate says where.
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            problems = "; ".join(
+                "match." + ".".join(str(part) for part in error["loc"]) + ": " + error["msg"]
+                for error in exc.errors(include_url=False, include_input=False)
+            )
+            raise ValueError(f"route {info.data.get('name', '?')!r}: {problems}") from None
 
 
 class PullAccount(BaseModel):
@@ -242,6 +288,21 @@ class Settings(BaseSettings):
     auto_reply: AutoReply = Field(default_factory=AutoReply, description="`auto_reply` on routes not listed below.")
     auto_reply_routes: dict[str, AutoReply] = Field(
         default_factory=dict, description="`auto_reply` per route, by route name (`default`: the default route)."
+    )
+
+    # Campaign counts (infobip_inbound.contract.campaigns)
+    campaign_counting: bool = Field(default=True, description="Count responses per bulk id and application.")
+    campaign_max_groups: int = Field(
+        default=10_000, ge=1, description="Most bulks (and applications) counted; the least recent beyond it go."
+    )
+    campaign_ttl_seconds: int = Field(
+        default=30 * 86400, ge=60, description="A bulk's counts expire this long after its last response."
+    )
+    campaign_keywords_max: int = Field(
+        default=20, ge=1, le=40, description="Distinct keywords counted per bulk; later ones count as other."
+    )
+    campaign_statistics_cache_seconds: int = Field(
+        default=300, ge=1, description="How long Infobip's statistics of a bulk are reused before asking again."
     )
 
     # Replying to users (infobip_inbound.workers.reply)

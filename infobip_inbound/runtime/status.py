@@ -16,7 +16,7 @@ import redis
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.worker import Worker
 
-from infobip_inbound.contract import dead_letter, quarantine, throughput
+from infobip_inbound.contract import campaigns, dead_letter, quarantine, throughput
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store.entries import decode_entry
@@ -164,6 +164,19 @@ def dedup(connection: redis.Redis) -> dict[str, Any]:
     return {"accepted": accepted, "duplicates": duplicates, "hit_rate": round(duplicates / seen, 4) if seen else None}
 
 
+CAMPAIGNS_SHOWN = 8
+
+
+def campaign_figures(connection: redis.Redis, limit: int = CAMPAIGNS_SHOWN) -> list[dict[str, Any]]:
+    """The bulks answered most recently, with response rates where Infobip's statistics are cached
+    (`infobip-inbound campaigns` fills the cache: looking at the status never calls Infobip)."""
+    figures = []
+    for campaign in campaigns.recent(connection, limit, kind="bulk"):
+        statistics = campaigns.cached_statistics(connection, campaign.id)
+        figures.append({**campaign.as_json(), "statistics": campaigns.rates(campaign, statistics)})
+    return figures
+
+
 def snapshot(connection: redis.Redis, settings: Settings) -> dict[str, Any]:
     """Everything `status` shows, as plain JSON-able data."""
     at = time.time()
@@ -192,6 +205,7 @@ def snapshot(connection: redis.Redis, settings: Settings) -> dict[str, Any]:
         "poller": poller(connection, at),
         "dedup": dedup(connection),
         "quarantine": quarantine.figures(connection),
+        "campaigns": campaign_figures(connection),
         "last_hour": [
             {"minute": minute, **{k: counts.get(k, 0) for k in ("accepted", "duplicates", "handled", "failed")}}
             for minute, counts in hour

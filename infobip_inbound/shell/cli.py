@@ -125,13 +125,21 @@ def schema() -> None:
     click.echo(orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
 
 
-from infobip_inbound.shell import cli_dlq, cli_infobip, cli_quarantine, cli_send, cli_status  # noqa: E402 - their commands attach to `main`
+from infobip_inbound.shell import (  # noqa: E402 - their commands attach to `main`
+    cli_campaigns,
+    cli_dlq,
+    cli_infobip,
+    cli_quarantine,
+    cli_send,
+    cli_status,
+)
 
 cli_infobip.attach(main)
 cli_send.attach(cli_infobip.infobip)
 cli_dlq.attach(main)
 cli_quarantine.attach(main)
 cli_status.attach(main)
+cli_campaigns.attach(main)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,11 @@ from typing import Any, TypeVar
 
 import click
 import orjson
+import redis
 from pydantic import BaseModel, ValidationError
 
+from infobip_inbound.contract import campaigns
+from infobip_inbound.contract.settings import Settings
 from infobip_inbound.infobip.omni import (
     OmniAdvancedRequest,
     OmniReport,
@@ -26,6 +29,7 @@ from infobip_inbound.infobip.push import (
     PushRequest,
 )
 from infobip_inbound.infobip.wire import Status, field_errors
+from infobip_inbound.runtime.redis_client import sync_client
 from infobip_inbound.shell.cli_infobip import (
     _settings,
     app_option,
@@ -185,12 +189,26 @@ def push_send(
     request = build(PushRequest, body, "push request")
     with infobip_client(settings) as client:
         answer = client.send_push(request)
+    if answer.bulk_id:
+        _record_send(settings, answer.bulk_id)
     if as_json:
         print_json(answer.wire())
         return
     click.echo(f"bulk {answer.bulk_id or '-'}: {len(answer.messages)} message(s) accepted")
     rows = [[m.message_id or "", status_text(m.status), orjson.dumps(m.destination).decode()] for m in answer.messages]
     print_table(["message id", "status", "destination"], rows)
+
+
+def _record_send(settings: Settings, bulk_id: str) -> None:
+    """Remember when the bulk went out, so `campaigns` can tell how long its answers took. Best effort: the
+    push is sent either way, and without Redis configured there is nothing to remember it in."""
+    if not (settings.redis_url or settings.redis_sentinels) or not settings.campaign_counting:
+        return
+    try:
+        with sync_client(settings) as connection:
+            campaigns.record_send(connection, settings, bulk_id)
+    except redis.RedisError as exc:
+        click.echo(f"warning: send time of bulk {bulk_id} not recorded: {type(exc).__name__}", err=True)
 
 
 @push.command("stats")

@@ -64,6 +64,10 @@ def render(snapshot: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"Quarantine: empty ({held['evicted_total']} evicted at the bound)")
+    recent = snapshot.get("campaigns") or []
+    if recent:
+        shown = ", ".join(f"{c['id']} {c['responses']}" for c in recent[:3])
+        lines.append(f"Campaigns: responses to recent bulks: {shown} (`infobip-inbound campaigns list`)")
     lines += ["", "Handlers"]
     lines += _table(
         ["handler", "handled/min", "failed/min", "dead letters"],

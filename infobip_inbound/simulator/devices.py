@@ -27,6 +27,7 @@ class Device:
     received: int = 0  # pushes delivered
     responded_to: str | None = None  # messageId of the push it responded to
     replies: int = 0  # pushes delivered after it responded
+    response: dict[str, Any] | None = None  # the user response it made, as Infobip sends it
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -35,6 +36,7 @@ class Device:
             "received": self.received,
             "responded_to": self.responded_to,
             "replies": self.replies,
+            "response": self.response,
         }
 
 
@@ -73,6 +75,7 @@ class Devices:
                 "initialMessageId": report["messageId"],
             }
         )
+        device.response = result
         task = asyncio.get_running_loop().create_task(self._respond(report, result, options.respond_delay_seconds))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

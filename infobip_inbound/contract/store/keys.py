@@ -104,6 +104,27 @@ def throughput_key(bucket_start: int) -> str:
     return THROUGHPUT_PREFIX + str(bucket_start)
 
 
+# Campaign counts (infobip_inbound.contract.campaigns): responses per bulk id, and per application for those
+# without one; written by the enqueue script, so duplicates are never counted.
+CAMPAIGN_PREFIX = "inbound:campaign:"  # hash per group: totals, keyword counts, delay buckets, send time
+CAMPAIGN_BULK_PREFIX = CAMPAIGN_PREFIX + "bulk:"  # group of the responses to one bulk (a campaign)
+CAMPAIGN_APP_PREFIX = CAMPAIGN_PREFIX + "app:"  # group of an application's responses without a bulk id
+CAMPAIGN_INDEX = "inbound:campaigns"  # sorted set: group key scored by its last write (ms); the retention bound
+CAMPAIGN_STATS_PREFIX = "inbound:campaign-stats:"  # string per bulk: Infobip's statistics (JSON), cached
+
+
+def campaign_bulk_key(bulk_id: str) -> str:
+    return CAMPAIGN_BULK_PREFIX + bulk_id
+
+
+def campaign_app_key(application_code: str) -> str:
+    return CAMPAIGN_APP_PREFIX + application_code
+
+
+def campaign_stats_key(bulk_id: str) -> str:
+    return CAMPAIGN_STATS_PREFIX + bulk_id
+
+
 # Poller.
 PULL_RAW_KEY = "inbound:pull:raw"  # hash: batch id -> raw answer body, until processed
 # hash: batch id -> raw body; written by versions before the quarantine, moved into it by the poller at start

@@ -93,43 +93,134 @@ def _drain_job_args(job: PreparedJob) -> list[Arg]:
     return [job.id, job.field_count, *job.fields]
 
 
+# The campaign-count block shared by ENQUEUE and RECORD_SEND: one group hash per campaign (bulk id) or
+# application, indexed by its last write; the index bounds how many groups are kept.
+_CAMPAIGN_GROUPS = """
+-- Group hash fields: total, first, last (ms), sent (ms, the bulk's send time), p (paired responses),
+-- kn (distinct keywords kept), k:<keyword> (count), o (responses whose keyword found the table full),
+-- d:<i> (responses i delay buckets after the send: bucket i holds delays in [r^i - 1, r^(i+1) - 1) s).
+local function touch_group(index, group, now, ttl)
+  redis.call('EXPIRE', group, ttl)
+  redis.call('ZADD', index, now, group)
+end
+local function count_response(index, group, keyword, paired, now, ttl, kmax, ratio, top)
+  redis.call('HINCRBY', group, 'total', 1)
+  redis.call('HSETNX', group, 'first', now)
+  redis.call('HSET', group, 'last', now)
+  if paired == '1' then
+    redis.call('HINCRBY', group, 'p', 1)
+  end
+  local field = 'k:' .. keyword
+  if redis.call('HEXISTS', group, field) == 1 or tonumber(redis.call('HGET', group, 'kn') or '0') < kmax then
+    if redis.call('HINCRBY', group, field, 1) == 1 then
+      redis.call('HINCRBY', group, 'kn', 1)
+    end
+  else
+    redis.call('HINCRBY', group, 'o', 1)
+  end
+  local sent = redis.call('HGET', group, 'sent')
+  if sent then
+    local delay = math.max(0, (now - tonumber(sent)) / 1000)
+    local bucket = math.min(top, math.floor(math.log(1 + delay) / math.log(ratio)))
+    redis.call('HINCRBY', group, 'd:' .. bucket, 1)
+  end
+  touch_group(index, group, now, ttl)
+end
+local function trim_groups(index, now, ttl, max_groups)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', now - ttl * 1000)  -- their hashes expired with their TTL
+  local over = redis.call('ZCARD', index) - max_groups
+  if over > 0 then
+    local oldest = redis.call('ZPOPMIN', index, over)
+    for k = 1, #oldest, 2 do
+      redis.call('DEL', oldest[k])
+    end
+  end
+end
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignLimits:
+    """How campaign groups are kept: most groups, their TTL, distinct keywords per group, the delay buckets."""
+
+    max_groups: int
+    ttl_seconds: int
+    keywords_max: int
+    bucket_ratio: float
+    top_bucket: int
+
+    def args(self) -> list[Arg]:
+        return [self.max_groups, self.ttl_seconds, self.keywords_max, repr(self.bucket_ratio), self.top_bucket]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCount:
+    """What one response adds to its group: the group's key, its keyword (or ""), whether it answers a push."""
+
+    group: str
+    keyword: str
+    paired: bool
+
+
 ENQUEUE = (
     """
 -- Queue responses not seen within the dedup window and set aside the results that could not be read, in
--- one atomic write; count them; make sure a drain job is waiting.
+-- one atomic write; count them, and the queued ones in their campaign groups; make sure a drain job is waiting.
 -- KEYS[1]  the queue's inbox list
 -- KEYS[2..5]  the drain-job block (below)
 -- KEYS[6]  ingest stats hash
 -- KEYS[7]  current throughput bucket hash
 -- KEYS[8]  quarantine hash (entry id -> JSON entry)
 -- KEYS[9]  quarantine index (entry id scored by when it was set aside)
--- KEYS[10 ..]  one seen key per response
+-- KEYS[10]  campaign index (group key scored by its last write, ms)
+-- KEYS[11 .. 10+R]  one seen key per response
+-- KEYS[11+R .. 10+2R]  with C = 1: one campaign group hash per response, in the same order
 -- ARGV[1]  dedup window, seconds
 -- ARGV[2]  throughput bucket TTL, seconds
 -- ARGV[3 .. 4+2N]  the drain-job block (below)
 -- ARGV[5+2N]  Q, the number of quarantine entries
 -- ARGV[6+2N]  most entries the quarantine keeps (the oldest beyond it are evicted, and counted)
 -- ARGV[7+2N .. 6+2N+3Q]  per quarantine entry: id, JSON, time set aside
--- ARGV[7+2N+3Q ..]  one inbox entry per response, in the order of their seen keys
+-- ARGV[c = 7+2N+3Q]  C: 1 to count campaigns, 0 not to
+-- ARGV[c+1 .. c+5]  campaign limits: most groups, group TTL (s), keywords per group, bucket ratio, top bucket
+-- ARGV[c+6]  now, ms
+-- ARGV[c+7 .. c+6+R]  one inbox entry per response, in the order of their seen keys
+-- ARGV[c+7+R .. c+6+3R]  with C = 1: per response its keyword and 1 if paired (else 0)
 -- Returns one flag per response: 1 queued, 0 duplicate (seen within the window).
 """
     + _ENSURE_DRAIN_JOB
+    + _CAMPAIGN_GROUPS
     + """
 local ttl = tonumber(ARGV[1])
-local first_seen = 10
+local first_seen = 11
 local q_at = 5 + 2 * tonumber(ARGV[4])
 local nq = tonumber(ARGV[q_at])
-local first_entry = q_at + 2 + 3 * nq
+local c = q_at + 2 + 3 * nq
+local counting = ARGV[c] == '1'
+local r = #KEYS - 10
+if counting then
+  r = r / 2
+end
+local now = tonumber(ARGV[c + 6])
+local first_entry = c + 7
 local flags = {}
 local added = 0
-for i = first_seen, #KEYS do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ttl) then
-    redis.call('RPUSH', KEYS[1], ARGV[first_entry + i - first_seen])
+for j = 0, r - 1 do
+  if redis.call('SET', KEYS[first_seen + j], '1', 'NX', 'EX', ttl) then
+    redis.call('RPUSH', KEYS[1], ARGV[first_entry + j])
     added = added + 1
     flags[#flags + 1] = 1
+    if counting then
+      local at = first_entry + r + 2 * j
+      count_response(KEYS[10], KEYS[first_seen + r + j], ARGV[at], ARGV[at + 1], now, tonumber(ARGV[c + 2]),
+        tonumber(ARGV[c + 3]), tonumber(ARGV[c + 4]), tonumber(ARGV[c + 5]))
+    end
   else
     flags[#flags + 1] = 0
   end
+end
+if counting and added > 0 then
+  trim_groups(KEYS[10], now, tonumber(ARGV[c + 2]), tonumber(ARGV[c + 1]))
 end
 if nq > 0 then
   local new = 0
@@ -182,15 +273,27 @@ def enqueue(
     dedup_ttl: int,
     quarantine: Sequence[QuarantineWrite] = (),
     quarantine_max: int = 100_000,
+    counts: Sequence[CampaignCount] | None = None,
+    limits: CampaignLimits | None = None,
     at: float | None = None,
 ) -> Call[list[int]]:
     """Queue `entries` (one per message id) on `queue`'s inbox and write `quarantine`, together;
-    `drain_job` is pushed if none is waiting."""
+    `drain_job` is pushed if none is waiting. With `counts` (one per entry) and `limits`, each queued
+    response is counted in its campaign group; a duplicate is not."""
     if len(message_ids) != len(entries):
         raise ValueError("one inbox entry per message id")
+    counted: Sequence[CampaignCount] = counts if counts is not None and limits is not None else ()
+    counting = counts is not None and limits is not None
+    if counting and len(counted) != len(entries):
+        raise ValueError("one campaign count per inbox entry")
+    at = time.time() if at is None else at
     quarantined: list[Arg] = [len(quarantine), quarantine_max]
     for write in quarantine:
         quarantined += [write.id, write.json, write.at]
+    campaign: list[Arg] = [1, *limits.args()] if counting and limits else [0, 0, 0, 0, 0, 0]
+    per_response: list[Arg] = []
+    for count in counted:
+        per_response += [count.keyword, int(count.paired)]
     return Call(
         ENQUEUE,
         [
@@ -200,10 +303,48 @@ def enqueue(
             keys.throughput_key(keys.throughput_bucket(at)),
             keys.QUARANTINE_KEY,
             keys.QUARANTINE_INDEX,
+            keys.CAMPAIGN_INDEX,
             *(keys.seen_key(message_id) for message_id in message_ids),
+            *(count.group for count in counted),
         ],
-        [dedup_ttl, keys.THROUGHPUT_KEEP_SECONDS, *_drain_job_args(drain_job), *quarantined, *entries],
+        [
+            dedup_ttl,
+            keys.THROUGHPUT_KEEP_SECONDS,
+            *_drain_job_args(drain_job),
+            *quarantined,
+            *campaign,
+            int(at * 1000),
+            *entries,
+            *per_response,
+        ],
         _flags,
+    )
+
+
+RECORD_SEND = (
+    """
+-- Record when a bulk was sent (the first time it is recorded wins), so its responses' delays can be counted.
+-- KEYS[1]  campaign index
+-- KEYS[2]  the bulk's group hash
+-- ARGV[1]  send time, ms
+-- ARGV[2 .. 6]  campaign limits (as in ENQUEUE)
+-- Returns 1 if recorded, 0 if the bulk already had a send time.
+"""
+    + _CAMPAIGN_GROUPS
+    + """
+local recorded = redis.call('HSETNX', KEYS[2], 'sent', ARGV[1])
+local now = tonumber(ARGV[1])
+touch_group(KEYS[1], KEYS[2], now, tonumber(ARGV[3]))
+trim_groups(KEYS[1], now, tonumber(ARGV[3]), tonumber(ARGV[2]))
+return recorded
+"""
+)
+
+
+def record_send(*, bulk_id: str, limits: CampaignLimits, at: float | None = None) -> Call[int]:
+    at = time.time() if at is None else at
+    return Call(
+        RECORD_SEND, [keys.CAMPAIGN_INDEX, keys.campaign_bulk_key(bulk_id)], [int(at * 1000), *limits.args()], int
     )
 
 

@@ -3,7 +3,8 @@
 Concurrent requests hand their responses to one Committer. While one write is in flight the next
 requests gather (for `max_wait` more, if set, and up to `max_messages`); then it writes each queue's
 share in one Lua script call that, atomically: marks every message_id seen (SET NX EX), appends only
-the new responses to the queue's inbox, and makes sure a real RQ job is waiting to drain it
+the new responses to the queue's inbox, counts them in their campaign groups
+(infobip_inbound.contract.campaigns), and makes sure a real RQ job is waiting to drain it
 (infobip_inbound.contract.store). A message marked seen is therefore always on a queue, and a failed write
 leaves nothing half-done for Infobip's retry to trip over. Results that could not be read go to the
 quarantine in the same call as the first queue's share. Each request's future resolves only after every
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 import redis
 import redis.asyncio as aioredis
 
+from infobip_inbound.contract import campaigns
 from infobip_inbound.contract.model import Source
 from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.routing import Router
@@ -64,6 +66,7 @@ class InboxWriter:
         self._dedup_ttl = settings.dedup_window_seconds
         self._quarantine_max = settings.quarantine_max_entries
         self._jobs = Jobs(settings)
+        self._campaigns = campaigns.limits(settings) if settings.campaign_counting else None
 
     def script_call(
         self,
@@ -84,6 +87,8 @@ class InboxWriter:
             dedup_ttl=self._dedup_ttl,
             quarantine=[entry.write() for entry in quarantine],
             quarantine_max=self._quarantine_max,
+            counts=[campaigns.count_of(r.result) for r in responses] if self._campaigns else None,
+            limits=self._campaigns,
         )
 
 

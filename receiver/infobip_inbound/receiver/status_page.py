@@ -1,6 +1,7 @@
 """The receiver's read-only status page: /admin/status (HTML) and /admin/status.json.
 
-The figures of `infobip-inbound status`, with bar charts of the last hour in inline SVG; a few lines of
+The figures of `infobip-inbound status`, with bar charts of the last hour and of each recent campaign's
+keywords in inline SVG; a few lines of
 inline script show times in the viewer's time zone and refresh the page. No external resources (a strict
 Content-Security-Policy forbids them). Behind the admin credentials (infobip_inbound.receiver.admin_auth); not served
 when none are configured. Endpoints are sync: Starlette runs them in its thread pool, off the event loop.
@@ -85,6 +86,59 @@ def bar_chart(rows: list[dict[str, Any]], series: list[str], title: str, width: 
     )
 
 
+KEYWORD_COLOR = "#1565c0"
+
+
+def keyword_chart(campaign: dict[str, Any], width: int = 220, bar: int = 14, shown: int = 5) -> str:
+    """Horizontal bars of a campaign's most frequent keywords, as inline SVG."""
+    keywords = list(campaign["keywords"].items())[:shown]
+    if campaign["other_keywords"]:
+        keywords.append(("(other)", campaign["other_keywords"]))
+    peak = max([count for _, count in keywords] + [1])
+    label = 70
+    rows = []
+    for index, (keyword, count) in enumerate(keywords):
+        y = index * (bar + 4)
+        w = count / peak * (width - label - 30)
+        rows.append(
+            f'<text x="{label - 4}" y="{y + bar - 3}" font-size="10" text-anchor="end" fill="#1d2329">'
+            f"{escape((keyword or '(none)')[:12])}</text>"
+            f'<rect x="{label}" y="{y}" width="{max(w, 1):.1f}" height="{bar}" fill="{KEYWORD_COLOR}">'
+            f"<title>{escape(keyword or '(none)')}: {count}</title></rect>"
+            f'<text x="{label + w + 3:.1f}" y="{y + bar - 3}" font-size="10" fill="#66717d">{count}</text>'
+        )
+    height = max(len(keywords), 1) * (bar + 4)
+    return (
+        f'<svg role="img" aria-label="keywords of bulk {escape(campaign["id"])}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">{"".join(rows)}</svg>'
+    )
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def campaigns_section(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return '<p id="campaigns" class="muted">no responses to a bulk counted yet</p>'
+    cells = []
+    for campaign in rows:
+        rates = campaign["statistics"]
+        median = campaign["median_delay_seconds"]
+        cells.append(
+            f'<tr data-bulk="{escape(campaign["id"])}"><td>{escape(campaign["id"])}</td>'
+            f"<td>{campaign['responses']}</td><td>{_share(rates['per_delivered'])}</td>"
+            f"<td>{_share(rates['per_seen'])}</td><td>{'-' if median is None else f'{median:.0f} s'}</td>"
+            f"<td>{escape(campaign['last_response_at'] or '-')}</td><td>{keyword_chart(campaign)}</td></tr>"
+        )
+    return (
+        '<table id="campaigns"><tr><th>bulk</th><th>responses</th><th>÷ delivered</th><th>÷ seen</th>'
+        f"<th>median delay</th><th>last response (UTC)</th><th>keywords</th></tr>{''.join(cells)}</table>"
+        '<p class="muted">Rates appear once <code>infobip-inbound campaigns</code> has fetched the bulk\'s '
+        "statistics (cached); this page never calls Infobip.</p>"
+    )
+
+
 def _oldest(queue: dict[str, Any]) -> str:
     return f"{queue['oldest_job_age_seconds']:.0f} s" if queue["depth"] else "-"
 
@@ -155,6 +209,7 @@ def render(figures: dict[str, Any]) -> str:
 <h2>Workers</h2><table id="workers"><tr><th>worker</th><th>state</th><th>queues</th><th>heartbeat</th></tr>
 {worker_rows}</table>
 <h2>Poller</h2><p id="poller">{lease}; last drain {_time(poller["last_drain_at"])}</p>
+<h2>Campaigns</h2>{campaigns_section(figures.get("campaigns", []))}
 <script>{SCRIPT}</script></body></html>
 """
 
