@@ -23,7 +23,7 @@ from infobip_inbound.infobip.envelope import normalize, read_envelope
 from infobip_inbound.runtime.logs import request_id_var
 from infobip_inbound.workers.handler_api import CallContext, PermanentFailure, RetryLater, call_context
 from infobip_inbound.workers.observe import current_handler
-from infobip_inbound.workers.registry import Handler, HandlerFactory, build, takes_context
+from infobip_inbound.workers.registry import Handler, HandlerFactory, build, invoke, takes_context
 
 __all__ = [
     "CallContext",
@@ -102,7 +102,7 @@ def run_handler(
     handler_token = current_handler.set(name)
     request_token = request_id_var.set(request_id)
     try:
-        result = handler(response) if context is None else handler(response, context=context)  # type: ignore[call-arg]
+        result = invoke(handler, response, context)
         if inspect.isawaitable(result):
             asyncio.run(_wait(result))
     except PermanentFailure as exc:

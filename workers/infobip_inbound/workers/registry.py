@@ -15,11 +15,11 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from importlib.metadata import entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.workers.handler_api import call_context
+from infobip_inbound.workers.handler_api import CallContext, call_context
 
 ENTRY_POINT_GROUP = "infobip_inbound.handlers"
 
@@ -30,7 +30,12 @@ RENAMED = {
     "workers.builtin:jsonl_handler": "infobip_inbound.workers.builtin:jsonl_handler",
 }
 
-Handler = Callable[[UserResponse], Any] | Callable[[UserResponse], Awaitable[Any]]
+# Sync or async (an awaitable result is awaited); with a `context` parameter when the handler wants one.
+Handler = (
+    Callable[[UserResponse], Any]
+    | Callable[[UserResponse], Awaitable[Any]]
+    | Callable[[UserResponse, CallContext], Any]
+)
 
 log = logging.getLogger("infobip_inbound.worker")
 _warned: set[str] = set()
@@ -99,6 +104,12 @@ def takes_context(handler: Handler) -> bool:
     return parameter is not None and parameter.kind is not inspect.Parameter.POSITIONAL_ONLY
 
 
+def invoke(handler: Handler, response: UserResponse, context: CallContext | None) -> Any:
+    """Call `handler` the way its signature asks (`takes_context`); an async handler's awaitable is returned."""
+    call = cast(Callable[..., Any], handler)
+    return call(response) if context is None else call(response, context=context)
+
+
 class HandlerRegistry:
     """Resolved handlers of one worker process, and the event loop its async handlers run on."""
 
@@ -128,9 +139,9 @@ class HandlerRegistry:
             context = call_context(
                 name, response.message_id, try_number, request_id, queue or self._settings.default_queue
             )
-            result = handler(response, context=context)  # type: ignore[call-arg]
+            result = invoke(handler, response, context)
         else:
-            result = handler(response)
+            result = invoke(handler, response, None)
         if inspect.isawaitable(result):
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
