@@ -243,6 +243,24 @@ class Settings(BaseSettings):
     auto_reply_routes: dict[str, AutoReply] = Field(
         default_factory=dict, description="`auto_reply` per route, by route name (`default`: the default route)."
     )
+    http_relay_url: str | None = Field(
+        default=None, pattern=r"^https?://", description="Where `http_relay` POSTs each response's JSON."
+    )
+    http_relay_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Standard Webhooks secrets (`whsec_<base64>`); each signs, for key rotation.",
+    )
+    http_relay_timeout_seconds: float = Field(default=10.0, gt=0, description="`http_relay`: the whole request.")
+    http_relay_connect_timeout_seconds: float = Field(default=3.0, gt=0, description="`http_relay`: connecting.")
+    redis_stream_url: str | None = Field(
+        default=None, description="Redis that `redis_stream` writes to; default: the service's own."
+    )
+    redis_stream_key: str | None = Field(
+        default=None, min_length=1, description="`redis_stream`'s stream; default `inbound:responses`."
+    )
+    redis_stream_maxlen: int = Field(
+        default=1_000_000, gt=0, description="`redis_stream` trims the stream to about this many entries."
+    )
 
     # Replying to users (infobip_inbound.workers.reply)
     reply_requests_per_second: float = Field(
@@ -319,7 +337,13 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator(
-        "forward_tokens", "forward_basic_auth", "worker_queues", "forward_allowed_cidrs", "admin_tokens", mode="before"
+        "forward_tokens",
+        "forward_basic_auth",
+        "worker_queues",
+        "forward_allowed_cidrs",
+        "admin_tokens",
+        "http_relay_secrets",
+        mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -334,6 +358,21 @@ class Settings(BaseSettings):
             user, sep, password = pair.get_secret_value().partition(":")
             if not sep or not user or not password:
                 raise ValueError("each entry must be user:password")
+        return value
+
+    @field_validator("http_relay_secrets")
+    @classmethod
+    def _webhook_secrets(cls, value: list[SecretStr]) -> list[SecretStr]:
+        import base64
+        import binascii
+
+        for secret in value:
+            key = secret.get_secret_value().removeprefix("whsec_")
+            try:
+                if len(base64.b64decode(key, validate=True)) < 16:
+                    raise ValueError("each secret must be `whsec_` and at least 16 bytes in base64")
+            except binascii.Error:
+                raise ValueError("each secret must be `whsec_` and base64") from None
         return value
 
     @field_validator("forward_allowed_cidrs")
