@@ -97,3 +97,10 @@ def test_every_message_reaches_the_endpoint_signed_across_a_worker_kill(
         wait_until(lambda: endpoint.message_ids() >= set(ids), timeout=60, interval=0.1)
     assert endpoint.message_ids() == set(ids)
     assert all(delivery.verified_by == (True,) for delivery in endpoint.deliveries)
+
+
+def test_relay_secrets_are_redacted_from_logs() -> None:
+    from infobip_inbound.runtime.logs import secrets_of
+
+    secrets = secrets_of(load_settings(http_relay_secrets=f"{OLD},{NEW}"))
+    assert {OLD, NEW, OLD.removeprefix("whsec_")} <= set(secrets)

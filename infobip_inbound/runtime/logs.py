@@ -89,6 +89,11 @@ def secrets_of(settings: Settings) -> list[str]:
     if settings.infobip_api_key is not None:
         values.append(settings.infobip_api_key.get_secret_value())
     values += [a.api_key.get_secret_value() for a in settings.poll_accounts if a.api_key is not None]
+    for relay_secret in settings.http_relay_secrets:  # the whole `whsec_…` and its key alone
+        values += [relay_secret.get_secret_value(), relay_secret.get_secret_value().removeprefix("whsec_")]
+    if settings.redis_stream_url and "@" in settings.redis_stream_url:
+        userinfo = settings.redis_stream_url.split("://", 1)[-1].rsplit("@", 1)[0]
+        values.append(userinfo.partition(":")[2] or userinfo)
     if settings.redis_url and "@" in settings.redis_url:
         userinfo = settings.redis_url.split("://", 1)[-1].rsplit("@", 1)[0]
         values.append(userinfo.partition(":")[2] or userinfo)
