@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import string
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -431,8 +434,34 @@ class ConfigError(Exception):
     """Invalid configuration; the message names the setting."""
 
 
+# INBOUND_ variables read outside Settings.
+OTHER_ENV = frozenset({CONFIG_FILE_ENV, "INBOUND_REDIS_SERVER_BIN"})
+_log = logging.getLogger("infobip_inbound.settings")
+_warned_env: set[str] = set()
+
+
+def unknown_env(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """`INBOUND_*` names no setting reads, each with the closest known name (None: nothing close)."""
+    known = {"INBOUND_" + name.upper() for name in Settings.model_fields} | OTHER_ENV
+    return {
+        name: next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.75)), None)
+        for name in sorted(environ)
+        if name.startswith("INBOUND_") and name not in known
+    }
+
+
+def _warn_unknown_env() -> None:
+    """A misspelled variable would be silently ignored (a misspelled file key is an error): say so, once."""
+    for name, closest in unknown_env(os.environ).items():
+        if name not in _warned_env:
+            _warned_env.add(name)
+            hint = f"; did you mean {closest}?" if closest else ""
+            _log.warning(f"unknown environment variable {name} is ignored{hint}")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Load settings, turning validation errors into one readable message naming each setting."""
+    _warn_unknown_env()
     try:
         return Settings(**overrides)
     except ValidationError as exc:
