@@ -7,9 +7,14 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import Iterator
+
+import click
+from click.testing import CliRunner
 
 from infobip_inbound.contract.settings import unknown_env
 from infobip_inbound.runtime.logs import quiet_libraries
+from infobip_inbound.shell.cli import main
 from infobip_inbound.shell.redis_server import free_port
 from tests.simulator_support import APP, SimulatorProcess
 from tests.support import ROOT
@@ -98,3 +103,56 @@ def test_library_loggers_stay_at_warning_unless_debug_is_asked_for() -> None:
     assert [rq_filter.filter(r) for r in (chatter, lifecycle, ours)] == [False, True, True]
     assert quiet_libraries("DEBUG") is None and logging.getLogger("httpx").level == logging.DEBUG
     quiet_libraries("INFO")
+
+
+# Every command with --json, and arguments that get it as far as Infobip (dlq and quarantine: tests/test_cli_dlq.py).
+INFOBIP_JSON_COMMANDS = {
+    "infobip configurations list": [],
+    "infobip configurations get": [],
+    "infobip configurations create": [],
+    "infobip configurations delete": ["KEY"],
+    "infobip actions list": ["--configuration", "KEY"],
+    "infobip actions create": ["--configuration", "KEY", "--type", "PULL"],
+    "infobip actions delete": ["--configuration", "KEY", "ACTION"],
+    "infobip push send": ["--registration-id", "r-1", "--text", "hi"],
+    "infobip push stats": ["BULK"],
+    "infobip push reports": [],
+    "infobip omni scenarios list": [],
+    "infobip omni scenarios create": ["--name", "n", "--step", "PUSH=app-1"],
+    "infobip omni send": ["--scenario", "S", "--registration-id", "r-1", "--push-text", "hi"],
+    "infobip omni reports": [],
+    "register": ["--public-url", "https://inbound.example.test"],
+    "unregister": ["--public-url", "https://inbound.example.test"],
+}
+REDIS_JSON_COMMANDS = {"status": []}
+
+
+def json_commands() -> set[str]:
+    def walk(command: click.Command, path: list[str]) -> Iterator[str]:
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, [*path, name])
+        elif any("--json" in param.opts for param in command.params if isinstance(param, click.Option)):
+            yield " ".join(path)
+
+    return {path for path in walk(main, []) if path.split()[0] not in {"dlq", "quarantine"}}
+
+
+def test_every_json_command_is_walked() -> None:
+    assert json_commands() == set(INFOBIP_JSON_COMMANDS) | set(REDIS_JSON_COMMANDS)
+
+
+def test_every_infobip_command_says_infobip_is_down_in_one_line() -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    env = {
+        "INBOUND_INFOBIP_BASE_URL": down,
+        "INBOUND_INFOBIP_API_KEY": "k" * 24,
+        "INBOUND_INFOBIP_APPLICATION_CODE": APP,
+        "INBOUND_INFOBIP_MAX_TRIES": "1",
+        "INBOUND_FORWARD_TOKENS": "t" * 24,
+    }
+    for command, args in INFOBIP_JSON_COMMANDS.items():
+        answer = CliRunner().invoke(main, [*command.split(), *args, "--json"], env=env)
+        lines = answer.output.strip().splitlines()
+        assert answer.exit_code == 1, (command, answer.output)
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and down in lines[0], (command, answer.output)
