@@ -108,12 +108,11 @@ def secrets_of(settings: Settings) -> list[str]:
 
 
 # Library loggers below WARNING unless DEBUG is asked for: httpx logs every request at INFO, and RQ logs three or
-# four lines per job beside the worker's own `handled` line. RQ's lifecycle lines (started, listening, shutting
-# down) stay.
+# four lines per job beside the worker's own `handled` line. RQ's lifecycle and maintenance lines (started,
+# listening, cleaning registries, shutting down) stay.
 QUIET_LIBRARIES = ("httpx", "httpcore")
 _RQ_PER_JOB = re.compile(
-    r"Job OK|Result is kept|Result will never expire|Successfully completed|cleaning (?:group )?registries"
-    r"|enqueued for retry|[0-9a-f]{32}\W*$",
+    r"Job OK|Result is kept|Result will never expire|Successfully completed|enqueued for retry|[0-9a-f]{32}\W*$",
     re.IGNORECASE,
 )
 
