@@ -6,7 +6,7 @@ BIN := .venv/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install run test lint fmt schema clean bench bench-smoke
+.PHONY: install run test lint fmt schema clean bench bench-smoke example
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -23,6 +23,9 @@ run: install  ## The whole stack locally (embedded Redis unless INBOUND_REDIS_UR
 
 test: install  ## The test suite (starts its own Redis servers).
 	$(BIN)/pytest
+
+example: install  ## The example handler package's own tests and strict mypy, against this installed package.
+	cd examples/handler-package && ../../$(BIN)/python -m mypy && ../../$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: install  ## ruff and mypy.
 	$(BIN)/ruff check .

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import re
 import string
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -289,6 +292,24 @@ class Settings(BaseSettings):
     auto_reply_routes: dict[str, AutoReply] = Field(
         default_factory=dict, description="`auto_reply` per route, by route name (`default`: the default route)."
     )
+    http_relay_url: str | None = Field(
+        default=None, pattern=r"^https?://", description="Where `http_relay` POSTs each response's JSON."
+    )
+    http_relay_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Standard Webhooks secrets (`whsec_<base64>`); each signs, for key rotation.",
+    )
+    http_relay_timeout_seconds: float = Field(default=10.0, gt=0, description="`http_relay`: the whole request.")
+    http_relay_connect_timeout_seconds: float = Field(default=3.0, gt=0, description="`http_relay`: connecting.")
+    redis_stream_url: str | None = Field(
+        default=None, description="Redis that `redis_stream` writes to; default: the service's own."
+    )
+    redis_stream_key: str | None = Field(
+        default=None, min_length=1, description="`redis_stream`'s stream; default `inbound:responses`."
+    )
+    redis_stream_maxlen: int = Field(
+        default=1_000_000, gt=0, description="`redis_stream` trims the stream to about this many entries."
+    )
 
     # Campaign counts (infobip_inbound.contract.campaigns)
     campaign_counting: bool = Field(default=True, description="Count responses per bulk id and application.")
@@ -380,7 +401,13 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator(
-        "forward_tokens", "forward_basic_auth", "worker_queues", "forward_allowed_cidrs", "admin_tokens", mode="before"
+        "forward_tokens",
+        "forward_basic_auth",
+        "worker_queues",
+        "forward_allowed_cidrs",
+        "admin_tokens",
+        "http_relay_secrets",
+        mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -395,6 +422,21 @@ class Settings(BaseSettings):
             user, sep, password = pair.get_secret_value().partition(":")
             if not sep or not user or not password:
                 raise ValueError("each entry must be user:password")
+        return value
+
+    @field_validator("http_relay_secrets")
+    @classmethod
+    def _webhook_secrets(cls, value: list[SecretStr]) -> list[SecretStr]:
+        import base64
+        import binascii
+
+        for secret in value:
+            key = secret.get_secret_value().removeprefix("whsec_")
+            try:
+                if len(base64.b64decode(key, validate=True)) < 16:
+                    raise ValueError("each secret must be `whsec_` and at least 16 bytes in base64")
+            except binascii.Error:
+                raise ValueError("each secret must be `whsec_` and base64") from None
         return value
 
     @field_validator("forward_allowed_cidrs")
@@ -453,8 +495,34 @@ class ConfigError(Exception):
     """Invalid configuration; the message names the setting."""
 
 
+# INBOUND_ variables read outside Settings.
+OTHER_ENV = frozenset({CONFIG_FILE_ENV, "INBOUND_REDIS_SERVER_BIN"})
+_log = logging.getLogger("infobip_inbound.settings")
+_warned_env: set[str] = set()
+
+
+def unknown_env(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """`INBOUND_*` names no setting reads, each with the closest known name (None: nothing close)."""
+    known = {"INBOUND_" + name.upper() for name in Settings.model_fields} | OTHER_ENV
+    return {
+        name: next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.75)), None)
+        for name in sorted(environ)
+        if name.startswith("INBOUND_") and name not in known
+    }
+
+
+def _warn_unknown_env() -> None:
+    """A misspelled variable would be silently ignored (a misspelled file key is an error): say so, once."""
+    for name, closest in unknown_env(os.environ).items():
+        if name not in _warned_env:
+            _warned_env.add(name)
+            hint = f"; did you mean {closest}?" if closest else ""
+            _log.warning(f"unknown environment variable {name} is ignored{hint}")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Load settings, turning validation errors into one readable message naming each setting."""
+    _warn_unknown_env()
     try:
         return Settings(**overrides)
     except ValidationError as exc:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from infobip_inbound.contract.backoff import exponential
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -21,8 +23,7 @@ class RetryPolicy:
 
         Full jitter spreads clients that failed together, so they do not hit the 10 req/s limit together again.
         """
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** (retry_number - 1))
-        return rng.uniform(0, ceiling)
+        return exponential(retry_number, self.base_seconds, self.max_seconds, jitter=1.0, rng=rng)
 
     def next_delay(self, tries_done: int, waited: float, retry_after: float | None, rng: random.Random) -> float | None:
         """Seconds to wait before the next try, or None when the call must give up now."""

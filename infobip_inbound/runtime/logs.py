@@ -89,6 +89,11 @@ def secrets_of(settings: Settings) -> list[str]:
     if settings.infobip_api_key is not None:
         values.append(settings.infobip_api_key.get_secret_value())
     values += [a.api_key.get_secret_value() for a in settings.poll_accounts if a.api_key is not None]
+    for relay_secret in settings.http_relay_secrets:  # the whole `whsec_…` and its key alone
+        values += [relay_secret.get_secret_value(), relay_secret.get_secret_value().removeprefix("whsec_")]
+    if settings.redis_stream_url and "@" in settings.redis_stream_url:
+        userinfo = settings.redis_stream_url.split("://", 1)[-1].rsplit("@", 1)[0]
+        values.append(userinfo.partition(":")[2] or userinfo)
     if settings.redis_url and "@" in settings.redis_url:
         userinfo = settings.redis_url.split("://", 1)[-1].rsplit("@", 1)[0]
         values.append(userinfo.partition(":")[2] or userinfo)
@@ -100,6 +105,44 @@ def secrets_of(settings: Settings) -> list[str]:
         values.append(settings.redis_username)
     values.extend(a.api_key.get_secret_value() for a in settings.poll_accounts if a.api_key is not None)
     return values
+
+
+# Library loggers below WARNING unless DEBUG is asked for: httpx logs every request at INFO, and RQ logs three or
+# four lines per job beside the worker's own `handled` line. RQ's lifecycle and maintenance lines (started,
+# listening, cleaning registries, shutting down) stay.
+QUIET_LIBRARIES = ("httpx", "httpcore")
+_RQ_PER_JOB = re.compile(
+    r"Job OK|Result is kept|Result will never expire|Successfully completed|enqueued for retry|[0-9a-f]{32}\W*$",
+    re.IGNORECASE,
+)
+
+
+class _QuietLibraries(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING or not record.name.startswith("rq"):
+            return True
+        return not _RQ_PER_JOB.search(record.getMessage())
+
+
+def quiet_libraries(level: str) -> logging.Filter | None:
+    """Set the library loggers for the service's `level`; the filter to put on handlers (None under DEBUG)."""
+    library_level = logging.DEBUG if level == "DEBUG" else max(logging.WARNING, logging.getLevelName(level))
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(library_level)
+    return None if level == "DEBUG" else _QuietLibraries()
+
+
+def configure_cli_logging(settings: Settings | None, verbose: bool = False) -> None:
+    """Logging of the short-lived commands (register, infobip, status, ...): their own lines (an Infobip retry
+    with its try number and delay) at INFO, human-readable on stderr; libraries at WARNING unless `verbose`."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Redacting(_Console(), secrets_of(settings) if settings is not None else []))
+    quiet = quiet_libraries("DEBUG" if verbose else "INFO")
+    if quiet is not None:
+        handler.addFilter(quiet)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -114,6 +157,9 @@ def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Redacting(inner, secrets_of(settings)))
     handler.addFilter(_RequestId())
+    quiet = quiet_libraries(settings.log_level)
+    if quiet is not None:
+        handler.addFilter(quiet)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)

@@ -59,7 +59,7 @@ class RedisStateCollector(Collector):
         yield from (depth, age, jobs)
         dlq_size = GaugeMetricFamily(
             "infobip_inbound_dlq_size",
-            "Failed (message, handler) pairs in dead-lettered jobs (RQ FailedJobRegistry), by handler.",
+            "(message, handler) pairs in the dead-letter store (after their last try), by handler.",
             labels=["handler"],
         )
         for handler, count in sorted(dlq.items()):

@@ -20,8 +20,18 @@ def _settings(**overrides: Any) -> Settings:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="infobip-inbound")
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging, including the rq and httpx libraries.")
+def main(verbose: bool) -> None:
     """Receive Infobip Mobile Push user responses, queue them on Redis, hand them to handlers."""
+    from infobip_inbound.runtime.logs import configure_cli_logging
+
+    # The roles (serve, worker, poller) configure logging again from their settings; this covers the short
+    # commands. Loading settings here also warns, once, about INBOUND_ variables no setting reads.
+    try:
+        settings: Settings | None = load_settings()
+    except ConfigError:
+        settings = None  # the command reports it
+    configure_cli_logging(settings, verbose)
 
 
 @main.command()

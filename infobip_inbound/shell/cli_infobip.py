@@ -109,6 +109,8 @@ def action_json(action: Action, show_secrets: bool) -> dict[str, Any]:
 
 app_option = click.option("--app", default=None, help="Application code [INBOUND_INFOBIP_APPLICATION_CODE].")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+# Commands that change something: one JSON document describing what changed (shapes in the README).
+json_result_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document of the result.")
 configuration_option = click.option(
     "--configuration", "configuration", default=None, help="Configuration key; default: the application's one."
 )
@@ -173,14 +175,18 @@ def configurations_create(app: str | None, as_json: bool) -> None:
 
 @configurations.command("delete")
 @app_option
+@json_result_option
 @click.argument("key")
-def configurations_delete(app: str | None, key: str) -> None:
+def configurations_delete(app: str | None, as_json: bool, key: str) -> None:
     """Delete configuration KEY and, with it, its actions."""
     settings = _settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
         client.delete_configuration(code, key)
-    click.echo(f"deleted configuration {key} of application {code}")
+    if as_json:
+        print_json({"deleted": {"configuration": key, "applicationCode": code}})
+    else:
+        click.echo(f"deleted configuration {key} of application {code}")
 
 
 @infobip.group()
@@ -248,15 +254,19 @@ def actions_create(
 @actions.command("delete")
 @app_option
 @configuration_option
+@json_result_option
 @click.argument("key")
-def actions_delete(app: str | None, configuration: str | None, key: str) -> None:
+def actions_delete(app: str | None, configuration: str | None, as_json: bool, key: str) -> None:
     """Delete action KEY."""
     settings = _settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
         configuration_key = configuration or only_configuration(client, code)
         client.delete_action(code, configuration_key, key)
-    click.echo(f"deleted action {key} of configuration {configuration_key}")
+    if as_json:
+        print_json({"deleted": {"action": key, "configuration": configuration_key, "applicationCode": code}})
+    else:
+        click.echo(f"deleted action {key} of configuration {configuration_key}")
 
 
 def _floats(value: str) -> list[float]:
@@ -328,13 +338,26 @@ callback_data_option = click.option(
 dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change, change nothing.")
 
 
-def _run_plan(settings: Settings, make_plan: Callable[[InfobipClient], Plan], dry_run: bool) -> None:
+def _run_plan(
+    settings: Settings, make_plan: Callable[[InfobipClient], Plan], dry_run: bool, as_json: bool = False
+) -> None:
     with infobip_client(settings) as client:
         plan = make_plan(client)
-        for line in plan.describe():
-            click.echo(("would " if dry_run and plan.changes_anything else "") + line)
+        if not as_json:
+            for line in plan.describe():
+                click.echo(("would " if dry_run and plan.changes_anything else "") + line)
         if not dry_run:
             apply(client, plan)
+    if as_json:  # after the changes: a failure prints its one error line, never a plan that did not happen
+        print_json(
+            {
+                "applicationCode": plan.application_code,
+                "configuration": plan.configuration,
+                "dryRun": dry_run,
+                "changed": plan.changes_anything and not dry_run,
+                "steps": plan.describe() if plan.changes_anything else [],
+            }
+        )
 
 
 @click.command()
@@ -343,7 +366,10 @@ def _run_plan(settings: Settings, make_plan: Callable[[InfobipClient], Plan], dr
 @callback_data_option
 @click.option("--pull", is_flag=True, help="Set up a PULL action instead of HTTP_FORWARD.")
 @dry_run_option
-def register(public_url: str, app: str | None, callback_data: str | None, pull: bool, dry_run: bool) -> None:
+@json_result_option
+def register(
+    public_url: str, app: str | None, callback_data: str | None, pull: bool, dry_run: bool, as_json: bool
+) -> None:
     """Make Infobip deliver this application's user responses to us: exactly one HTTP_FORWARD action to our
     forward endpoint with the current credentials (or one PULL action); stale ones are removed. Idempotent."""
     settings = _settings()
@@ -354,7 +380,9 @@ def register(public_url: str, app: str | None, callback_data: str | None, pull: 
             forward_url = forward_url_for(public_url, settings)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-    _run_plan(settings, lambda client: plan_register(client, code, public_url, forward_url, callback_data), dry_run)
+    _run_plan(
+        settings, lambda client: plan_register(client, code, public_url, forward_url, callback_data), dry_run, as_json
+    )
 
 
 @click.command()
@@ -362,11 +390,12 @@ def register(public_url: str, app: str | None, callback_data: str | None, pull: 
 @app_option
 @callback_data_option
 @dry_run_option
-def unregister(public_url: str, app: str | None, callback_data: str | None, dry_run: bool) -> None:
+@json_result_option
+def unregister(public_url: str, app: str | None, callback_data: str | None, dry_run: bool, as_json: bool) -> None:
     """Remove our actions (forwards to our endpoint, our PULL action), and the configuration if left empty."""
     settings = _settings()
     code = application_code(settings, app)
-    _run_plan(settings, lambda client: plan_unregister(client, code, public_url, callback_data), dry_run)
+    _run_plan(settings, lambda client: plan_unregister(client, code, public_url, callback_data), dry_run, as_json)
 
 
 def attach(main: click.Group) -> None:

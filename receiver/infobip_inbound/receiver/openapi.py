@@ -1,4 +1,5 @@
-"""The receiver's OpenAPI description (GET /openapi.json), built once from the envelope model."""
+"""The receiver's OpenAPI 3.1 description (GET /openapi.json), built once from the envelope model: every route
+the receiver serves (the /admin pages only when INBOUND_ADMIN_TOKENS enables them)."""
 
 from __future__ import annotations
 
@@ -56,39 +57,88 @@ def openapi(settings: Settings) -> dict[str, Any]:
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InfobipEnvelope"}}},
     }
     status = {"type": "object", "properties": {"status": {"type": "string"}}}
+    paths = _core_paths(body, responses, status)
+    if settings.admin_tokens:
+        paths |= _admin_paths(error)
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "infobip-inbound receiver", "version": "1"},
-        "paths": {
-            FORWARD_PATH + "/{token}": {
-                "post": {
-                    "summary": "Infobip HTTP_FORWARD of a results envelope (secret path token).",
-                    "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "requestBody": body,
-                    "responses": responses,
-                }
-            },
-            FORWARD_PATH: {
-                "post": {
-                    "summary": "Infobip HTTP_FORWARD of a results envelope (HTTP Basic).",
-                    "security": [{"basic": []}],
-                    "requestBody": body,
-                    "responses": responses,
-                }
-            },
-            "/health/live": {"get": {"responses": {"200": _json(status, "The process is up.")}}},
-            "/health/ready": {
-                "get": {
-                    "responses": {
-                        "200": _json(status, "Redis is reachable."),
-                        "503": _json(status, "Redis is not reachable."),
-                    }
-                }
-            },
-            "/openapi.json": {"get": {"responses": {"200": _json({"type": "object"}, "This description.")}}},
-        },
+        "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "adminBearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+    }
+
+
+def _core_paths(body: dict[str, Any], responses: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    return {
+        FORWARD_PATH + "/{token}": {
+            "post": {
+                "summary": "Infobip HTTP_FORWARD of a results envelope (secret path token).",
+                "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "requestBody": body,
+                "responses": responses,
+            }
+        },
+        FORWARD_PATH: {
+            "post": {
+                "summary": "Infobip HTTP_FORWARD of a results envelope (HTTP Basic).",
+                "security": [{"basic": []}],
+                "requestBody": body,
+                "responses": responses,
+            }
+        },
+        "/health/live": {"get": {"responses": {"200": _json(status, "The process is up.")}}},
+        "/health/ready": {
+            "get": {
+                "responses": {
+                    "200": _json(status, "Redis is reachable."),
+                    "503": _json(status, "Redis is not reachable."),
+                }
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics of every receiver process.",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {"get": {"responses": {"200": _json({"type": "object"}, "This description.")}}},
+    }
+
+
+def _admin_paths(error: dict[str, Any]) -> dict[str, Any]:
+    """The status page: an admin token as a bearer token, or as the password of HTTP Basic (any user)."""
+    security: list[dict[str, list[str]]] = [{"adminBearer": []}, {"basic": []}]
+    refused = {
+        "401": _json(error, "Missing or wrong admin credentials."),
+        "503": _json(error, "Redis cannot be read now."),
+    }
+    return {
+        "/admin/status": {
+            "get": {
+                "summary": "The status page (HTML).",
+                "security": security,
+                "responses": {
+                    "200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+                    **refused,
+                },
+            }
+        },
+        "/admin/status.json": {
+            "get": {
+                "summary": "The status page's figures, as `infobip-inbound status --json` prints them.",
+                "security": security,
+                "responses": {"200": _json({"type": "object"}, "The figures."), **refused},
+            }
         },
     }

@@ -22,6 +22,7 @@ import httpx
 import orjson
 import redis
 
+from infobip_inbound.contract.backoff import exponential
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import PullAccount, Settings
 from infobip_inbound.contract.store.keys import POLLER_STATUS_KEY
@@ -185,8 +186,8 @@ class Poller:
             )
             return
         retry_after = exc.retry_after if isinstance(exc, InfobipError) else None
-        ceiling = min(self.settings.poll_backoff_max_seconds, 0.5 * 2 ** min(account.failures, 16))
-        delay = retry_after if retry_after is not None else account.rng.uniform(ceiling / 2, ceiling)
+        backoff = exponential(account.failures + 1, 0.5, self.settings.poll_backoff_max_seconds, 0.5, account.rng)
+        delay = retry_after if retry_after is not None else backoff
         account.retry_at = time.monotonic() + delay
         log.warning(
             "pull failed; backing off",

@@ -1,5 +1,6 @@
-"""Built-in handlers: `log` (one structured line per response), `jsonl` (append to a file) and `auto_reply`
-(a push back to the responding device, infobip_inbound.workers.auto_reply)."""
+"""Built-in handlers: `log` (one structured line per response), `jsonl` (append to a file), `auto_reply`
+(a push back to the responding device, infobip_inbound.workers.auto_reply), `http_relay` (a signed POST,
+infobip_inbound.workers.http_relay) and `redis_stream` (XADD, infobip_inbound.workers.redis_stream)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from functools import cache
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.workers.auto_reply import auto_reply_handler
+from infobip_inbound.workers.http_relay import http_relay_handler
+from infobip_inbound.workers.redis_stream import redis_stream_handler
 
-__all__ = ["auto_reply_handler", "jsonl_handler", "log_handler"]
+__all__ = ["auto_reply_handler", "http_relay_handler", "jsonl_handler", "log_handler", "redis_stream_handler"]
 
 _log = logging.getLogger("infobip_inbound.handlers.log")
 

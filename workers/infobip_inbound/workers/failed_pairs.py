@@ -1,5 +1,6 @@
 """What happens to (message, handler) pairs that failed: each handler's failures become a batch of their
-own, retried after that handler's backoff, or, after its last try, dead-lettered.
+own, retried after that handler's backoff, or, after its last try, dead-lettered. A pair whose handler raised
+PermanentFailure is dead-lettered at once; one that raised RetryLater is not retried before it allows.
 
 Splitting by handler lets every pair follow its own handler's policy, and a retry runs that handler
 only. The new batch, its job and the old batch's done-marks are one transaction: a crash leaves the
@@ -37,6 +38,8 @@ class FailedPair:
     raw: bytes
     error: str
     traceback: str
+    permanent: bool = False  # PermanentFailure: no further tries
+    not_before_seconds: float = 0.0  # RetryLater: the retry waits at least this long
 
 
 def schedule_batch(
@@ -76,14 +79,16 @@ def settle_failures(
         pipe = connection.pipeline(transaction=True)
         for handler, pairs in by_handler.items():
             policy = settings.retry_policy(handler)
-            if exhausted(policy, tries):
-                for failure in pairs:
-                    dead_letter.add(pipe, dead_pair(failure, queue, tries))
-                outcome["dead_lettered"] += len(pairs)
-            else:
-                delay = retry_delay(policy, tries)
-                schedule_batch(pipe, jobs, queue, handler, tries, [failure.raw for failure in pairs], delay)
-                outcome["retrying"] += len(pairs)
+            final = exhausted(policy, tries)
+            dead = [failure for failure in pairs if final or failure.permanent]
+            again = [failure for failure in pairs if not (final or failure.permanent)]
+            for failure in dead:
+                dead_letter.add(pipe, dead_pair(failure, queue, tries))
+            outcome["dead_lettered"] += len(dead)
+            if again:
+                delay = max(retry_delay(policy, tries), *(failure.not_before_seconds for failure in again))
+                schedule_batch(pipe, jobs, queue, handler, tries, [failure.raw for failure in again], delay)
+                outcome["retrying"] += len(again)
         pipe.sadd(done_key, *(failure.pair for failure in failures))
         pipe.expire(done_key, settings.dedup_window_seconds)
         pipe.execute()

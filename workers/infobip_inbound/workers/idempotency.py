@@ -8,6 +8,7 @@ written in the same transaction.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import TypeVar
 
 import redis
 
+from infobip_inbound.contract.backoff import exponential
 from infobip_inbound.contract.store.keys import handled_key
 
 log = logging.getLogger("infobip_inbound.worker")
@@ -49,13 +51,13 @@ def persistently(write: Callable[[], T], give_up_after: float = 30.0) -> T:
     """Run a Redis write, retrying connection errors for a while: a handler's effect already happened,
     and recording it after a short Redis restart beats running it again later."""
     deadline = time.monotonic() + give_up_after
-    delay = 0.05
-    while True:
+    for attempt in itertools.count(1):
         try:
             return write()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
+            delay = exponential(attempt, 0.05, 1.0, jitter=0)
             if time.monotonic() + delay > deadline:
                 raise
             log.warning("Redis unavailable while recording an outcome; retrying", extra={"error": type(exc).__name__})
             time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")

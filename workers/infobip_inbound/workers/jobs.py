@@ -27,6 +27,7 @@ from infobip_inbound.contract.store.entries import decode_entry
 from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.contract.store.keys import batch_key
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
+from infobip_inbound.workers.handler_api import PermanentFailure, RetryLater
 from infobip_inbound.workers.idempotency import already_handled, pair_id, record_success
 from infobip_inbound.workers.maintenance import job_lease
 from infobip_inbound.workers.observe import BatchObserver
@@ -164,7 +165,7 @@ def run_batch(
                 skipped += 1
                 continue
             try:
-                observer.call(context.registry, name, response)  # logs and counts the call
+                observer.call(context.registry, name, response, tries)  # logs and counts the call
             except Exception as exc:
                 failures.append(
                     FailedPair(
@@ -175,6 +176,8 @@ def run_batch(
                         raw,
                         f"{type(exc).__name__}: {exc}",
                         traceback.format_exc(),
+                        isinstance(exc, PermanentFailure),
+                        exc.after_seconds if isinstance(exc, RetryLater) else 0.0,
                     )
                 )
                 continue

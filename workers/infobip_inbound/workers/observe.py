@@ -46,7 +46,7 @@ class BatchObserver:
         if pairs:
             JOB_RETRIES.labels(self._queue).inc(pairs)
 
-    def call(self, registry: HandlerRegistry, handler: str, response: UserResponse) -> None:
+    def call(self, registry: HandlerRegistry, handler: str, response: UserResponse, try_number: int = 1) -> None:
         """Run one handler on one response; log and count it. Re-raises the handler's exception."""
         request_id = self._request_ids.get(response.message_id)
         token = request_id_var.set(request_id)
@@ -54,7 +54,7 @@ class BatchObserver:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            registry.call(handler, response)
+            registry.call(handler, response, try_number=try_number, request_id=request_id, queue=self._queue or None)
         except Exception:
             outcome = "failed"
             raise

@@ -1,8 +1,9 @@
 """Handler lookup: by name in the `infobip_inbound.handlers` entry-point group, or as `module:function`.
 
-A handler is a plain callable taking one UserResponse; it may be sync or async. A handler that needs the
-worker's settings (the built-in `jsonl`) is a HandlerFactory instead: the registry builds it once, from the
-settings the worker was started with.
+A handler is a plain callable taking one UserResponse; it may be sync or async. A handler that also declares a
+parameter named `context` gets a CallContext (try number, request id, queue, a logger); its signature is read
+once, when the handler is resolved. A handler that needs the worker's settings (the built-in `jsonl`) is a
+HandlerFactory instead: the registry builds it once, from the settings the worker was started with.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from importlib.metadata import entry_points
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.workers.handler_api import CallContext, call_context
 
 ENTRY_POINT_GROUP = "infobip_inbound.handlers"
 
@@ -28,7 +30,12 @@ RENAMED = {
     "workers.builtin:jsonl_handler": "infobip_inbound.workers.builtin:jsonl_handler",
 }
 
-Handler = Callable[[UserResponse], Any] | Callable[[UserResponse], Awaitable[Any]]
+# Sync or async (an awaitable result is awaited); with a `context` parameter when the handler wants one.
+Handler = (
+    Callable[[UserResponse], Any]
+    | Callable[[UserResponse], Awaitable[Any]]
+    | Callable[[UserResponse, CallContext], Any]
+)
 
 log = logging.getLogger("infobip_inbound.worker")
 _warned: set[str] = set()
@@ -87,19 +94,54 @@ def build(name: str, settings: Settings) -> Handler:
     return handler.for_settings(settings) if isinstance(handler, HandlerFactory) else handler
 
 
+def takes_context(handler: Handler) -> bool:
+    """Whether `handler` declares a `context` parameter (read once per handler, not per call)."""
+    try:
+        parameters = inspect.signature(handler).parameters
+    except (TypeError, ValueError):  # a callable without a readable signature takes the response only
+        return False
+    parameter = parameters.get("context")
+    return parameter is not None and parameter.kind is not inspect.Parameter.POSITIONAL_ONLY
+
+
+def invoke(handler: Handler, response: UserResponse, context: CallContext | None) -> Any:
+    """Call `handler` the way its signature asks (`takes_context`); an async handler's awaitable is returned."""
+    call = cast(Callable[..., Any], handler)
+    return call(response) if context is None else call(response, context=context)
+
+
 class HandlerRegistry:
     """Resolved handlers of one worker process, and the event loop its async handlers run on."""
 
     def __init__(self, names: Iterable[str], settings: Settings) -> None:
         self._settings = settings
-        self._handlers = {name: build(name, settings) for name in sorted(set(names))}
+        self._handlers: dict[str, tuple[Handler, bool]] = {}
+        for name in sorted(set(names)):
+            self._add(name)
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def call(self, name: str, response: UserResponse) -> None:
-        handler = self._handlers.get(name)
-        if handler is None:
-            handler = self._handlers[name] = build(name, self._settings)
-        result = handler(response)
+    def _add(self, name: str) -> tuple[Handler, bool]:
+        handler = build(name, self._settings)
+        self._handlers[name] = entry = (handler, takes_context(handler))
+        return entry
+
+    def call(
+        self,
+        name: str,
+        response: UserResponse,
+        *,
+        try_number: int = 1,
+        request_id: str | None = None,
+        queue: str | None = None,
+    ) -> None:
+        handler, with_context = self._handlers.get(name) or self._add(name)
+        if with_context:
+            context = call_context(
+                name, response.message_id, try_number, request_id, queue or self._settings.default_queue
+            )
+            result = invoke(handler, response, context)
+        else:
+            result = invoke(handler, response, None)
         if inspect.isawaitable(result):
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()

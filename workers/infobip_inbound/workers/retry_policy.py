@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from infobip_inbound.contract.backoff import exponential
 from infobip_inbound.contract.settings import HandlerRetry
 
 _rng = random.SystemRandom()
@@ -11,8 +12,7 @@ _rng = random.SystemRandom()
 
 def retry_delay(policy: HandlerRetry, failed_tries: int, rng: random.Random = _rng) -> float:
     """Seconds to wait after the `failed_tries`-th failed try (1 for the first)."""
-    ceiling = min(policy.backoff_max_seconds, policy.backoff_base_seconds * 2 ** min(failed_tries - 1, 30))
-    return float(ceiling * (1 - policy.jitter) + rng.uniform(0, ceiling * policy.jitter))
+    return exponential(failed_tries, policy.backoff_base_seconds, policy.backoff_max_seconds, policy.jitter, rng)
 
 
 def exhausted(policy: HandlerRetry, tries: int) -> bool:

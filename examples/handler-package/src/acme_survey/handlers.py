@@ -5,7 +5,9 @@ Configuration comes from the environment (the chart's `extraEnv` / `extraEnvFrom
   ACME_SURVEY_WEBHOOK_TIMEOUT  seconds, default 5
 
 infobip-inbound runs a handler at least once per response: the message_id is sent as the
-Idempotency-Key so the receiving service can drop a repeat. Raising makes the worker retry the call later.
+Idempotency-Key so the receiving service can drop a repeat. Raising makes the worker retry the call later;
+an answer the survey service will never accept (a 4xx other than 408/429) raises PermanentFailure, which
+dead-letters the response at once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from functools import cache
 import httpx
 
 from infobip_inbound.contract.model import UserResponse
+from infobip_inbound.workers.handler_api import CallContext, PermanentFailure
 
 
 @cache
@@ -31,15 +34,18 @@ def answer_of(response: UserResponse) -> dict[str, object]:
         "message_id": response.message_id,
         "survey_id": payload.get("survey_id") or response.callback_data,
         "registration_id": response.registration_id,
-        "answer": response.clean_text.strip() or response.text.strip(),
+        "answer": (response.clean_text or response.text or "").strip(),
         "keyword": response.keyword,
-        "answered_at": response.received_at.isoformat(),
+        "answered_at": (response.received_at or response.ingested_at).isoformat(),
     }
 
 
-def forward_to_webhook(response: UserResponse) -> None:
+def forward_to_webhook(response: UserResponse, context: CallContext) -> None:
     url = os.environ.get("ACME_SURVEY_WEBHOOK_URL")
     if not url:
         raise RuntimeError("ACME_SURVEY_WEBHOOK_URL is not set")
     answer = _client().post(url, json=answer_of(response), headers={"Idempotency-Key": response.message_id})
+    if 400 <= answer.status_code < 500 and answer.status_code not in (408, 429):
+        raise PermanentFailure(f"the survey service refused the answer: {answer.status_code}")
     answer.raise_for_status()
+    context.log.info("answer forwarded (try %d)", context.try_number)
