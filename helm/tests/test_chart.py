@@ -330,6 +330,8 @@ def test_monitoring_is_off_by_default_and_wired_when_enabled() -> None:
         "InfobipInboundDeadLetterGrowing",
         "InfobipInboundReceiverErrors",
         "InfobipInboundOldestJobTooOld",
+        "InfobipInboundQuarantineNotEmpty",
+        "InfobipInboundQuarantineEvicting",
         "InfobipInboundRedisUnreachable",
         "InfobipInboundPollerNotLeading",
         "InfobipInboundPollerNotDraining",
