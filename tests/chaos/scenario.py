@@ -122,8 +122,9 @@ class Chaos:
         process = self.roles[name].process
         return process is not None and process.poll() is None
 
-    def revive(self, crash_poller: bool) -> None:
-        """Restarts dead workers and a dead poller: one that crashes again at a random point, or one that runs on."""
+    def revive(self, crash_poller: bool, pulls_max: int = 4) -> None:
+        """Restarts dead workers and a dead poller: one that crashes again at a random point (within its first
+        `pulls_max` pulls), or one that runs on."""
         for n in range(self.workers):
             if not self.alive(f"worker{n}"):
                 self.faults["worker_sigkill"] += 1
@@ -132,7 +133,7 @@ class Chaos:
             self.poller_crashes += 1
             self.faults["poller_kill_at_code_point"] += 1
             if crash_poller:
-                self._start("poller", self._crashing_poller(str(self.rng.randrange(1 << 30)), "4"))
+                self._start("poller", self._crashing_poller(str(self.rng.randrange(1 << 30)), str(pulls_max)))
             else:
                 self._start("poller", Role(["poller"], self.env, self.workdir / "poller.log"))
 

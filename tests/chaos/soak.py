@@ -3,8 +3,9 @@ random moments, to find what only goes wrong rarely.
 
 Each run sends `--messages` (half forward, half pull) while, every `--fault-every` seconds (a random
 interval), a worker or the receiver is SIGKILLed or Redis is restarted (AOF, fsync always; half of the
-restarts SIGKILL it); the poller kills itself at random code points throughout. Faults stop once every
-message is acknowledged (forward: answered 200; pull: handed out by the simulator), then the run waits up
+restarts SIGKILL it); the poller kills itself at a random code point of one of its first
+`--poller-pulls` pulls, throughout. Faults stop once every message is acknowledged (forward: answered 200;
+pull: handed out by the simulator) and either handled or faulted for `--min-fault-seconds`; the run waits up
 to `--settle` seconds for every acknowledged message to be handled by both handlers. Runs repeat until
 `--runs` are done or `--seconds` have passed. Prints a row per run and the totals; a run with a message
 still unhandled `--strand-after` seconds after the last fault keeps its logs and prints where they are.
@@ -76,11 +77,17 @@ def one_run(sim: SimulatorProcess, number: int, seed: int, args: argparse.Namesp
     started = last_fault = time.monotonic()
     next_fault = started + rng.uniform(low, high)
     pull_total = len(chaos.pull_ids)
-    # Faults while anything is still to be acknowledged (bounded by --fault-seconds).
+    next_check = started
+    # Faults until everything is acknowledged and either handled or faulted for --min-fault-seconds.
     while time.monotonic() - started < args.fault_seconds:
-        chaos.revive(crash_poller=True)
-        if not chaos.posting() and len(chaos.pulled_ids()) >= pull_total:
-            break
+        chaos.revive(crash_poller=True, pulls_max=args.poller_pulls)
+        if time.monotonic() >= next_check:
+            next_check = time.monotonic() + 1
+            if not chaos.posting() and len(chaos.pulled_ids()) >= pull_total:
+                if time.monotonic() - started >= args.min_fault_seconds:
+                    break
+                if settled(chaos, set(chaos.acknowledged) | set(chaos.pull_ids))[0] == args.messages:
+                    break
         if time.monotonic() >= next_fault:
             fault = rng.choice(["worker", "worker", "receiver", "redis"])
             if fault == "worker":
@@ -92,9 +99,11 @@ def one_run(sim: SimulatorProcess, number: int, seed: int, args: argparse.Namesp
             last_fault = time.monotonic()
             next_fault = last_fault + rng.uniform(low, high)
         time.sleep(0.05)
+    before = sum(chaos.faults.values())
     chaos.calm_poller()
     chaos.revive(crash_poller=False)
-    last_fault = time.monotonic()  # a worker revived above may just have been killed
+    if sum(chaos.faults.values()) > before:  # a worker or poller revived just now died just before
+        last_fault = time.monotonic()
     chaos.join_poster(timeout=30)
     acknowledged = set(chaos.acknowledged) | set(chaos.pulled_ids())
     drain = -1.0
@@ -135,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=0, help="stop after this many runs (0: no limit)")
     parser.add_argument("--seconds", type=float, default=0, help="start no run after this long (0: no limit)")
     parser.add_argument("--fault-every", type=float, nargs=2, default=(0.7, 1.0), metavar=("MIN", "MAX"))
+    parser.add_argument("--poller-pulls", type=int, default=12, help="a poller dies within this many pulls")
+    parser.add_argument(
+        "--min-fault-seconds", type=float, default=40, help="shortest fault phase, unless all is handled"
+    )
     parser.add_argument("--fault-seconds", type=float, default=600, help="longest fault phase of a run")
     parser.add_argument("--strand-after", type=float, default=30, help="unhandled this long after: stranded")
     parser.add_argument("--settle", type=float, default=120, help="longest wait after the last fault")
