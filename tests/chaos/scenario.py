@@ -151,10 +151,20 @@ class Chaos:
             process.kill()
             process.wait()
 
-    def kill_receiver(self) -> None:
+    def kill_receiver(self, attempts: int = 1) -> None:
+        """SIGKILLs the receiver and starts another; `attempts` > 1 tries again when one is slow to go live
+        (a loaded machine), rather than ending a long soak."""
         self.roles["receiver"].stop(kill=True)
         with self._lock:
-            self._start("receiver", ReceiverProcess(self.env, self.workdir / "receiver.log"))
+            for attempt in range(attempts):
+                receiver = ReceiverProcess(self.env, self.workdir / "receiver.log")
+                try:
+                    self._start("receiver", receiver)
+                    break
+                except AssertionError:
+                    receiver.stop(kill=True)
+                    if attempt == attempts - 1:
+                        raise
         self.faults["receiver_sigkill"] += 1
 
     def restart_redis(self, down_seconds: float, kill: bool = False) -> None:

@@ -93,7 +93,7 @@ def one_run(sim: SimulatorProcess, number: int, seed: int, args: argparse.Namesp
             if fault == "worker":
                 chaos.kill_worker()
             elif fault == "receiver":
-                chaos.kill_receiver()
+                chaos.kill_receiver(attempts=5)
             else:
                 chaos.restart_redis(rng.uniform(0.05, 0.5), kill=rng.random() < 0.5)
             last_fault = time.monotonic()
