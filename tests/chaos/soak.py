@@ -130,7 +130,7 @@ def one_run(sim: SimulatorProcess, number: int, seed: int, args: argparse.Namesp
     if figures.stranded or figures.lost or figures.twice:
         keep = Path(tempfile.mkdtemp(prefix=f"chaos-soak-run{number}-"))
         shutil.copytree(workdir, keep, dirs_exist_ok=True, ignore=shutil.ignore_patterns("redis"))
-        print(f"run {number}: kept logs in {keep}; Redis at the end:\n{picture}", flush=True)
+        print(f"run {number}: kept logs in {keep}" + (f"; Redis at the end:\n{picture}" if picture else ""), flush=True)
     return figures
 
 
@@ -181,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         f"max {max(drains)}" if drains and min(drains) >= 0 else "never",
     )  # fmt: skip
     print(row(total), flush=True)
-    clean = all(f.lost == f.twice == f.stranded == 0 for f in all_figures)
-    return 0 if clean else 1
+    # Handled twice is reported, not failed: a kill between a handler's effect and the record of its success
+    # runs the pair again (the at-least-once part of the guarantee).
+    return 0 if all(f.lost == f.stranded == 0 for f in all_figures) else 1
 
 
 if __name__ == "__main__":
