@@ -6,7 +6,7 @@ BIN := .venv/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install run test lint fmt schema clean bench bench-smoke example
+.PHONY: install run test lint fmt schema clean bench bench-smoke example chaos-soak
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -48,3 +48,7 @@ bench: install  ## Baselines and the receiver in one run; prints ratios, writes 
 
 bench-smoke: install  ## A few seconds per case: keeps the benchmark from rotting.
 	$(BIN)/python -m bench.run --seconds 1 --soak-messages 20000 --worker-messages 2000 --rq-messages 200 --e2e-seconds 2 --drain-backlog 3000 --output bench/results/smoke.json
+
+SOAK_ARGS ?= --messages 10000 --runs 5
+chaos-soak: install  ## The chaos scenario repeated with random fault timing (not in `make test`); SOAK_ARGS="--help".
+	$(BIN)/python -m tests.chaos.soak $(SOAK_ARGS)

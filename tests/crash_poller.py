@@ -45,10 +45,10 @@ def main() -> None:
             die()
         return original_pull(self, limit)
 
-    def process(self: Any, batch_id: str, raw: bytes) -> Any:
+    def process(self: Any, batch_id: str, raw: bytes, *rest: Any) -> Any:
         if phase == "after_store" and seen["pulls"] == pull_number:
             die()
-        return original_process(self, batch_id, raw)
+        return original_process(self, batch_id, raw, *rest)
 
     def hdel(self: Any, name: str, *keys: Any) -> Any:
         if phase == "after_enqueue" and name == PULL_RAW_KEY and seen["pulls"] == pull_number:

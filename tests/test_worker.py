@@ -178,3 +178,57 @@ def test_an_inbox_whose_drain_job_waits_for_a_retry_or_is_gone_is_drained_anyway
     wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=30)
     worker.stop()
     assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["s1", "s2"]
+
+
+def test_a_drain_job_waiting_for_its_retry_runs_when_due_though_rq_scheduler_lock_is_held(
+    start_worker: StartWorker, base_env: dict[str, str], redis_url: str, redis_client: redis.Redis
+) -> None:
+    from datetime import UTC, datetime
+
+    from rq.job import Job, JobStatus
+    from rq.registry import ScheduledJobRegistry
+    from rq.scheduler import RQScheduler
+
+    settings = load_settings(redis_url=redis_url)
+    put(settings, result("w1"), result("w2"))
+    queue = Queue(settings.default_queue, connection=redis_client)
+    (job_id,) = queue.job_ids
+    # The drain job claimed its batch, then failed as a whole (Redis went away under it): RQ took it off the
+    # queue and scheduled its retry. Nothing else points at the claimed batch; the inbox is empty.
+    assert claim_batch(redis_client, settings.default_queue, job_id, HandlerContext.build(settings)) == 2
+    queue.remove(job_id)
+    job = Job.fetch(job_id, connection=redis_client)
+    ScheduledJobRegistry(queue=queue).schedule(job, datetime.now(UTC))
+    job.set_status(JobStatus.SCHEDULED)
+    assert redis_client.llen(inbox_key(settings.default_queue)) == 0
+    # RQ's scheduler that held the queue's lock died with that Redis (its process ends on a Redis error; a
+    # SIGKILLed worker's scheduler lives on as an orphan): the lock outlives it by up to a minute, and RQ
+    # workers try to take it again only every ten minutes.
+    redis_client.set(RQScheduler.get_locking_key(queue.name), "scheduler-that-died", ex=60)
+    worker = start_worker(base_env)
+    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=20)
+    worker.stop()
+    assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["w1", "w2"]
+    assert redis_client.zcard(ScheduledJobRegistry(queue=queue).key) == 0
+
+
+def test_an_inbox_whose_marked_drain_job_was_lost_on_its_way_to_a_worker_is_drained_anyway(
+    start_worker: StartWorker, base_env: dict[str, str], redis_url: str, redis_client: redis.Redis
+) -> None:
+    from infobip_inbound.contract.store.keys import pending_key
+
+    settings = load_settings(redis_url=redis_url)
+    put(settings, result("i1"), result("i2"))
+    queue = Queue(settings.default_queue, connection=redis_client)
+    (job_id,) = queue.job_ids
+    # A worker took the marked drain job off the queue (RQ moves it to its intermediate list) and was
+    # SIGKILLed before the job started: the job still says 'queued' but no worker will take it, and RQ
+    # returns it only after a minute, at its maintenance every ten minutes.
+    redis_client.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT")
+    assert redis_client.get(pending_key(settings.default_queue)) == job_id.encode()
+    worker = start_worker(base_env)
+    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=20)
+    worker.stop()
+    assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["i1", "i2"]

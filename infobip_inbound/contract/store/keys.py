@@ -11,6 +11,7 @@ import time
 
 from rq.job import Job
 from rq.queue import Queue
+from rq.registry import ScheduledJobRegistry
 
 # RQ's keys.
 RQ_JOB_PREFIX: str = Job.redis_job_namespace_prefix  # hash per job
@@ -25,6 +26,11 @@ def rq_job_key(job_id: str) -> str:
 def rq_queue_key(queue: str) -> str:
     """RQ's list of the queue's waiting job ids."""
     return RQ_QUEUE_PREFIX + queue
+
+
+def rq_scheduled_key(queue: str) -> str:
+    """RQ's sorted set of the queue's jobs waiting for a retry interval, scored by when they are due."""
+    return ScheduledJobRegistry.key_template.format(queue)
 
 
 # Queued responses (infobip_inbound.contract.store): receiver and poller write, workers claim.

@@ -66,13 +66,19 @@ _ENSURE_DRAIN_JOB = f"""
 -- ARGV[3]  the prepared job's id
 -- ARGV[4]  N, the number of the prepared job's hash fields
 -- ARGV[5 .. 4+2N]  the prepared job's hash field/value pairs
-local function ensure_drain_job()
+-- `listed`: a 'queued' job counts only while it is on RQ's list (LPOS, Redis 6.0.6+): one taken off it by
+-- a worker killed before the job started says 'queued' but waits in RQ's intermediate list for RQ's
+-- maintenance (every ten minutes). Only the workers' safety net checks (ENQUEUE must stay O(1)).
+local function ensure_drain_job(listed)
   local current = redis.call('GET', KEYS[2])
   if current then
     local status = redis.call('HGET', '{keys.RQ_JOB_PREFIX}' .. current, 'status')
     -- A job waiting for RQ's retry of a whole-job failure ('scheduled') does not count: the inbox must
     -- not wait out its retry interval with it.
-    if status == 'queued' or status == 'started' or status == 'deferred' then
+    if status == 'started' or status == 'deferred' then
+      return 0
+    end
+    if status == 'queued' and (not listed or redis.call('LPOS', KEYS[3], current)) then
       return 0
     end
   end
@@ -248,7 +254,7 @@ if #flags > added then
   redis.call('HINCRBY', KEYS[7], 'duplicates', #flags - added)
 end
 if added > 0 then
-  ensure_drain_job()
+  ensure_drain_job(false)
 end
 return flags
 """
@@ -373,7 +379,7 @@ for _ = 1, n do
   redis.call('LMOVE', KEYS[1], KEYS[6], 'LEFT', 'RIGHT')
 end
 if redis.call('LLEN', KEYS[1]) > 0 then
-  ensure_drain_job()
+  ensure_drain_job(false)
 end
 return n
 """
@@ -393,7 +399,8 @@ def claim(*, queue: str, job_id: str, claim_max: int, followup: PreparedJob) -> 
 ENSURE_DRAIN = (
     """
 -- The workers' safety net: make sure a drain job is waiting for a queue whose inbox holds entries, so an
--- inbox is never left unattended when its drain job failed as a whole or vanished and nothing new arrives.
+-- inbox is never left unattended when its drain job failed as a whole, vanished or was lost on its way to a
+-- worker, and nothing new arrives.
 -- KEYS[1]  the queue's inbox list
 -- KEYS[2..5]  the drain-job block (below)
 -- ARGV[1], ARGV[2]  unused (the block's positions are those of ENQUEUE and CLAIM)
@@ -405,7 +412,7 @@ ENSURE_DRAIN = (
 if redis.call('LLEN', KEYS[1]) == 0 then
   return 0
 end
-return ensure_drain_job()
+return ensure_drain_job(true)
 """
 )
 
@@ -421,8 +428,9 @@ def ensure_drain(*, queue: str, drain_job: PreparedJob) -> Call[int]:
 
 # One script: a due job leaves the set and enters its queue together, so two movers never both move it.
 MOVE_DUE = """
--- Move retry batch jobs whose backoff has passed from the scheduled set onto their queues.
--- KEYS[1]  the scheduled set (job id scored by when it is due)
+-- Move jobs whose wait has passed from a scheduled set onto their queues: our retry batches, or the jobs in
+-- RQ's scheduled registry of a queue (whole-job retries waiting out their interval).
+-- KEYS[1]  the scheduled set (job id scored by when it is due, unix seconds)
 -- ARGV[1]  now, unix seconds
 -- ARGV[2]  most jobs to move in this call
 -- ARGV[3]  RQ's queue key prefix
@@ -443,10 +451,11 @@ return #ids
 """
 
 
-def move_due(*, limit: int, at: float | None = None) -> Call[int]:
+def move_due(*, limit: int, at: float | None = None, rq_queue: str | None = None) -> Call[int]:
+    """Release due retry batches, or with `rq_queue` the due jobs of RQ's scheduled registry of that queue."""
     return Call(
         MOVE_DUE,
-        [keys.SCHEDULED_KEY],
+        [keys.SCHEDULED_KEY if rq_queue is None else keys.rq_scheduled_key(rq_queue)],
         [time.time() if at is None else at, limit, keys.RQ_QUEUE_PREFIX, keys.RQ_JOB_PREFIX, keys.RQ_QUEUES_KEY],
         int,
     )

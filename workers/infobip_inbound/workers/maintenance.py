@@ -4,8 +4,13 @@ A running batch holds a lease key that its worker renews; RQ itself would notice
 job only after the job timeout plus a minute, and then spend a retry on it (or fail it for good).
 Here a job that is STARTED but whose lease has lapsed is put back at the front of its queue at once,
 without spending a retry: its batch's done-set makes the re-run skip the pairs already settled.
-The same thread moves retry batches whose backoff has passed onto their queues, and makes sure a drain job
-waits for every inbox that holds entries.
+The same thread moves retry batches whose backoff has passed onto their queues, releases RQ's scheduled jobs
+(whole-job retries) when due, and makes sure a drain job waits for every inbox that holds entries.
+
+RQ's own scheduler is not used: it runs in one worker's forked process that ends on a Redis error (and
+outlives a SIGKILLed worker), its lock outlives it by a minute, and the other workers try for the lock only
+every ten minutes; a drain job waiting for its retry, and the batch it claimed, waited that long. Here every
+worker releases due jobs, each in one script call, so none is released twice.
 """
 
 from __future__ import annotations
@@ -115,14 +120,16 @@ class Maintenance:
         self._tick = tick
         self.stop = threading.Event()
 
-    def move_due(self, limit: int = 500) -> int:
-        return scripts.move_due(limit=limit).run(self._connection)
+    def move_due(self, limit: int = 500, rq_queue: str | None = None) -> int:
+        return scripts.move_due(limit=limit, rq_queue=rq_queue).run(self._connection)
 
     def _move_all_due(self, rounds: int = 100) -> None:
-        """Release due retries, `limit` per script call so Redis is never blocked long; bounded per tick."""
-        for _ in range(rounds):
-            if self.stop.is_set() or not self.move_due():
-                return
+        """Release due retries (ours, then RQ's per queue), `limit` per script call so Redis is never blocked
+        long; bounded per tick."""
+        for rq_queue in [None, *self._queues]:
+            for _ in range(rounds):
+                if self.stop.is_set() or not self.move_due(rq_queue=rq_queue):
+                    break
 
     def ensure_drained(self) -> int:
         """Push a drain job for each inbox that holds entries and has none waiting. Returns how many."""

@@ -3,7 +3,8 @@
 SimpleWorker runs jobs in-process (no fork per job): a job is a batch of responses, and handlers are
 resolved once per process. RQ's own signal handling gives the graceful stop: on SIGTERM the current job
 finishes and no new one is taken. A maintenance thread requeues jobs of dead workers and releases due
-retries (infobip_inbound.workers.maintenance). When Redis goes away RQ's loop ends; the worker starts it again.
+retries, ours and RQ's (infobip_inbound.workers.maintenance, which says why RQ's scheduler is not run). When
+Redis goes away RQ's loop ends; the worker starts it again.
 
 With INBOUND_HEALTH_PORT set, the process started by `infobip-inbound worker` serves /health/live and
 /health/ready on that port (infobip_inbound.runtime.health):
@@ -55,6 +56,10 @@ class InboundWorker(SimpleWorker):
 
     max_connection_wait_time = 5.0
     job_class = InboundJob
+
+    def _start_scheduler(self, *args: Any, **kwargs: Any) -> None:
+        """Never start RQ's scheduler (RQ's WorkerPool asks for it): the maintenance thread releases due
+        scheduled jobs instead (infobip_inbound.workers.maintenance says why)."""
 
 
 def _new_worker(connection: redis.Redis, queue_names: list[str], name: str) -> InboundWorker:
@@ -163,7 +168,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
                 health = WorkerHealth(settings, longest + RESTART_DELAY_SECONDS + _LIVE_SLACK_SECONDS, worker_age)
                 serve_health(settings.host, settings.health_port, health.live, health.ready)
             try:
-                worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+                worker.work(burst=burst, with_scheduler=False, logging_level=settings.log_level)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.warning("Redis unavailable", extra={"error": type(exc).__name__})
             if burst or worker._shutdown_requested_date is not None:  # SIGTERM or SIGINT
