@@ -95,12 +95,38 @@ class HandlerRegistry:
         self._handlers = {name: build(name, settings) for name in sorted(set(names))}
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def call(self, name: str, response: UserResponse) -> None:
+    def handler(self, name: str) -> Handler:
         handler = self._handlers.get(name)
         if handler is None:
             handler = self._handlers[name] = build(name, self._settings)
-        result = handler(response)
+        return handler
+
+    def is_async(self, name: str) -> bool:
+        """Whether `name` is an async handler (a coroutine function, or an object whose __call__ is one)."""
+        handler = self.handler(name)
+        return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(type(handler).__call__)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The process's one event loop, created on first use (after a fork: a pool's processes each get one)."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+    def call(self, name: str, response: UserResponse) -> None:
+        result = self.handler(name)(response)
         if inspect.isawaitable(result):
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(result)
+            if self.loop.is_running():  # a sync-looking handler called from a pool thread returned an awaitable
+                asyncio.run(_awaited(result))
+            else:
+                self.loop.run_until_complete(result)
+
+    async def acall(self, name: str, response: UserResponse) -> None:
+        """Run the handler as a task of the running loop."""
+        result = self.handler(name)(response)
+        if inspect.isawaitable(result):
+            await result
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
