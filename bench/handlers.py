@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import time
 
+import httpx
 import redis
 
 from infobip_inbound.contract.model import UserResponse
 
 _latency_redis: redis.Redis | None = None
+_downstream: httpx.AsyncClient | None = None
 
 
 def noop(response: UserResponse) -> None:
@@ -25,3 +27,13 @@ def record_start(response: UserResponse) -> None:
     _latency_redis.hset(
         "bench:handler_start", response.message_id, f"{now!r} {now - response.ingested_at.timestamp()!r}"
     )
+
+
+async def post_downstream(response: UserResponse) -> None:
+    """POSTs the response to BENCH_DOWNSTREAM_URL (bench.downstream answers after 20 ms): an I/O-bound handler."""
+    global _downstream
+    if _downstream is None:  # one client per worker process, its connections kept alive
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+        _downstream = httpx.AsyncClient(timeout=30, limits=limits)
+    answer = await _downstream.post(os.environ["BENCH_DOWNSTREAM_URL"], content=response.model_dump_json())
+    answer.raise_for_status()
