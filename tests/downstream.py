@@ -19,7 +19,8 @@ from tests.support import free_port, wait_until
 
 class Downstream:
     """POST /call/{handler} with {"message_id", "handler_seen"}: answers after `delay` seconds; once `hold_after`
-    calls have been answered, holds every further call until `release()`. `fail` message ids answer 500."""
+    calls have been answered, holds every further call until `release()`. `fail` message ids answer 500, as
+    does every call with `fail_all`, and each message's first call with `fail_first_call`."""
 
     def __init__(self, delay: float = 0.0, hold_after: int | None = None) -> None:
         self.port = free_port()
@@ -31,6 +32,8 @@ class Downstream:
         self.max_in_flight: Counter[str] = Counter()
         self.held = 0
         self.fail: set[str] = set()
+        self.fail_all = False
+        self.fail_first_call = False  # each message's first call answers 500
         self._lock = threading.Lock()
         self._released: asyncio.Event | None = None
         app = Starlette(routes=[Route("/call/{handler}", self._call, methods=["POST"])])
@@ -51,7 +54,9 @@ class Downstream:
             self._loop = asyncio.get_running_loop()
             self._released = asyncio.Event()
         with self._lock:
-            self.calls.append({"handler": handler, **body})
+            first = not any(call["message_id"] == body["message_id"] for call in self.calls)
+            failing = self.fail_all or body["message_id"] in self.fail or (self.fail_first_call and first)
+            self.calls.append({"handler": handler, "failed": failing, **body})
             self.in_flight[handler] += 1
             self.max_in_flight[handler] = max(self.max_in_flight[handler], self.in_flight[handler])
             hold = self.hold_after is not None and len(self.answered) >= self.hold_after
@@ -65,7 +70,7 @@ class Downstream:
                 await asyncio.sleep(self.delay)
             with self._lock:
                 self.answered.append(body["message_id"])
-            return Response(status_code=500 if body["message_id"] in self.fail else 200)
+            return Response(status_code=500 if failing else 200)
         finally:
             with self._lock:
                 self.in_flight[handler] -= 1

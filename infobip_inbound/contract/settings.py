@@ -83,7 +83,7 @@ ASYNC_CONCURRENCY_DEFAULT = 32
 
 
 class HandlerFlow(BaseModel):
-    """How hard a handler may run: its calls in flight at once (per worker process)."""
+    """How hard a handler may run: its calls in flight at once (per worker process), and its circuit breaker."""
 
     concurrency: int | None = Field(
         default=None,
@@ -91,6 +91,19 @@ class HandlerFlow(BaseModel):
         le=1000,
         description=f"Calls in flight at once per worker process; unset: {ASYNC_CONCURRENCY_DEFAULT} for an async"
         " handler, 1 for a sync one (a sync handler above 1 runs in a thread pool of that size).",
+    )
+
+    breaker_failures: int | None = Field(
+        default=None,
+        ge=1,
+        description="Consecutive failures (all workers together) that open the handler's circuit breaker; unset:"
+        " no breaker. An open breaker holds the handler's pairs without spending their tries.",
+    )
+    breaker_cooloff_seconds: float = Field(
+        default=30.0, gt=0, description="How long an open breaker holds pairs before it lets one probe through."
+    )
+    hold_seconds: float = Field(
+        default=5.0, gt=0, description="How long held pairs (paused handler, open breaker) wait between looks."
     )
 
     def limit(self, is_async: bool) -> int:

@@ -125,11 +125,12 @@ def schema() -> None:
     click.echo(orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode())
 
 
-from infobip_inbound.shell import cli_dlq, cli_infobip, cli_send, cli_status  # noqa: E402 - their commands attach to `main`
+from infobip_inbound.shell import cli_dlq, cli_handlers, cli_infobip, cli_send, cli_status  # noqa: E402 - their commands attach to `main`
 
 cli_infobip.attach(main)
 cli_send.attach(cli_infobip.infobip)
 cli_dlq.attach(main)
+cli_handlers.attach(main)
 cli_status.attach(main)
 
 

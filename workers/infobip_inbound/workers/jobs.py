@@ -28,6 +28,7 @@ from infobip_inbound.contract.store.entries import decode_entry
 from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.contract.store.keys import batch_key
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
+from infobip_inbound.workers.handler_flow import FlowGate
 from infobip_inbound.workers.idempotency import already_handled, pair_id, record_success
 from infobip_inbound.workers.maintenance import job_lease
 from infobip_inbound.workers.observe import BatchObserver
@@ -172,14 +173,18 @@ def run_batch(
     handled = 0
     counting = threading.Lock()  # pool threads of concurrent sync handlers count too
 
+    gate = FlowGate.open(connection, context.settings, {pair.handler for pair in pending})
+
     def succeeded(pair: Pair) -> None:
         nonlocal handled
         # Recorded as soon as the call returns: a crash re-runs at most the pairs in flight.
         record_success(connection, done_key, pair.pair, ttl)
+        gate.outcome(pair.handler, ok=True)
         with counting:
             handled += 1
 
     def failed(pair: Pair, exc: Exception, trace: str) -> None:
+        gate.outcome(pair.handler, ok=False)
         response = pair.response
         failures.append(
             FailedPair(
@@ -193,11 +198,14 @@ def run_batch(
             )
         )
 
-    context.calls.run(pending, observer, succeeded, failed)
+    context.calls.run(pending, observer, succeeded, failed, gate.admit)
     observer.finish(connection)
+    queue = queue or context.settings.default_queue
+    held = gate.finish(connection, context.jobs, done_key, queue, tries)
     outcome = {"responses": len(raw_responses), "handled": handled, "skipped": skipped}
+    if held:
+        outcome["held"] = held
     if failures:
-        queue = queue or context.settings.default_queue
         outcome |= settle_failures(connection, context.settings, context.jobs, done_key, queue, tries, failures)
         observer.retrying(outcome["retrying"])
     connection.delete(batch_key, done_key)

@@ -35,6 +35,11 @@ class Pair:
 
 Succeeded = Callable[[Pair], None]
 Failed = Callable[[Pair, Exception, str], None]
+Admit = Callable[[Pair], bool]  # asked right before each call: False holds the pair (flow control)
+
+
+def _always(pair: Pair) -> bool:
+    return True
 
 
 class PairCalls:
@@ -56,11 +61,18 @@ class PairCalls:
     def _concurrent(self, handler: str) -> bool:
         return self._registry.is_async(handler) or self.limit(handler) > 1
 
-    def run(self, pairs: Sequence[Pair], observer: BatchObserver, succeeded: Succeeded, failed: Failed) -> None:
+    def run(
+        self,
+        pairs: Sequence[Pair],
+        observer: BatchObserver,
+        succeeded: Succeeded,
+        failed: Failed,
+        admit: Admit = _always,
+    ) -> None:
         concurrent = [p for p in pairs if self._concurrent(p.handler)]
         if concurrent:
             loop = self._registry.loop
-            main = loop.create_task(self._run_concurrently(concurrent, observer, succeeded, failed))
+            main = loop.create_task(self._run_concurrently(concurrent, observer, succeeded, failed, admit))
             try:
                 loop.run_until_complete(main)
             except BaseException:
@@ -71,10 +83,10 @@ class PairCalls:
                 raise
         for pair in pairs:
             if not self._concurrent(pair.handler):
-                self._call(pair, observer, succeeded, failed)
+                self._call(pair, observer, succeeded, failed, admit)
 
     async def _run_concurrently(
-        self, pairs: Sequence[Pair], observer: BatchObserver, succeeded: Succeeded, failed: Failed
+        self, pairs: Sequence[Pair], observer: BatchObserver, succeeded: Succeeded, failed: Failed, admit: Admit
     ) -> None:
         loop = asyncio.get_running_loop()
         gates = {name: asyncio.Semaphore(self.limit(name)) for name in {p.handler for p in pairs}}
@@ -84,7 +96,9 @@ class PairCalls:
                 if not self._registry.is_async(pair.handler):
                     context = contextvars.copy_context()
                     pool = self._pool(pair.handler)
-                    await loop.run_in_executor(pool, context.run, self._call, pair, observer, succeeded, failed)
+                    await loop.run_in_executor(pool, context.run, self._call, pair, observer, succeeded, failed, admit)
+                    return
+                if not admit(pair):
                     return
                 try:
                     await observer.acall(self._registry, pair.handler, pair.response)
@@ -100,7 +114,9 @@ class PairCalls:
             for task in tasks:
                 task.cancel()
 
-    def _call(self, pair: Pair, observer: BatchObserver, succeeded: Succeeded, failed: Failed) -> None:
+    def _call(self, pair: Pair, observer: BatchObserver, succeeded: Succeeded, failed: Failed, admit: Admit) -> None:
+        if not admit(pair):
+            return
         try:
             observer.call(self._registry, pair.handler, pair.response)
         except Exception as exc:
