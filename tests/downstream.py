@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -56,7 +57,7 @@ class Downstream:
         with self._lock:
             first = not any(call["message_id"] == body["message_id"] for call in self.calls)
             failing = self.fail_all or body["message_id"] in self.fail or (self.fail_first_call and first)
-            self.calls.append({"handler": handler, "failed": failing, **body})
+            self.calls.append({"handler": handler, "failed": failing, "at": time.time(), **body})
             self.in_flight[handler] += 1
             self.max_in_flight[handler] = max(self.max_in_flight[handler], self.in_flight[handler])
             hold = self.hold_after is not None and len(self.answered) >= self.hold_after

@@ -1,5 +1,5 @@
 """Handlers that call the test downstream (tests.downstream) at TEST_DOWNSTREAM_URL/<handler>, sending what
-they see of the context: the handler the worker says is running."""
+they see of the context (the handler the worker says is running) and their process id."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from infobip_inbound.workers.observe import current_handler
 _clients: dict[str, httpx.AsyncClient] = {}
 
 
-def _body(response: UserResponse) -> dict[str, str | None]:
-    return {"message_id": response.message_id, "handler_seen": current_handler.get()}
+def _body(response: UserResponse) -> dict[str, str | int | None]:
+    return {"message_id": response.message_id, "handler_seen": current_handler.get(), "pid": os.getpid()}
 
 
 async def _post(name: str, response: UserResponse) -> None:

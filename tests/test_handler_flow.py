@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 import orjson
@@ -94,6 +95,7 @@ def test_a_paused_handler_resumes_where_it_stopped(
     wait_until(lambda: len(batch_tries(redis_client, A)) >= 4, timeout=30)  # the held pairs were looked at again
     assert downstream.calls == []  # the other handler ran; the paused one waited
     assert set(batch_tries(redis_client, A)) == {"1"}  # each look again kept the pairs' first try
+    assert orjson.loads(cli(env, "status", "--json"))["handlers"][A]["state"] == "paused"
 
     # Every call's first try fails: had holding spent a try, a pair would now be dead-lettered (2 tries).
     downstream.fail_first_call = True
@@ -137,3 +139,30 @@ def test_an_open_breaker_spends_no_tries(
     assert all(downstream.calls_of(i) == 1 for i in ids if i not in failed_calls)
     assert dead_letter.count(redis_client) == 0
     assert batch_tries(redis_client, A).count("1") >= 2  # held batches keep the try they had
+
+
+def test_the_rate_limit_holds_across_two_worker_processes(
+    start_worker: StartWorker,
+    base_env: dict[str, str],
+    redis_url: str,
+    redis_client: redis.Redis,
+    downstream: Downstream,
+) -> None:
+    rate = 40
+    env = {
+        **flow_env(base_env, downstream, {"rate_per_second": rate}, max_tries=4),
+        "INBOUND_DEFAULT_HANDLERS": orjson.dumps([A]).decode(),
+        "INBOUND_WORKER_CLAIM_MAX": "10",  # small batches: both processes take some
+    }
+    ids = [f"r{i}" for i in range(240)]
+    put(load_settings(redis_url=redis_url), *(result(i) for i in ids))
+    start_worker(env)
+    start_worker(env)
+    wait_until(lambda: all(redis_client.exists(handled_key(pair_id(i, A))) for i in ids), timeout=60, interval=0.2)
+
+    assert sorted(call["message_id"] for call in downstream.calls) == sorted(ids)
+    assert len({call["pid"] for call in downstream.calls}) == 2  # both processes called the downstream
+    # Calls counted per second of arrival at the downstream: never more than the rate, give or take the
+    # spread of arrival times around the slots Redis handed out.
+    per_second = Counter(int(call["at"]) for call in downstream.calls)
+    assert max(per_second.values()) <= rate * 1.1 + 1

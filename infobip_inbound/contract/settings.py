@@ -83,7 +83,8 @@ ASYNC_CONCURRENCY_DEFAULT = 32
 
 
 class HandlerFlow(BaseModel):
-    """How hard a handler may run: its calls in flight at once (per worker process), and its circuit breaker."""
+    """How hard a handler may run: its calls in flight at once (per worker process), its rate (all workers
+    together), and its circuit breaker."""
 
     concurrency: int | None = Field(
         default=None,
@@ -93,6 +94,11 @@ class HandlerFlow(BaseModel):
         " handler, 1 for a sync one (a sync handler above 1 runs in a thread pool of that size).",
     )
 
+    rate_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        description="Most calls per second, all workers and pods together (paced in Redis); unset: no limit.",
+    )
     breaker_failures: int | None = Field(
         default=None,
         ge=1,

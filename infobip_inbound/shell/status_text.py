@@ -66,9 +66,9 @@ def render(snapshot: dict[str, Any]) -> str:
         lines.append(f"Quarantine: empty ({held['evicted_total']} evicted at the bound)")
     lines += ["", "Handlers"]
     lines += _table(
-        ["handler", "handled/min", "failed/min", "dead letters"],
+        ["handler", "state", "handled/min", "failed/min", "dead letters"],
         [
-            [name, str(h["handled_last_minute"]), str(h["failed_last_minute"]), str(h["dead_letters"])]
+            [name, h["state"], str(h["handled_last_minute"]), str(h["failed_last_minute"]), str(h["dead_letters"])]
             for name, h in snapshot["handlers"].items()
         ],
     )

@@ -122,7 +122,12 @@ def throttle_key(api_key: str) -> str:
 # Flow control per handler (infobip_inbound.workers.handler_flow).
 HANDLERS_PAUSED_KEY = "inbound:handlers:paused"  # hash: handler name -> when it was paused (unix seconds)
 BREAKER_PREFIX = "inbound:breaker:"  # hash per handler: failures (consecutive), open_until, probe_until (unix ms)
+HANDLER_PACE_PREFIX = "inbound:pace:handler:"  # string per handler: the GCRA's theoretical arrival time
 
 
 def breaker_key(handler: str) -> str:
     return BREAKER_PREFIX + handler
+
+
+def handler_pace_key(handler: str) -> str:
+    return HANDLER_PACE_PREFIX + handler

@@ -380,6 +380,11 @@ def pace_send(*, api_key: str, interval_us: int) -> Call[int]:
     return Call(PACE, [keys.send_throttle_key(api_key)], [interval_us], int)
 
 
+def pace_handler(*, handler: str, interval_us: int) -> Call[int]:
+    """The same pacing for a handler's calls, shared by every worker (its `rate_per_second`)."""
+    return Call(PACE, [keys.handler_pace_key(handler)], [interval_us], int)
+
+
 RELEASE_REPLY = """
 -- Remove a reply's "sending" mark if it is still this sender's: the send was refused, a retry may send.
 -- KEYS[1]  the reply key of the (message, handler) pair

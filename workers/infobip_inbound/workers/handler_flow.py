@@ -1,4 +1,4 @@
-"""Flow control per handler, shared by every worker through Redis: pause/resume and a circuit breaker.
+"""Flow control per handler, shared by every worker through Redis: pause/resume, a circuit breaker, a rate.
 
 A batch reads its handlers' state once (`FlowGate.open`): a paused handler, or one whose breaker is open,
 has its pairs held; a breaker that has cooled off lets one probe through (one worker takes it, by script)
@@ -6,11 +6,17 @@ and holds the rest. While the batch runs, each handler's consecutive failures ar
 count in Redis, so a breaker trips mid-batch rather than after the whole batch failed. Held pairs become a
 batch of their own that runs that handler after `hold_seconds`, with the tries they had: holding spends
 none. `finish` records the batch's outcomes on each breaker (infobip_inbound.contract.store.scripts).
+
+A handler's `rate_per_second` is paced by the GCRA script the poller uses (no burst, Redis' clock), under a key
+of the handler's: each call takes a slot or waits the time the script names. In one process the calls of a
+handler ask one at a time (a lock), so the script runs about once per call rather than once per waiting call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -119,3 +125,37 @@ def hold_pairs(
         pipe.execute()
 
     persistently(write)
+
+
+class Pacer:
+    """Waits for a handler's rate slot before each call (the handlers with `rate_per_second`)."""
+
+    def __init__(self, connection: redis.Redis, settings: Settings) -> None:
+        self._connection = connection
+        self._settings = settings
+        self._async_locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+
+    def _call(self, handler: str) -> scripts.Call[int] | None:
+        rate = self._settings.flow_policy(handler).rate_per_second
+        return None if rate is None else scripts.pace_handler(handler=handler, interval_us=max(1, round(1e6 / rate)))
+
+    def wait(self, handler: str) -> None:
+        call = self._call(handler)
+        if call is None:
+            return
+        with self._locks[handler]:
+            while (wait_us := call.run(self._connection)) > 0:
+                time.sleep(wait_us / 1e6)
+
+    async def wait_async(self, handler: str) -> None:
+        call = self._call(handler)
+        if call is None:
+            return
+        lock = self._async_locks.setdefault(handler, asyncio.Lock())
+        async with lock:
+            while True:  # the slot is Redis' to give: poll it after the wait it names
+                wait_us = call.run(self._connection)
+                if wait_us <= 0:
+                    return
+                await asyncio.sleep(wait_us / 1e6)

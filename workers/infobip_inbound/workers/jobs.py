@@ -28,7 +28,7 @@ from infobip_inbound.contract.store.entries import decode_entry
 from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.contract.store.keys import batch_key
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
-from infobip_inbound.workers.handler_flow import FlowGate
+from infobip_inbound.workers.handler_flow import FlowGate, Pacer
 from infobip_inbound.workers.idempotency import already_handled, pair_id, record_success
 from infobip_inbound.workers.maintenance import job_lease
 from infobip_inbound.workers.observe import BatchObserver
@@ -198,7 +198,7 @@ def run_batch(
             )
         )
 
-    context.calls.run(pending, observer, succeeded, failed, gate.admit)
+    context.calls.run(pending, observer, succeeded, failed, gate.admit, Pacer(connection, context.settings))
     observer.finish(connection)
     queue = queue or context.settings.default_queue
     held = gate.finish(connection, context.jobs, done_key, queue, tries)

@@ -3,10 +3,11 @@
 Async handlers run as tasks on the worker process's one event loop, at most `concurrency` calls of a handler
 at once (HandlerFlow; 32 unless configured). A sync handler configured above 1 runs in a thread pool of that
 size (one pool per handler and process); other sync handlers run one call at a time on the worker's thread,
-as they always have, after the concurrent pairs. Each call runs in its own copy of the context, so the
-context variables set around it (request id, current handler) are its own. A pair's success is handed to
-`succeeded` (which records it) as soon as its call returns, before it counts: a crash re-runs at most the
-pairs in flight.
+as they always have, after the concurrent pairs. Right before each call, `admit` may hold the pair and `pace`
+waits for the handler's rate slot (infobip_inbound.workers.handler_flow). Each call runs in its own copy of
+the context, so the context variables set around it (request id, current handler) are its own. A pair's
+success is handed to `succeeded` (which records it) as soon as its call returns, before it counts: a crash
+re-runs at most the pairs in flight.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
@@ -38,8 +40,24 @@ Failed = Callable[[Pair, Exception, str], None]
 Admit = Callable[[Pair], bool]  # asked right before each call: False holds the pair (flow control)
 
 
+class Pace(Protocol):
+    """Waits until a call of the handler may go (its rate limit)."""
+
+    def wait(self, handler: str) -> None: ...
+
+    async def wait_async(self, handler: str) -> None: ...
+
+
 def _always(pair: Pair) -> bool:
     return True
+
+
+class _NoPace:
+    def wait(self, handler: str) -> None:
+        return None
+
+    async def wait_async(self, handler: str) -> None:
+        return None
 
 
 class PairCalls:
@@ -68,11 +86,13 @@ class PairCalls:
         succeeded: Succeeded,
         failed: Failed,
         admit: Admit = _always,
+        pace: Pace | None = None,
     ) -> None:
+        pace = pace or _NoPace()
         concurrent = [p for p in pairs if self._concurrent(p.handler)]
         if concurrent:
             loop = self._registry.loop
-            main = loop.create_task(self._run_concurrently(concurrent, observer, succeeded, failed, admit))
+            main = loop.create_task(self._run_concurrently(concurrent, observer, succeeded, failed, admit, pace))
             try:
                 loop.run_until_complete(main)
             except BaseException:
@@ -83,10 +103,16 @@ class PairCalls:
                 raise
         for pair in pairs:
             if not self._concurrent(pair.handler):
-                self._call(pair, observer, succeeded, failed, admit)
+                self._call(pair, observer, succeeded, failed, admit, pace)
 
     async def _run_concurrently(
-        self, pairs: Sequence[Pair], observer: BatchObserver, succeeded: Succeeded, failed: Failed, admit: Admit
+        self,
+        pairs: Sequence[Pair],
+        observer: BatchObserver,
+        succeeded: Succeeded,
+        failed: Failed,
+        admit: Admit,
+        pace: Pace,
     ) -> None:
         loop = asyncio.get_running_loop()
         gates = {name: asyncio.Semaphore(self.limit(name)) for name in {p.handler for p in pairs}}
@@ -96,10 +122,12 @@ class PairCalls:
                 if not self._registry.is_async(pair.handler):
                     context = contextvars.copy_context()
                     pool = self._pool(pair.handler)
-                    await loop.run_in_executor(pool, context.run, self._call, pair, observer, succeeded, failed, admit)
+                    call = self._call
+                    await loop.run_in_executor(pool, context.run, call, pair, observer, succeeded, failed, admit, pace)
                     return
                 if not admit(pair):
                     return
+                await pace.wait_async(pair.handler)
                 try:
                     await observer.acall(self._registry, pair.handler, pair.response)
                 except Exception as exc:
@@ -114,9 +142,12 @@ class PairCalls:
             for task in tasks:
                 task.cancel()
 
-    def _call(self, pair: Pair, observer: BatchObserver, succeeded: Succeeded, failed: Failed, admit: Admit) -> None:
+    def _call(
+        self, pair: Pair, observer: BatchObserver, succeeded: Succeeded, failed: Failed, admit: Admit, pace: Pace
+    ) -> None:
         if not admit(pair):
             return
+        pace.wait(pair.handler)
         try:
             observer.call(self._registry, pair.handler, pair.response)
         except Exception as exc:
