@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from typing import Any
 import httpx
 import redis
 
-from bench import drain, e2e_latency
+from bench import drain, e2e_latency, rate_accuracy
 from infobip_inbound.runtime.process import die_with_parent, stop
 from infobip_inbound.shell.redis_server import RedisServer, free_port
 
@@ -145,6 +146,53 @@ DOWNSTREAM_ARGS = [
 ]
 
 
+def rate_limit(redis_url: str, args: argparse.Namespace, children: list[Process]) -> dict[str, float]:
+    """A handler limited to `--rate` calls/s, worked by 3 worker processes: the rate the downstream sees."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    children.append(
+        Process(
+            [sys.executable, "-m", "uvicorn", "bench.downstream:app", "--port", str(port), *DOWNSTREAM_ARGS],
+            {},
+            f"{base}/count",
+        )
+    )
+    env = rate_accuracy.worker_env(redis_url, f"{base}/call", args.rate)
+    processes = 3
+    return rate_accuracy.measure(
+        redis_url,
+        f"{base}/count",
+        args.rate,
+        args.rate_seconds,
+        processes,
+        lambda: children.append(Process(cli("worker", "--processes", str(processes)), env)),
+    )
+
+
+def redis_cost(server: RedisServer, measure: Callable[[], float], messages: int) -> dict[str, float]:
+    """redis-server's CPU and commands per message over `measure` (which handles `messages` messages)."""
+    assert server.process is not None
+    stat = Path(f"/proc/{server.process.pid}/stat")
+    connection = redis.Redis.from_url(server.url)
+
+    def cpu_seconds() -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def commands() -> int:
+        return int(connection.info("stats")["total_commands_processed"])
+
+    cpu_before, commands_before = cpu_seconds(), commands()
+    rate = measure()
+    cpu = (cpu_seconds() - cpu_before) / messages
+    return {
+        "messages_per_s": rate,
+        "cpu_us_per_message": cpu * 1e6,
+        "commands_per_message": (commands() - commands_before) / messages,
+        "ceiling_messages_per_s": 1 / cpu if cpu else float("inf"),
+    }
+
+
 def io_bound(redis_url: str, args: argparse.Namespace, noop_rate: float) -> dict[str, float]:
     """A handler that POSTs each message to a downstream answering after 20 ms: ours (async, concurrent calls)
     against plain RQ doing the same call synchronously, one job per message."""
@@ -231,6 +279,8 @@ def main() -> None:
     parser.add_argument("--rq-messages", type=int, default=2_000, help="plain RQ is slow: fewer suffice")
     parser.add_argument("--io-messages", type=int, default=5_000, help="messages of the I/O-bound worker case")
     parser.add_argument("--rq-io-messages", type=int, default=200, help="plain RQ pays 20 ms per message")
+    parser.add_argument("--rate", type=float, default=200.0, help="a handler's configured rate limit, calls/s")
+    parser.add_argument("--rate-seconds", type=float, default=30.0, help="how long the rate is measured")
     parser.add_argument("--e2e-rate", type=float, default=500.0)
     parser.add_argument("--e2e-seconds", type=float, default=10.0)
     parser.add_argument("--drain-backlog", type=int, default=30_000)
@@ -251,7 +301,12 @@ def main() -> None:
 
         redis.Redis.from_url(url).flushall()  # the ingest runs' messages are not the workers' to handle
         rq_rate = worker_speed(url, "rq", args.rq_messages)
-        ours_rate = worker_speed(url, "ours", args.worker_messages)
+        # Enqueue (batches of 100, as the receiver's group commit makes them) and the worker with a no-op
+        # handler: the forward path's cost to Redis.
+        report["redis_cost"] = redis_cost(
+            redis_server, lambda: worker_speed(url, "ours", args.worker_messages), args.worker_messages
+        )
+        ours_rate = report["redis_cost"]["messages_per_s"]
         report["worker"] = {
             "plain_rq_simpleworker_per_s": rq_rate,
             "ours_per_s": ours_rate,
@@ -259,6 +314,11 @@ def main() -> None:
         }
         redis.Redis.from_url(url).flushall()
         report["io_worker"] = io_bound(url, args, ours_rate)
+        redis.Redis.from_url(url).flushall()
+        report["rate_limit"] = rate_limit(url, args, children)
+        for child in children:
+            child.stop()
+        children.clear()
 
         redis.Redis.from_url(url).flushall()
         port = free_port()
@@ -322,6 +382,18 @@ def print_report(report: dict[str, Any], output: Path) -> None:
     plain = worker["plain_rq_simpleworker_per_s"]
     print(f"worker msg/s: ours {worker['ours_per_s']:.0f}, plain RQ SimpleWorker {plain:.0f}")
     print(f"  -> {worker['ratio']:.1f}x   (goal >= 5x)")
+    cost = report["redis_cost"]
+    print(
+        f"Redis per message (enqueue + no-op worker): {cost['cpu_us_per_message']:.1f} us CPU,"
+        f" {cost['commands_per_message']:.1f} commands -> one Redis core tops out near"
+        f" {cost['ceiling_messages_per_s']:.0f} msg/s"
+    )
+    limit = report["rate_limit"]
+    print(
+        f"rate limit {limit['configured_per_s']:.0f}/s over {limit['processes']} worker processes:"
+        f" {limit['measured_per_s']:.1f}/s measured over {limit['seconds']:.0f} s ({limit['error']:+.1%})"
+        "   (goal within +-5%)"
+    )
     io = report["io_worker"]
     print(
         f"I/O-bound handler (20 ms POST) msg/s: ours {io['ours_per_s']:.0f},"
