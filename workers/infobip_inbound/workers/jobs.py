@@ -5,7 +5,9 @@ re-delivered job keeps the batch it claimed), then `run_batch` runs every (messa
 claims again while responses keep coming. The pairs run concurrently up to each handler's limit
 (infobip_inbound.workers.pair_calls); each pair that succeeds is recorded (per pair, with the dedup window as
 TTL, and in the batch's done-set) as soon as its call returns, so a re-delivered job, or the same message in
-another batch, runs only the pairs that have not succeeded yet. Failed pairs are handed,
+another batch, runs only the pairs that have not succeeded yet. Pairs of a paused handler, or of one whose
+circuit breaker is open, are held in a batch of their own without spending a try, and a handler's rate
+limit paces its calls (infobip_inbound.workers.handler_flow). Failed pairs are handed,
 per handler, to a retry batch or the dead-letter store (infobip_inbound.workers.failed_pairs); then the batch is
 deleted. A batch job carrying a handler name runs only that handler; `tries` counts the tries of its pairs.
 """
