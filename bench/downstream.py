@@ -1,7 +1,5 @@
 """The I/O-bound benchmark's downstream: answers every request after BENCH_DOWNSTREAM_DELAY_MS (20 by default).
 
-`GET /count` answers how many calls it has taken so far (the rate limit's accuracy is read from it).
-
 A bare ASGI app, served by uvicorn (uvloop, httptools) in a process of its own, so its cost stays off the
 worker's core as far as the machine allows.
 """
@@ -16,23 +14,15 @@ from typing import Any
 DELAY = float(os.environ.get("BENCH_DOWNSTREAM_DELAY_MS", "20")) / 1000
 
 Message = dict[str, Any]
-_calls = 0
 
 
 async def app(
     scope: Message, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
 ) -> None:
-    global _calls
     if scope["type"] != "http":
         return
     while (await receive()).get("more_body"):
         pass
-    if scope["path"] == "/count":
-        body = str(_calls).encode()
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
-        await send({"type": "http.response.body", "body": body})
-        return
-    _calls += 1
     await asyncio.sleep(DELAY)
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"{}"})

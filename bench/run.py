@@ -147,21 +147,11 @@ DOWNSTREAM_ARGS = [
 
 
 def rate_limit(redis_url: str, args: argparse.Namespace, children: list[Process]) -> dict[str, float]:
-    """A handler limited to `--rate` calls/s, worked by 3 worker processes: the rate the downstream sees."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    children.append(
-        Process(
-            [sys.executable, "-m", "uvicorn", "bench.downstream:app", "--port", str(port), *DOWNSTREAM_ARGS],
-            {},
-            f"{base}/count",
-        )
-    )
-    env = rate_accuracy.worker_env(redis_url, f"{base}/call", args.rate)
+    """A handler limited to `--rate` calls/s, worked by 3 worker processes: the rate it is called at."""
+    env = rate_accuracy.worker_env(redis_url, args.rate)
     processes = 3
     return rate_accuracy.measure(
         redis_url,
-        f"{base}/count",
         args.rate,
         args.rate_seconds,
         processes,
