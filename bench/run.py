@@ -195,7 +195,7 @@ def io_bound(redis_url: str, args: argparse.Namespace, noop_rate: float) -> dict
     env = {"BENCH_DOWNSTREAM_URL": f"http://127.0.0.1:{port}/call"}
     try:
         rq_rate = worker_speed(redis_url, "rq-io", args.rq_io_messages, env)
-        redis.Redis.from_url(redis_url).flushall()
+        redis.Redis.from_url(redis_url).flushall(asynchronous=True)
         ours_rate = worker_speed(redis_url, "ours-io", args.io_messages, env)
     finally:
         downstream.stop()
@@ -289,7 +289,8 @@ def main() -> None:
     try:
         ingest(url, args, report)
 
-        redis.Redis.from_url(url).flushall()  # the ingest runs' messages are not the workers' to handle
+        # The ingest runs' messages are not the workers' to handle.
+        redis.Redis.from_url(url).flushall(asynchronous=True)
         rq_rate = worker_speed(url, "rq", args.rq_messages)
         # Enqueue (batches of 100, as the receiver's group commit makes them) and the worker with a no-op
         # handler: the forward path's cost to Redis.
@@ -302,15 +303,15 @@ def main() -> None:
             "ours_per_s": ours_rate,
             "ratio": ours_rate / rq_rate,
         }
-        redis.Redis.from_url(url).flushall()
+        redis.Redis.from_url(url).flushall(asynchronous=True)
         report["io_worker"] = io_bound(url, args, ours_rate)
-        redis.Redis.from_url(url).flushall()
+        redis.Redis.from_url(url).flushall(asynchronous=True)
         report["rate_limit"] = rate_limit(url, args, children)
         for child in children:
             child.stop()
         children.clear()
 
-        redis.Redis.from_url(url).flushall()
+        redis.Redis.from_url(url).flushall(asynchronous=True)
         port = free_port()
         env = {
             "INBOUND_REDIS_URL": url,
