@@ -3,12 +3,15 @@
 - bare:  answers 200 without reading Redis (the ceiling of Starlette + uvicorn here)
 - lpush: one redis.asyncio LPUSH of the body per request
 - rq:    the naive way: run_in_threadpool(Queue.enqueue) of the parsed body per request
+
+and the job functions of the plain RQ worker baselines (bench.worker_speed).
 """
 
 from __future__ import annotations
 
 import os
 
+import httpx
 import orjson
 import redis
 import redis.asyncio as aioredis
@@ -25,6 +28,18 @@ OK = b'{"accepted":1}'
 
 def noop(payload: object) -> None:
     """The job function of the naive RQ baseline."""
+
+
+_downstream: httpx.Client | None = None
+
+
+def post_downstream(payload: object) -> None:
+    """The job function of the I/O-bound RQ baseline: the same POST as bench.handlers:post_downstream, sync."""
+    global _downstream
+    if _downstream is None:  # kept alive across jobs, as the async handler's client is
+        _downstream = httpx.Client(timeout=30)
+    answer = _downstream.post(os.environ["BENCH_DOWNSTREAM_URL"], content=orjson.dumps(payload))
+    answer.raise_for_status()
 
 
 async def bare(request: Request) -> Response:

@@ -1,8 +1,11 @@
 """End-to-end latency at a fixed offered rate: POST to the receiver → the handler starts in a worker.
 
-Open loop: request i is sent at t0 + i/rate whatever the answers do, one result per request. The send
-time is taken just before each request; the handler (bench.handlers:record_start) records its start, and
-also how long after the receiver's `ingested_at` that was (the same clock: one machine).
+Open loop: request i is due at t0 + i/rate whatever the answers do, one result per request, and its latency
+counts from that scheduled time, not from when a connection got to send it: time a request waits in the
+client for a free connection is latency too (no coordinated omission). The handler
+(bench.handlers:record_start) records its start, and also how long after the receiver's `ingested_at` that
+was (the same clock: one machine). The run starts once the path is warm: a few messages sent one at a time
+must have reached the handler (the worker running, its first job taken), and their records are dropped.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import redis
 from bench.worker_speed import result
 
 
-async def _send_all(url: str, rate: float, count: int, sent: dict[str, float], connections: int = 32) -> int:
+async def _send_all(
+    url: str, rate: float, count: int, sent: dict[str, float], connections: int = 32, prefix: str = "w"
+) -> int:
     """Open loop over persistent keep-alive connections, HTTP/1.1 written by hand: a Python HTTP client
     library's own queueing would otherwise show up as latency at these rates."""
     parsed = urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     due: asyncio.Queue[int] = asyncio.Queue()
     failures = 0
 
@@ -35,13 +40,13 @@ async def _send_all(url: str, rate: float, count: int, sent: dict[str, float], c
                 i = await due.get()
                 if i < 0:
                     return
-                message_id = f"w-{i}"
+                message_id = f"{prefix}-{i}"
                 body = orjson.dumps({"results": [{**result(i), "messageId": message_id}]})
                 head = (
                     f"POST {parsed.path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                     f"Content-Length: {len(body)}\r\n\r\n"
                 ).encode()
-                sent[message_id] = time.time()
+                sent[message_id] = started_wall + i / rate  # when it was due, however late it goes out
                 writer.write(head + body)
                 status_line = await reader.readline()
                 length = 0
@@ -65,7 +70,21 @@ async def _send_all(url: str, rate: float, count: int, sent: dict[str, float], c
     return failures
 
 
+def warm_up(url: str, redis_url: str, messages: int = 20, timeout: float = 60.0) -> None:
+    """Send `messages` one at a time until each reached the handler; then forget them."""
+    connection = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    for i in range(messages):
+        asyncio.run(_send_all(url, 1000.0, 1, {}, connections=1, prefix=f"warm{i}"))
+        while not connection.hexists("bench:handler_start", f"warm{i}-0"):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the worker did not handle a warm-up message in time")
+            time.sleep(0.01)
+    connection.delete("bench:handler_start")
+
+
 def measure(url: str, redis_url: str, rate: float, seconds: float) -> dict[str, float]:
+    warm_up(url, redis_url)
     count = int(rate * seconds)
     sent: dict[str, float] = {}
     failures = asyncio.run(_send_all(url, rate, count, sent))

@@ -1,8 +1,12 @@
 """Worker throughput, one process each: infobip-inbound's worker against a plain RQ SimpleWorker doing one
 job per message. Run by bench/run.py as a child process so that each measurement has a fresh interpreter.
 
-    python -m bench.worker_speed {rq,ours} REDIS_URL MESSAGES
+    python -m bench.worker_speed {rq,ours,rq-io,ours-io} REDIS_URL MESSAGES
 prints one JSON line: {"messages": N, "seconds": S}
+
+The -io kinds call the downstream at BENCH_DOWNSTREAM_URL once per message (bench.downstream answers after
+20 ms): plain RQ with a sync POST per job, ours with an async handler POSTing the same body, its calls
+running concurrently (IO_CONCURRENCY in flight).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import redis
 from rq import Queue, SimpleWorker
 
 from bench.baselines import noop as rq_noop
+from bench.baselines import post_downstream as rq_post
 
 BATCH = 100  # messages per job on our side, as the receiver's group commit makes them under load
+IO_CONCURRENCY = int(os.environ.get("BENCH_IO_CONCURRENCY", "64"))  # calls in flight of the I/O-bound handler
 
 
 def result(i: int) -> dict[str, object]:
@@ -35,23 +41,29 @@ def result(i: int) -> dict[str, object]:
     }
 
 
-def plain_rq(connection: redis.Redis, messages: int) -> float:
+def plain_rq(connection: redis.Redis, messages: int, io: bool = False) -> float:
     queue = Queue("bench-plain", connection=connection)
-    queue.enqueue_many([Queue.prepare_data(rq_noop, (result(i),), result_ttl=0) for i in range(messages)])
+    job = rq_post if io else rq_noop
+    queue.enqueue_many([Queue.prepare_data(job, (result(i),), result_ttl=0) for i in range(messages)])
     worker = SimpleWorker([queue], connection=connection)
     started = time.perf_counter()
     worker.work(burst=True, logging_level="WARNING")
     return time.perf_counter() - started
 
 
-def ours(connection: redis.Redis, messages: int) -> float:
+def ours(connection: redis.Redis, messages: int, io: bool = False) -> float:
     from infobip_inbound.contract.routing import Router
     from infobip_inbound.contract.settings import load_settings
     from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
     from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
     from infobip_inbound.workers.worker import run_worker
 
-    settings = load_settings(default_handlers=["bench.handlers:noop"], job_result_ttl_seconds=0)
+    handler = "bench.handlers:post_downstream" if io else "bench.handlers:noop"
+    settings = load_settings(
+        default_handlers=[handler],
+        handler_flow={handler: {"concurrency": IO_CONCURRENCY}} if io else {},
+        job_result_ttl_seconds=0,
+    )
     writer, router = InboxWriter(settings), Router.from_settings(settings)
     for start in range(0, messages, BATCH):
         body = orjson.dumps({"results": [result(i) for i in range(start, min(messages, start + BATCH))]})
@@ -64,9 +76,10 @@ def ours(connection: redis.Redis, messages: int) -> float:
 def main() -> None:
     kind, url, messages = sys.argv[1], sys.argv[2], int(sys.argv[3])
     os.environ["INBOUND_REDIS_URL"] = url
-    os.environ["INBOUND_LOG_LEVEL"] = "WARNING"
+    os.environ.setdefault("INBOUND_LOG_LEVEL", "WARNING")
     connection = redis.Redis.from_url(url)
-    seconds = plain_rq(connection, messages) if kind == "rq" else ours(connection, messages)
+    io = kind.endswith("-io")
+    seconds = plain_rq(connection, messages, io) if kind.startswith("rq") else ours(connection, messages, io)
     print(json.dumps({"messages": messages, "seconds": seconds}))
 
 

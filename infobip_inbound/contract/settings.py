@@ -126,6 +126,47 @@ class HandlerRetry(BaseModel):
     )
 
 
+# Calls in flight at once of an async handler, per worker process, unless configured: enough to hide the
+# latency of typical HTTP calls, few enough not to flood a downstream.
+ASYNC_CONCURRENCY_DEFAULT = 32
+
+
+class HandlerFlow(BaseModel):
+    """How hard a handler may run: its calls in flight at once (per worker process), its rate (all workers
+    together), and its circuit breaker."""
+
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description=f"Calls in flight at once per worker process; unset: {ASYNC_CONCURRENCY_DEFAULT} for an async"
+        " handler, 1 for a sync one (a sync handler above 1 runs in a thread pool of that size).",
+    )
+
+    rate_per_second: float | None = Field(
+        default=None,
+        gt=0,
+        description="Most calls per second, all workers and pods together (paced in Redis); unset: no limit.",
+    )
+    breaker_failures: int | None = Field(
+        default=None,
+        ge=1,
+        description="Consecutive failures (all workers together) that open the handler's circuit breaker; unset:"
+        " no breaker. An open breaker holds the handler's pairs without spending their tries.",
+    )
+    breaker_cooloff_seconds: float = Field(
+        default=30.0, gt=0, description="How long an open breaker holds pairs before it lets one probe through."
+    )
+    hold_seconds: float = Field(
+        default=5.0, gt=0, description="How long held pairs (paused handler, open breaker) wait between looks."
+    )
+
+    def limit(self, is_async: bool) -> int:
+        if self.concurrency is not None:
+            return self.concurrency
+        return ASYNC_CONCURRENCY_DEFAULT if is_async else 1
+
+
 def _plain_fields(template: str) -> str:
     """A reply template may name the response's fields (`{keyword}`), nothing else: no attribute or index
     access, so a template cannot reach beyond the fields' text."""
@@ -277,6 +318,10 @@ class Settings(BaseSettings):
     handler_retry_default: HandlerRetry = Field(default_factory=HandlerRetry)
     handler_retry: dict[str, HandlerRetry] = Field(
         default_factory=dict, description="Per-handler retry policies, by handler name; others use the default."
+    )
+    handler_flow_default: HandlerFlow = Field(default_factory=HandlerFlow)
+    handler_flow: dict[str, HandlerFlow] = Field(
+        default_factory=dict, description="Per-handler flow settings, by handler name; others use the default."
     )
     job_visibility_seconds: float = Field(
         default=30.0, gt=0, description="A running job whose worker stops renewing its lease this long is requeued."
@@ -453,6 +498,9 @@ class Settings(BaseSettings):
 
     def retry_policy(self, handler: str) -> HandlerRetry:
         return self.handler_retry.get(handler, self.handler_retry_default)
+
+    def flow_policy(self, handler: str) -> HandlerFlow:
+        return self.handler_flow.get(handler, self.handler_flow_default)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

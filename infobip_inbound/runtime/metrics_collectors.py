@@ -14,7 +14,7 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from infobip_inbound.contract import quarantine
+from infobip_inbound.contract import handler_state, quarantine
 from infobip_inbound.runtime import status
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ class RedisStateCollector(Collector):
             dlq = status.dead_letters(connection, self._queues)
             alive = len(status.workers(connection))
             held = quarantine.figures(connection)
+            flow = handler_state.read(connection)
         except (redis.RedisError, OSError) as exc:
             log.warning("metrics: Redis unavailable: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -76,3 +77,15 @@ class RedisStateCollector(Collector):
             "Quarantine entries evicted because the store reached INBOUND_QUARANTINE_MAX_ENTRIES.",
             value=held["evicted_total"],
         )
+        paused = GaugeMetricFamily(
+            "infobip_inbound_handler_paused", "1 while the handler is paused (`handlers pause`).", labels=["handler"]
+        )
+        breaker = GaugeMetricFamily(
+            "infobip_inbound_handler_breaker_open",
+            "1 while the handler's circuit breaker holds its pairs (open, or cooled off waiting for a probe).",
+            labels=["handler"],
+        )
+        for each in flow:
+            paused.add_metric([each.name], int(each.paused_at is not None))
+            breaker.add_metric([each.name], int(each.breaker != "closed"))
+        yield from (paused, breaker)

@@ -16,7 +16,7 @@ import redis
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.worker import Worker
 
-from infobip_inbound.contract import campaigns, dead_letter, quarantine, throughput
+from infobip_inbound.contract import campaigns, dead_letter, handler_state, quarantine, throughput
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store.entries import decode_entry
@@ -186,13 +186,16 @@ def snapshot(connection: redis.Redis, settings: Settings) -> dict[str, Any]:
     dlq = dead_letters(connection, queues)
     handler_names = set(Router.from_settings(settings).handler_names) | set(dlq)
     handler_names |= {name.partition(":")[2] for name in last_minute if ":" in name}
+    flow = {state.name: state for state in handler_state.read(connection, handler_names)}
     handlers = {
         name: {
             "handled_last_minute": last_minute.get(f"handled:{name}", 0),
             "failed_last_minute": last_minute.get(f"failed:{name}", 0),
             "dead_letters": dlq.get(name, 0),
+            "state": flow[name].state,  # running, paused, breaker open, breaker half-open
+            "breaker_failures": flow[name].failures,
         }
-        for name in sorted(handler_names)
+        for name in sorted(handler_names | set(flow))
     }
     registered = workers(connection, at)
     return {

@@ -138,6 +138,7 @@ def schema() -> None:
 from infobip_inbound.shell import (  # noqa: E402 - their commands attach to `main`
     cli_campaigns,
     cli_dlq,
+    cli_handlers,
     cli_infobip,
     cli_quarantine,
     cli_send,
@@ -148,6 +149,7 @@ cli_infobip.attach(main)
 cli_send.attach(cli_infobip.infobip)
 cli_dlq.attach(main)
 cli_quarantine.attach(main)
+cli_handlers.attach(main)
 cli_status.attach(main)
 cli_campaigns.attach(main)
 

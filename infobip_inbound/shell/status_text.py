@@ -70,9 +70,9 @@ def render(snapshot: dict[str, Any]) -> str:
         lines.append(f"Campaigns: responses to recent bulks: {shown} (`infobip-inbound campaigns list`)")
     lines += ["", "Handlers"]
     lines += _table(
-        ["handler", "handled/min", "failed/min", "dead letters"],
+        ["handler", "state", "handled/min", "failed/min", "dead letters"],
         [
-            [name, str(h["handled_last_minute"]), str(h["failed_last_minute"]), str(h["dead_letters"])]
+            [name, h["state"], str(h["handled_last_minute"]), str(h["failed_last_minute"]), str(h["dead_letters"])]
             for name, h in snapshot["handlers"].items()
         ],
     )

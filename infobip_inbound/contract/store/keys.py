@@ -147,3 +147,17 @@ THROTTLE_PREFIX = "inbound:throttle:"  # string per API key: the GCRA's theoreti
 def throttle_key(api_key: str) -> str:
     """The pull pacing key of an API key, named by a digest: the API key itself never goes to Redis."""
     return THROTTLE_PREFIX + hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+# Flow control per handler (infobip_inbound.workers.handler_flow).
+HANDLERS_PAUSED_KEY = "inbound:handlers:paused"  # hash: handler name -> when it was paused (unix seconds)
+BREAKER_PREFIX = "inbound:breaker:"  # hash per handler: failures (consecutive), open_until, probe_until (unix ms)
+HANDLER_PACE_PREFIX = "inbound:pace:handler:"  # string per handler: the GCRA's theoretical arrival time
+
+
+def breaker_key(handler: str) -> str:
+    return BREAKER_PREFIX + handler
+
+
+def handler_pace_key(handler: str) -> str:
+    return HANDLER_PACE_PREFIX + handler

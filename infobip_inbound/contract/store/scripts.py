@@ -530,6 +530,11 @@ def pace_send(*, api_key: str, interval_us: int) -> Call[int]:
     return Call(PACE, [keys.send_throttle_key(api_key)], [interval_us], int)
 
 
+def pace_handler(*, handler: str, interval_us: int) -> Call[int]:
+    """The same pacing for a handler's calls, shared by every worker (its `rate_per_second`)."""
+    return Call(PACE, [keys.handler_pace_key(handler)], [interval_us], int)
+
+
 RELEASE_REPLY = """
 -- Remove a reply's "sending" mark if it is still this sender's: the send was refused, a retry may send.
 -- KEYS[1]  the reply key of the (message, handler) pair
@@ -544,3 +549,60 @@ return 0
 
 def release_reply(*, pair: str, mark: str) -> Call[int]:
     return Call(RELEASE_REPLY, [keys.reply_key(pair)], [mark], int)
+
+
+BREAKER_ADMIT = """
+-- May a handler's pairs run, by its circuit breaker? By Redis' clock, in ms.
+-- KEYS[1]  the handler's breaker hash (failures, open_until, probe_until)
+-- ARGV[1]  cool-off, ms: how long a probe this caller takes holds off other probes
+-- Returns {state, failures}: state 0 closed (run), 1 open (hold), 2 cooled off and this caller sends the one probe.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
+local open_until = tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0')
+if open_until == 0 then
+  return {0, failures}
+end
+if open_until > now or tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0') > now then
+  return {1, failures}
+end
+redis.call('HSET', KEYS[1], 'probe_until', now + tonumber(ARGV[1]))
+return {2, failures}
+"""
+
+
+def breaker_admit(*, handler: str, cooloff_ms: int) -> Call[tuple[int, int]]:
+    return Call(BREAKER_ADMIT, [keys.breaker_key(handler)], [cooloff_ms], lambda reply: (int(reply[0]), int(reply[1])))
+
+
+BREAKER_RECORD = """
+-- Record a batch's outcomes of one handler on its breaker; open it at the threshold. By Redis' clock, in ms.
+-- KEYS[1]  the handler's breaker hash
+-- ARGV[1]  1 if a call succeeded (the count starts again from 0, the breaker closes), else 0
+-- ARGV[2]  failures after the last success
+-- ARGV[3]  consecutive failures that open the breaker
+-- ARGV[4]  cool-off, ms
+-- Returns 1 if the breaker is open afterwards, else 0.
+if ARGV[1] == '1' then
+  redis.call('DEL', KEYS[1])
+end
+if tonumber(ARGV[2]) == 0 then
+  return 0
+end
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', ARGV[2])
+if failures < tonumber(ARGV[3]) then
+  return 0
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(redis.call('HGET', KEYS[1], 'open_until') or '0') <= now then
+  -- closed, or cooled off with a failed probe: open (again) for a cool-off
+  redis.call('HSET', KEYS[1], 'open_until', now + tonumber(ARGV[4]))
+  redis.call('HDEL', KEYS[1], 'probe_until')
+end
+return 1
+"""
+
+
+def breaker_record(*, handler: str, succeeded: bool, failures: int, threshold: int, cooloff_ms: int) -> Call[int]:
+    return Call(BREAKER_RECORD, [keys.breaker_key(handler)], [int(succeeded), failures, threshold, cooloff_ms], int)

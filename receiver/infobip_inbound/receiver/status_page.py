@@ -147,6 +147,10 @@ def _time(at: float | None) -> str:
     return f'<time data-ts="{at or 0}">{"never" if not at else escape(str(round(at)))}</time>'
 
 
+def _flag(bad: bool) -> str:
+    return ' class="bad"' if bad else ""
+
+
 def render(figures: dict[str, Any]) -> str:
     minute = figures["last_minute"]
     dedup = figures["dedup"]
@@ -176,8 +180,8 @@ def render(figures: dict[str, Any]) -> str:
         for q in figures["queues"]
     )
     handler_rows = "".join(
-        f"<tr><td>{escape(name)}</td><td>{h['handled_last_minute']}</td><td>{h['failed_last_minute']}</td>"
-        f"<td>{h['dead_letters']}</td></tr>"
+        f"<tr><td>{escape(name)}</td><td{_flag(h['state'] != 'running')}>{escape(h['state'])}</td>"
+        f"<td>{h['handled_last_minute']}</td><td>{h['failed_last_minute']}</td><td>{h['dead_letters']}</td></tr>"
         for name, h in figures["handlers"].items()
     )
     worker_rows = "".join(
@@ -204,7 +208,7 @@ def render(figures: dict[str, Any]) -> str:
 <h2>Last hour</h2><div class="charts">{charts}</div>
 <h2>Queues</h2><table id="queues"><tr><th>queue</th><th>waiting</th><th>oldest</th><th>running</th>
 <th>scheduled</th><th>deferred</th><th>failed</th></tr>{queue_rows}</table>
-<h2>Handlers</h2><table id="handlers"><tr><th>handler</th><th>handled / min</th><th>failed / min</th>
+<h2>Handlers</h2><table id="handlers"><tr><th>handler</th><th>state</th><th>handled / min</th><th>failed / min</th>
 <th>dead letters</th></tr>{handler_rows}</table>
 <h2>Workers</h2><table id="workers"><tr><th>worker</th><th>state</th><th>queues</th><th>heartbeat</th></tr>
 {worker_rows}</table>

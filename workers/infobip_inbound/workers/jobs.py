@@ -2,9 +2,12 @@
 
 `drain_inbox` claims up to `worker_claim_max` responses into the job's own batch list (atomically; a
 re-delivered job keeps the batch it claimed), then `run_batch` runs every (message, handler) pair, and it
-claims again while responses keep coming. Each pair that succeeds is recorded (per pair, with the dedup
-window as TTL, and in the batch's done-set) before the next pair starts, so a re-delivered job, or the
-same message in another batch, runs only the pairs that have not succeeded yet. Failed pairs are handed,
+claims again while responses keep coming. The pairs run concurrently up to each handler's limit
+(infobip_inbound.workers.pair_calls); each pair that succeeds is recorded (per pair, with the dedup window as
+TTL, and in the batch's done-set) as soon as its call returns, so a re-delivered job, or the same message in
+another batch, runs only the pairs that have not succeeded yet. Pairs of a paused handler, or of one whose
+circuit breaker is open, are held in a batch of their own without spending a try, and a handler's rate
+limit paces its calls (infobip_inbound.workers.handler_flow). Failed pairs are handed,
 per handler, to a retry batch or the dead-letter store (infobip_inbound.workers.failed_pairs); then the batch is
 deleted. A batch job carrying a handler name runs only that handler; `tries` counts the tries of its pairs.
 """
@@ -12,8 +15,8 @@ deleted. A batch job carrying a handler name runs only that handler; `tries` cou
 from __future__ import annotations
 
 import logging
+import threading
 import time
-import traceback
 from dataclasses import dataclass
 
 from redis import Redis
@@ -28,9 +31,11 @@ from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.contract.store.keys import batch_key
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
 from infobip_inbound.workers.handler_api import PermanentFailure, RetryLater
+from infobip_inbound.workers.handler_flow import FlowGate, Pacer
 from infobip_inbound.workers.idempotency import already_handled, pair_id, record_success
 from infobip_inbound.workers.maintenance import job_lease
 from infobip_inbound.workers.observe import BatchObserver
+from infobip_inbound.workers.pair_calls import Pair, PairCalls
 from infobip_inbound.workers.registry import HandlerRegistry
 
 log = logging.getLogger("infobip_inbound.worker")
@@ -44,11 +49,13 @@ class HandlerContext:
     router: Router
     registry: HandlerRegistry
     jobs: Jobs
+    calls: PairCalls
 
     @classmethod
     def build(cls, settings: Settings) -> HandlerContext:
         router = Router.from_settings(settings)
-        return cls(settings, router, HandlerRegistry(router.handler_names, settings), Jobs(settings))
+        registry = HandlerRegistry(router.handler_names, settings)
+        return cls(settings, router, registry, Jobs(settings), PairCalls(registry, settings))
 
 
 class NoJobContext(RuntimeError):
@@ -157,37 +164,53 @@ def run_batch(
     )
     ttl = context.settings.dedup_window_seconds
     failures: list[FailedPair] = []
-    handled = skipped = 0
+    pending: list[Pair] = []
+    skipped = 0
     for raw, response, names in zip(raw_responses, responses, plan, strict=True):
         for name in names:
             pair = pair_id(response.message_id, name)
             if pair in done:
                 skipped += 1
-                continue
-            try:
-                observer.call(context.registry, name, response, tries)  # logs and counts the call
-            except Exception as exc:
-                failures.append(
-                    FailedPair(
-                        pair,
-                        response.message_id,
-                        response.application_code,
-                        name,
-                        raw,
-                        f"{type(exc).__name__}: {exc}",
-                        traceback.format_exc(),
-                        isinstance(exc, PermanentFailure),
-                        exc.after_seconds if isinstance(exc, RetryLater) else 0.0,
-                    )
-                )
-                continue
-            # Recorded before the next pair runs: a crash re-runs at most the pair in hand.
-            record_success(connection, done_key, pair, ttl)
+            else:
+                pending.append(Pair(pair, raw, response, name, tries))
+    handled = 0
+    counting = threading.Lock()  # pool threads of concurrent sync handlers count too
+
+    gate = FlowGate.open(connection, context.settings, {pair.handler for pair in pending})
+
+    def succeeded(pair: Pair) -> None:
+        nonlocal handled
+        # Recorded as soon as the call returns: a crash re-runs at most the pairs in flight.
+        record_success(connection, done_key, pair.pair, ttl)
+        gate.outcome(pair.handler, ok=True)
+        with counting:
             handled += 1
+
+    def failed(pair: Pair, exc: Exception, trace: str) -> None:
+        gate.outcome(pair.handler, ok=False)
+        response = pair.response
+        failures.append(
+            FailedPair(
+                pair.pair,
+                response.message_id,
+                response.application_code,
+                pair.handler,
+                pair.raw,
+                f"{type(exc).__name__}: {exc}",
+                trace,
+                isinstance(exc, PermanentFailure),
+                exc.after_seconds if isinstance(exc, RetryLater) else 0.0,
+            )
+        )
+
+    context.calls.run(pending, observer, succeeded, failed, gate.admit, Pacer(connection, context.settings))
     observer.finish(connection)
+    queue = queue or context.settings.default_queue
+    held = gate.finish(connection, context.jobs, done_key, queue, tries)
     outcome = {"responses": len(raw_responses), "handled": handled, "skipped": skipped}
+    if held:
+        outcome["held"] = held
     if failures:
-        queue = queue or context.settings.default_queue
         outcome |= settle_failures(connection, context.settings, context.jobs, done_key, queue, tries, failures)
         observer.retrying(outcome["retrying"])
     connection.delete(batch_key, done_key)

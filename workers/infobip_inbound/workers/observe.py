@@ -8,8 +8,11 @@ any line the handler logs itself while it runs (see infobip_inbound.runtime.logs
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -36,6 +39,7 @@ class BatchObserver:
         self._queue = job.origin if job is not None else ""
         self._request_ids: dict[str, str] = {}
         self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
     def brought_by(self, message_id: str, request_id: str | None) -> None:
         if request_id:
@@ -48,13 +52,29 @@ class BatchObserver:
 
     def call(self, registry: HandlerRegistry, handler: str, response: UserResponse, try_number: int = 1) -> None:
         """Run one handler on one response; log and count it. Re-raises the handler's exception."""
+        with self._observed(handler, response):
+            registry.call(handler, response, **self._whence(response, try_number))
+
+    async def acall(self, registry: HandlerRegistry, handler: str, response: UserResponse, try_number: int = 1) -> None:
+        """`call` for an async handler, as a task of the worker's loop (a task runs in a copy of the context, so
+        the context variables set here are its own)."""
+        with self._observed(handler, response):
+            await registry.acall(handler, response, **self._whence(response, try_number))
+
+    def _whence(self, response: UserResponse, try_number: int) -> dict[str, Any]:
+        """What a handler's context argument tells it: its try, the request that brought it, its queue."""
+        request_id = self._request_ids.get(response.message_id)
+        return {"try_number": try_number, "request_id": request_id, "queue": self._queue or None}
+
+    @contextmanager
+    def _observed(self, handler: str, response: UserResponse) -> Iterator[None]:
         request_id = self._request_ids.get(response.message_id)
         token = request_id_var.set(request_id)
         handler_token = current_handler.set(handler)
         started = time.perf_counter()
         outcome = "ok"
         try:
-            registry.call(handler, response, try_number=try_number, request_id=request_id, queue=self._queue or None)
+            yield
         except Exception:
             outcome = "failed"
             raise
@@ -65,8 +85,9 @@ class BatchObserver:
             HANDLER_SECONDS.labels(handler).observe(duration)
             HANDLED.labels(handler, outcome).inc()
             kind = "handled" if outcome == "ok" else "failed"
-            self._counts[kind] += 1
-            self._counts[f"{kind}:{handler}"] += 1
+            with self._lock:  # calls of a thread pool count here too
+                self._counts[kind] += 1
+                self._counts[f"{kind}:{handler}"] += 1
             fields = {
                 "message_id": response.message_id,
                 "application_code": response.application_code,

@@ -125,6 +125,30 @@ class HandlerRegistry:
         self._handlers[name] = entry = (handler, takes_context(handler))
         return entry
 
+    def handler(self, name: str) -> Handler:
+        return (self._handlers.get(name) or self._add(name))[0]
+
+    def is_async(self, name: str) -> bool:
+        """Whether `name` is an async handler (a coroutine function, or an object whose __call__ is one)."""
+        handler = self.handler(name)
+        return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(type(handler).__call__)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The process's one event loop, created on first use (after a fork: a pool's processes each get one)."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop
+
+    def _invoke(
+        self, name: str, response: UserResponse, try_number: int, request_id: str | None, queue: str | None
+    ) -> Any:
+        handler, with_context = self._handlers.get(name) or self._add(name)
+        if not with_context:
+            return invoke(handler, response, None)
+        context = call_context(name, response.message_id, try_number, request_id, queue or self._settings.default_queue)
+        return invoke(handler, response, context)
+
     def call(
         self,
         name: str,
@@ -134,15 +158,27 @@ class HandlerRegistry:
         request_id: str | None = None,
         queue: str | None = None,
     ) -> None:
-        handler, with_context = self._handlers.get(name) or self._add(name)
-        if with_context:
-            context = call_context(
-                name, response.message_id, try_number, request_id, queue or self._settings.default_queue
-            )
-            result = invoke(handler, response, context)
-        else:
-            result = invoke(handler, response, None)
+        result = self._invoke(name, response, try_number, request_id, queue)
         if inspect.isawaitable(result):
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-            self._loop.run_until_complete(result)
+            if self.loop.is_running():  # a sync-looking handler called from a pool thread returned an awaitable
+                asyncio.run(_awaited(result))
+            else:
+                self.loop.run_until_complete(result)
+
+    async def acall(
+        self,
+        name: str,
+        response: UserResponse,
+        *,
+        try_number: int = 1,
+        request_id: str | None = None,
+        queue: str | None = None,
+    ) -> None:
+        """Run the handler as a task of the running loop."""
+        result = self._invoke(name, response, try_number, request_id, queue)
+        if inspect.isawaitable(result):
+            await result
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable

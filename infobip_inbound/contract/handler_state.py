@@ -1,0 +1,74 @@
+"""The flow state of each handler in Redis, shared by every worker: paused or not, and its circuit breaker.
+
+Written by `infobip-inbound handlers pause|resume` and by the workers (infobip_inbound.workers.handler_flow);
+read by the CLI, `status`, the status page and /metrics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+from infobip_inbound.contract.store.keys import BREAKER_PREFIX, HANDLERS_PAUSED_KEY, breaker_key
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerState:
+    name: str
+    paused_at: float | None  # unix seconds
+    breaker: str  # "closed", "open" (holding pairs) or "half-open" (cooled off: one probe goes through)
+    failures: int  # consecutive failures counted by the breaker
+    open_until: float | None  # unix seconds
+
+    @property
+    def state(self) -> str:
+        return (
+            "paused"
+            if self.paused_at is not None
+            else f"breaker {self.breaker}"
+            if self.breaker != "closed"
+            else "running"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"state": self.state}
+
+
+def pause(connection: redis.Redis, handler: str) -> bool:
+    """Pause `handler`: its pairs wait, spending no tries. False if it was paused already."""
+    return bool(connection.hsetnx(HANDLERS_PAUSED_KEY, handler, repr(time.time())))
+
+
+def resume(connection: redis.Redis, handler: str) -> bool:
+    """Resume `handler`; its held pairs run at their next look. False if it was not paused."""
+    return bool(connection.hdel(HANDLERS_PAUSED_KEY, handler))
+
+
+def read(connection: redis.Redis, names: Iterable[str] = ()) -> list[HandlerState]:
+    """The state of `names` and of every handler with a state in Redis, by name."""
+    paused: dict[bytes, bytes] = connection.hgetall(HANDLERS_PAUSED_KEY)  # type: ignore[assignment]
+    breakers = {key.decode().removeprefix(BREAKER_PREFIX) for key in connection.scan_iter(BREAKER_PREFIX + "*")}
+    every = sorted(set(names) | {name.decode() for name in paused} | breakers)
+    pipe = connection.pipeline(transaction=False)
+    for name in every:
+        pipe.hmget(breaker_key(name), ["failures", "open_until"])
+    now_ms = time.time() * 1000
+    states = []
+    for name, (failures, open_until) in zip(every, pipe.execute(), strict=True):
+        until = float(open_until) if open_until else 0.0
+        breaker = "closed" if not until else "open" if until > now_ms else "half-open"
+        paused_at = paused.get(name.encode())
+        states.append(
+            HandlerState(
+                name,
+                float(paused_at) if paused_at else None,
+                breaker,
+                int(failures or 0),
+                until / 1000 if until else None,
+            )
+        )
+    return states

@@ -1,0 +1,68 @@
+"""`infobip-inbound handlers list|pause|resume`: the flow state of each handler, shared by every worker."""
+
+from __future__ import annotations
+
+import time
+
+import click
+import orjson
+import redis
+
+from infobip_inbound.contract import handler_state
+from infobip_inbound.contract.routing import Router
+from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
+
+
+def _open() -> tuple[Settings, redis.Redis]:
+    from infobip_inbound.runtime.redis_client import sync_client
+
+    try:
+        settings = load_settings()
+        return settings, sync_client(settings)
+    except (ConfigError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def handlers() -> None:
+    """Pause, resume and inspect handlers (all workers together)."""
+
+
+@handlers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def list_handlers(as_json: bool) -> None:
+    """Each routed handler (and any other with a state): running, paused, or its breaker open."""
+    settings, connection = _open()
+    states = handler_state.read(connection, Router.from_settings(settings).handler_names)
+    if as_json:
+        click.echo(orjson.dumps([state.as_dict() for state in states]).decode())
+        return
+    for state in states:
+        detail = f"  {state.failures} consecutive failures" if state.failures else ""
+        if state.open_until and state.breaker == "open":
+            detail += f", probe in {max(0.0, state.open_until - time.time()):.0f}s"
+        click.echo(f"{state.name:40} {state.state}{detail}")
+
+
+@handlers.command()
+@click.argument("name")
+def pause(name: str) -> None:
+    """Hold NAME's pairs (they wait, spending no tries) until `resume`."""
+    settings, connection = _open()
+    if name not in Router.from_settings(settings).handler_names:
+        click.echo(f"note: {name!r} is not routed by this configuration", err=True)
+    changed = handler_state.pause(connection, name)
+    click.echo(f"{name}: paused" if changed else f"{name}: already paused")
+
+
+@handlers.command()
+@click.argument("name")
+def resume(name: str) -> None:
+    """Let NAME's pairs run again; held pairs run at their next look (hold_seconds)."""
+    _, connection = _open()
+    changed = handler_state.resume(connection, name)
+    click.echo(f"{name}: resumed" if changed else f"{name}: was not paused")
+
+
+def attach(main: click.Group) -> None:
+    main.add_command(handlers)

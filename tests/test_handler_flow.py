@@ -1,0 +1,168 @@
+"""Flow control per handler: pause/resume from the CLI and the circuit breaker, with real worker processes,
+real Redis and a real HTTP downstream. Holding a pair never spends one of its tries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import orjson
+import pytest
+import redis
+
+from infobip_inbound.contract import dead_letter, handler_state
+from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.contract.store.keys import RQ_JOB_PREFIX, handled_key
+from infobip_inbound.workers.idempotency import pair_id
+from tests.downstream import Downstream
+from tests.support import ROOT, Role, result, wait_until
+from tests.test_worker import put
+
+StartWorker = Callable[..., Role]
+A = "tests.flow_handlers:post_a"
+
+
+@pytest.fixture
+def downstream() -> Iterator[Downstream]:
+    server = Downstream()
+    server.start()
+    yield server
+    server.stop()
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "infobip_inbound.shell.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def batch_tries(connection: redis.Redis, handler: str) -> list[str]:
+    """The try each batch job of `handler` was queued with ("try N" in its description)."""
+    tries = []
+    for key in connection.scan_iter(f"{RQ_JOB_PREFIX}*"):
+        description = (connection.hget(key, "description") or b"").decode()
+        if description.startswith(f"infobip-inbound: {handler} over"):
+            tries.append(description.rsplit(" ", 1)[1])
+    return tries
+
+
+def flow_env(
+    base_env: dict[str, str], downstream: Downstream, flow: dict[str, object], max_tries: int
+) -> dict[str, str]:
+    import os
+
+    return {
+        **os.environ,
+        **base_env,
+        "INBOUND_DEFAULT_HANDLERS": orjson.dumps(["jsonl", A]).decode(),
+        "INBOUND_HANDLER_FLOW": orjson.dumps({A: {"hold_seconds": 0.3, **flow}}).decode(),
+        "INBOUND_HANDLER_RETRY": orjson.dumps({A: {"max_tries": max_tries, "backoff_base_seconds": 0}}).decode(),
+        "TEST_DOWNSTREAM_URL": downstream.url,
+    }
+
+
+def test_a_paused_handler_resumes_where_it_stopped(
+    start_worker: StartWorker,
+    base_env: dict[str, str],
+    redis_url: str,
+    redis_client: redis.Redis,
+    downstream: Downstream,
+) -> None:
+    env = flow_env(base_env, downstream, {}, max_tries=2)
+    assert "paused" in cli(env, "handlers", "pause", A)
+    listed = orjson.loads(cli(env, "handlers", "list", "--json"))
+    assert {state["name"]: state["state"] for state in listed}[A] == "paused"
+
+    settings = load_settings(redis_url=redis_url)
+    first = [f"p{i}" for i in range(20)]
+    put(settings, *(result(i) for i in first))
+    start_worker(env)
+    jsonl = settings.jsonl_path.__class__(base_env["INBOUND_JSONL_PATH"])
+    wait_until(lambda: jsonl.exists() and len(jsonl.read_text().splitlines()) >= 20, timeout=30)
+    later = [f"q{i}" for i in range(10)]
+    put(settings, *(result(i) for i in later))
+    wait_until(lambda: len(jsonl.read_text().splitlines()) >= 30, timeout=30)
+    wait_until(lambda: len(batch_tries(redis_client, A)) >= 4, timeout=30)  # the held pairs were looked at again
+    assert downstream.calls == []  # the other handler ran; the paused one waited
+    assert set(batch_tries(redis_client, A)) == {"1"}  # each look again kept the pairs' first try
+    assert orjson.loads(cli(env, "status", "--json"))["handlers"][A]["state"] == "paused"
+
+    # Every call's first try fails: had holding spent a try, a pair would now be dead-lettered (2 tries).
+    downstream.fail_first_call = True
+    assert "resumed" in cli(env, "handlers", "resume", A)
+    ids = first + later
+    wait_until(lambda: all(redis_client.exists(handled_key(pair_id(i, A))) for i in ids), timeout=60, interval=0.1)
+    assert {i: downstream.calls_of(i) for i in ids} == {i: 2 for i in ids}
+    assert dead_letter.count(redis_client) == 0
+
+
+def test_an_open_breaker_spends_no_tries(
+    start_worker: StartWorker,
+    base_env: dict[str, str],
+    redis_url: str,
+    redis_client: redis.Redis,
+    downstream: Downstream,
+) -> None:
+    env = flow_env(
+        base_env, downstream, {"concurrency": 1, "breaker_failures": 3, "breaker_cooloff_seconds": 0.5}, max_tries=4
+    )
+    downstream.fail_all = True
+    ids = [f"b{i}" for i in range(30)]
+    put(load_settings(redis_url=redis_url), *(result(i) for i in ids))
+    start_worker(env)
+
+    def breaker() -> str:
+        return {s.name: s.breaker for s in handler_state.read(redis_client, [A])}[A]
+
+    wait_until(lambda: breaker() != "closed", timeout=30)
+    # Two probes after cool-offs fail too; meanwhile the other pairs are held, not tried.
+    wait_until(lambda: len(downstream.calls) >= 5, timeout=30)
+    time.sleep(0.5)  # let a few holds go round while the downstream still fails
+    failed_calls = {call["message_id"] for call in downstream.calls if call["failed"]}
+    assert breaker() != "closed"
+    assert 3 <= len(failed_calls) < len(ids)  # far fewer than the 30 a batch without a breaker would try
+
+    downstream.fail_all = False
+    wait_until(lambda: all(redis_client.exists(handled_key(pair_id(i, A))) for i in ids), timeout=60, interval=0.1)
+    assert breaker() == "closed"
+    # Pairs never tried while the breaker was open ran once, on their first try; nothing was dead-lettered.
+    assert all(downstream.calls_of(i) == 1 for i in ids if i not in failed_calls)
+    assert dead_letter.count(redis_client) == 0
+    assert batch_tries(redis_client, A).count("1") >= 2  # held batches keep the try they had
+
+
+def test_the_rate_limit_holds_across_two_worker_processes(
+    start_worker: StartWorker,
+    base_env: dict[str, str],
+    redis_url: str,
+    redis_client: redis.Redis,
+    downstream: Downstream,
+) -> None:
+    rate = 40
+    env = {
+        **flow_env(base_env, downstream, {"rate_per_second": rate}, max_tries=4),
+        "INBOUND_DEFAULT_HANDLERS": orjson.dumps([A]).decode(),
+        "INBOUND_WORKER_CLAIM_MAX": "10",  # small batches: both processes take some
+    }
+    ids = [f"r{i}" for i in range(240)]
+    put(load_settings(redis_url=redis_url), *(result(i) for i in ids))
+    start_worker(env)
+    start_worker(env)
+    wait_until(lambda: all(redis_client.exists(handled_key(pair_id(i, A))) for i in ids), timeout=60, interval=0.2)
+
+    assert sorted(call["message_id"] for call in downstream.calls) == sorted(ids)
+    assert len({call["pid"] for call in downstream.calls}) == 2  # both processes called the downstream
+    # Calls counted per second of arrival at the downstream: never more than the rate, give or take the
+    # spread of arrival times around the slots Redis handed out.
+    per_second = Counter(int(call["at"]) for call in downstream.calls)
+    assert max(per_second.values()) <= rate * 1.1 + 1

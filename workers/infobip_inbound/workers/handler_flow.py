@@ -1,0 +1,161 @@
+"""Flow control per handler, shared by every worker through Redis: pause/resume, a circuit breaker, a rate.
+
+A batch reads its handlers' state once (`FlowGate.open`): a paused handler, or one whose breaker is open,
+has its pairs held; a breaker that has cooled off lets one probe through (one worker takes it, by script)
+and holds the rest. While the batch runs, each handler's consecutive failures are counted on top of the
+count in Redis, so a breaker trips mid-batch rather than after the whole batch failed. Held pairs become a
+batch of their own that runs that handler after `hold_seconds`, with the tries they had: holding spends
+none. `finish` records the batch's outcomes on each breaker (infobip_inbound.contract.store.scripts).
+
+A handler's `rate_per_second` is paced by the GCRA script the poller uses (no burst, Redis' clock), under a key
+of the handler's: each call takes a slot or waits the time the script names. In one process the calls of a
+handler ask one at a time (a lock), so the script runs about once per call rather than once per waiting call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import redis
+
+from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store import keys, scripts
+from infobip_inbound.contract.store.jobs import Jobs
+from infobip_inbound.workers.failed_pairs import schedule_batch
+from infobip_inbound.workers.idempotency import persistently
+from infobip_inbound.workers.pair_calls import Pair
+
+CLOSED, OPEN, PROBE = 0, 1, 2
+
+
+@dataclass(slots=True)
+class _Handler:
+    paused: bool
+    breaker: int  # CLOSED, OPEN or PROBE
+    threshold: int | None
+    failures: int  # consecutive, in Redis at the start plus this batch's since its last success
+    probe_sent: bool = False
+    succeeded: bool = False
+    new_failures: int = 0  # this batch's failures since its last success
+
+
+@dataclass(slots=True)
+class FlowGate:
+    settings: Settings
+    handlers: dict[str, _Handler]
+    held: list[Pair] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, connection: redis.Redis, settings: Settings, names: set[str]) -> FlowGate:
+        ordered = sorted(names)
+        paused = connection.hmget(keys.HANDLERS_PAUSED_KEY, ordered) if ordered else []
+        handlers = {}
+        for name, pause in zip(ordered, paused, strict=True):
+            policy = settings.flow_policy(name)
+            state, failures = CLOSED, 0
+            if policy.breaker_failures is not None and pause is None:
+                cooloff_ms = round(policy.breaker_cooloff_seconds * 1000)
+                state, failures = scripts.breaker_admit(handler=name, cooloff_ms=cooloff_ms).run(connection)
+            handlers[name] = _Handler(pause is not None, state, policy.breaker_failures, failures)
+        return cls(settings, handlers)
+
+    def admit(self, pair: Pair) -> bool:
+        """Whether `pair` may run now; if not it is held. Called right before each call."""
+        with self._lock:
+            state = self.handlers[pair.handler]
+            if state.paused or state.breaker == OPEN:
+                admitted = False
+            elif state.breaker == PROBE:
+                admitted, state.probe_sent = not state.probe_sent, True
+            else:
+                admitted = state.threshold is None or state.failures < state.threshold
+            if not admitted:
+                self.held.append(pair)
+            return admitted
+
+    def outcome(self, handler: str, ok: bool) -> None:
+        with self._lock:
+            state = self.handlers[handler]
+            if ok:
+                state.succeeded, state.failures, state.new_failures = True, 0, 0
+            else:
+                state.failures += 1
+                state.new_failures += 1
+
+    def finish(self, connection: redis.Redis, jobs: Jobs, done_key: str, queue: str, tries: int) -> int:
+        """Record the outcomes on each breaker; hand the held pairs to batches of their own. Returns how many
+        pairs were held."""
+        for name, state in self.handlers.items():
+            if state.threshold is not None and (state.succeeded or state.new_failures):
+                cooloff_ms = round(self.settings.flow_policy(name).breaker_cooloff_seconds * 1000)
+                record = scripts.breaker_record(
+                    handler=name,
+                    succeeded=state.succeeded,
+                    failures=state.new_failures,
+                    threshold=state.threshold,
+                    cooloff_ms=cooloff_ms,
+                )
+                persistently(lambda record=record: record.run(connection))  # type: ignore[misc]
+        if self.held:
+            hold_pairs(connection, self.settings, jobs, done_key, queue, tries, self.held)
+        return len(self.held)
+
+
+def hold_pairs(
+    connection: redis.Redis, settings: Settings, jobs: Jobs, done_key: str, queue: str, tries: int, held: list[Pair]
+) -> None:
+    """Each handler's held pairs become a batch that runs that handler after its hold time, with the same
+    tries; they are settled in this batch in the same transaction."""
+    by_handler: dict[str, list[Pair]] = defaultdict(list)
+    for pair in held:
+        by_handler[pair.handler].append(pair)
+
+    def write() -> None:
+        pipe = connection.pipeline(transaction=True)
+        for handler, pairs in by_handler.items():
+            delay = settings.flow_policy(handler).hold_seconds
+            schedule_batch(pipe, jobs, queue, handler, tries - 1, [pair.raw for pair in pairs], delay)
+        pipe.sadd(done_key, *(pair.pair for pair in held))
+        pipe.expire(done_key, settings.dedup_window_seconds)
+        pipe.execute()
+
+    persistently(write)
+
+
+class Pacer:
+    """Waits for a handler's rate slot before each call (the handlers with `rate_per_second`)."""
+
+    def __init__(self, connection: redis.Redis, settings: Settings) -> None:
+        self._connection = connection
+        self._settings = settings
+        self._async_locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+
+    def _call(self, handler: str) -> scripts.Call[int] | None:
+        rate = self._settings.flow_policy(handler).rate_per_second
+        return None if rate is None else scripts.pace_handler(handler=handler, interval_us=max(1, round(1e6 / rate)))
+
+    def wait(self, handler: str) -> None:
+        call = self._call(handler)
+        if call is None:
+            return
+        with self._locks[handler]:
+            while (wait_us := call.run(self._connection)) > 0:
+                time.sleep(wait_us / 1e6)
+
+    async def wait_async(self, handler: str) -> None:
+        call = self._call(handler)
+        if call is None:
+            return
+        lock = self._async_locks.setdefault(handler, asyncio.Lock())
+        async with lock:
+            while True:  # the slot is Redis' to give: poll it after the wait it names
+                wait_us = call.run(self._connection)
+                if wait_us <= 0:
+                    return
+                await asyncio.sleep(wait_us / 1e6)
