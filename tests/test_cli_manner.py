@@ -62,17 +62,18 @@ def test_infobip_errors_are_one_line_and_retries_say_their_try_and_delay(sim: Si
 
 def test_redis_down_is_one_line_and_a_non_zero_exit() -> None:
     env = {"INBOUND_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "PATH": "/usr/bin:/bin"}
-    answer = subprocess.run(
-        [sys.executable, "-m", "infobip_inbound.shell.cli", "status", "--json"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert answer.returncode != 0
-    assert answer.stdout == ""
-    assert answer.stderr.strip().count("\n") == 0 and "Redis unavailable" in answer.stderr
+    for command, args in REDIS_JSON_COMMANDS.items():
+        answer = subprocess.run(
+            [sys.executable, "-m", "infobip_inbound.shell.cli", *command.split(), *args, "--json"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert answer.returncode != 0, command
+        assert answer.stdout == "", command
+        assert answer.stderr.strip().count("\n") == 0 and "Redis unavailable" in answer.stderr, (command, answer.stderr)
 
 
 def test_unknown_inbound_variables_are_warned_about_once_with_the_closest_name() -> None:
@@ -124,7 +125,14 @@ INFOBIP_JSON_COMMANDS = {
     "register": ["--public-url", "https://inbound.example.test"],
     "unregister": ["--public-url", "https://inbound.example.test"],
 }
-REDIS_JSON_COMMANDS = {"status": []}
+REDIS_JSON_COMMANDS = {
+    "status": [],
+    "campaigns list": [],
+    "campaigns show": ["BULK"],
+    "handlers list": [],
+    "handlers pause": ["log"],
+    "handlers resume": ["log"],
+}
 
 
 def json_commands() -> set[str]:

@@ -11,6 +11,7 @@ import redis
 from infobip_inbound.contract import handler_state
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
+from infobip_inbound.shell.bulk import store_command
 
 
 def _open() -> tuple[Settings, redis.Redis]:
@@ -30,6 +31,7 @@ def handlers() -> None:
 
 @handlers.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+@store_command
 def list_handlers(as_json: bool) -> None:
     """Each routed handler (and any other with a state): running, paused, or its breaker open."""
     settings, connection = _open()
@@ -44,24 +46,38 @@ def list_handlers(as_json: bool) -> None:
         click.echo(f"{state.name:40} {state.state}{detail}")
 
 
+_JSON = click.option("--json", "as_json", is_flag=True, help='One JSON object: {"handler", "state", "changed"}.')
+
+
 @handlers.command()
 @click.argument("name")
-def pause(name: str) -> None:
+@_JSON
+@store_command
+def pause(name: str, as_json: bool) -> None:
     """Hold NAME's pairs (they wait, spending no tries) until `resume`."""
     settings, connection = _open()
     if name not in Router.from_settings(settings).handler_names:
         click.echo(f"note: {name!r} is not routed by this configuration", err=True)
     changed = handler_state.pause(connection, name)
-    click.echo(f"{name}: paused" if changed else f"{name}: already paused")
+    _changed(name, "paused", changed, as_json, f"{name}: paused" if changed else f"{name}: already paused")
 
 
 @handlers.command()
 @click.argument("name")
-def resume(name: str) -> None:
+@_JSON
+@store_command
+def resume(name: str, as_json: bool) -> None:
     """Let NAME's pairs run again; held pairs run at their next look (hold_seconds)."""
     _, connection = _open()
     changed = handler_state.resume(connection, name)
-    click.echo(f"{name}: resumed" if changed else f"{name}: was not paused")
+    _changed(name, "running", changed, as_json, f"{name}: resumed" if changed else f"{name}: was not paused")
+
+
+def _changed(name: str, state: str, changed: bool, as_json: bool, line: str) -> None:
+    if as_json:
+        click.echo(orjson.dumps({"handler": name, "state": state, "changed": changed}).decode())
+    else:
+        click.echo(line)
 
 
 def attach(main: click.Group) -> None:
