@@ -207,3 +207,10 @@ def test_version_1_documents_still_validate() -> None:
     current = normalize_one().model_dump(mode="json")
     old = UserResponse.model_validate({**current, "schema_version": 1})
     assert old.schema_version == 1
+
+
+def test_counts_of_an_odd_shape_do_not_refuse_the_results() -> None:
+    body = orjson.dumps({"results": [result("ok")], "messageCount": "one", "pendingMessageCount": "7"})
+    read = read_envelope(body)
+    assert [r.message_id for r in read.envelope.results] == ["ok"]
+    assert (read.envelope.message_count, read.envelope.pending_message_count) == (None, 7)

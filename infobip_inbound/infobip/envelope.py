@@ -58,6 +58,15 @@ def _timestamp(value: Any) -> Any:
     return value
 
 
+def _count(value: Any) -> int | None:
+    """An envelope count: an integer (or its digits), else nothing."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
 def _usable(value: Any) -> bool:
     """A value that reads as an identifier: a non-blank string, or an integer."""
     if isinstance(value, str):
@@ -128,8 +137,11 @@ class _LooseEnvelope(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     results: list[Any]
-    message_count: int | None = Field(default=None, alias="messageCount")
-    pending_message_count: int | None = Field(default=None, alias="pendingMessageCount")
+    # Counts of an odd shape are dropped rather than refusing the results with them.
+    message_count: Annotated[int | None, BeforeValidator(_count)] = Field(default=None, alias="messageCount")
+    pending_message_count: Annotated[int | None, BeforeValidator(_count)] = Field(
+        default=None, alias="pendingMessageCount"
+    )
 
 
 class FieldError(BaseModel):
