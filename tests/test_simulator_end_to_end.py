@@ -22,7 +22,7 @@ pytest_plugins = ["tests.simulator_fixtures"]
 def handled_ids(path: Path) -> list[str]:
     if not path.exists():
         return []
-    return [json.loads(line)["message_id"] for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line)["message_id"] for line in path.read_text().rpartition("\n")[0].splitlines()]
 
 
 def test_forwarded_responses_are_handled_exactly_once(
