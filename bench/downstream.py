@@ -21,8 +21,9 @@ async def app(
 ) -> None:
     if scope["type"] != "http":
         return
-    while (await receive()).get("more_body"):
-        pass
+    more_body = True
+    while more_body:  # read the whole request before answering
+        more_body = (await receive()).get("more_body", False)
     await asyncio.sleep(DELAY)
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
     await send({"type": "http.response.body", "body": b"{}"})

@@ -50,7 +50,7 @@ class WebhookEndpoint:
                 self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
-                pass
+                """Silent: the test reads the deliveries, not the server's log."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks"

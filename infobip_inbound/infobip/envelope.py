@@ -11,6 +11,7 @@ its neighbours down with it. Only a body that is not an envelope at all is refus
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -199,10 +200,8 @@ def _field_errors(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> l
 def read_envelope(body: bytes) -> ReadEnvelope:
     """Read a raw envelope result by result. Raises InvalidEnvelope only when the body is not a JSON object
     with a `results` array; a result that cannot be read is returned in `unreadable`, with the reason."""
-    try:
+    with contextlib.suppress(ValidationError):  # else some result (or the envelope itself) is odd
         return ReadEnvelope(InfobipEnvelope.model_validate_json(body), [])
-    except ValidationError:
-        pass  # some result (or the envelope itself) is odd: read them one by one
     try:
         loose = _LooseEnvelope.model_validate_json(body)
     except ValidationError as exc:

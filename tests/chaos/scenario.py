@@ -8,6 +8,7 @@ the faults: `kill_worker`, `kill_receiver`, `restart_redis`, and `revive` to res
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -195,13 +196,12 @@ class Chaos:
         for _ in range(2000):  # as Infobip does: retry until a 200
             with self._lock:
                 url = self.roles["receiver"].base_url  # type: ignore[attr-defined]
-            try:
+            # A transport error: the receiver is being killed or restarted; retry, as Infobip would.
+            with contextlib.suppress(httpx.TransportError):
                 answer = client.post(f"{url}/infobip/forward/{TOKEN}", content=body,
                                      headers={"Content-Type": "application/json"})  # fmt: skip
                 if answer.status_code == 200:
                     return
-            except httpx.TransportError:
-                pass  # the receiver is being killed or restarted: retry, as Infobip would
             time.sleep(0.05)
         raise AssertionError("a forward batch was never accepted")
 
