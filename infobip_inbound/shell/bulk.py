@@ -9,11 +9,12 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import click
 import orjson
 import redis
+from redis.client import Pipeline
 
 from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
 
@@ -114,3 +115,50 @@ class Progress:
 def print_json(document: dict[str, Any]) -> None:
     """One JSON document on one line, keys sorted: as `status --json` prints."""
     click.echo(orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode())
+
+
+class Stored(Protocol):
+    """An entry of a store the bulk commands work on (dead letters, the quarantine)."""
+
+    @property
+    def id(self) -> str: ...
+
+
+S = TypeVar("S", bound=Stored)
+
+
+def purge(
+    command: str,
+    connection: redis.Redis,
+    entries: Iterable[S],
+    remove: Callable[[Pipeline, Iterable[str]], None],
+    describe: Callable[[S], str],
+    *,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Remove the selected entries for good, CHUNK per transaction (or, with dry_run, say which)."""
+    if not dry_run:
+        entries = confirmed(entries, yes, "purge")
+    progress = Progress("purged", enabled=not as_json and not dry_run)
+    selected = 0
+    try:
+        for chunk in chunks(entries):
+            selected += len(chunk)
+            if dry_run:
+                if not as_json:
+                    for entry in chunk:
+                        click.echo("would purge " + describe(entry))
+                continue
+            pipe = connection.pipeline(transaction=True)
+            remove(pipe, (entry.id for entry in chunk))
+            pipe.execute()
+            progress.add(len(chunk))
+    finally:
+        progress.close()
+    if as_json:
+        purged = 0 if dry_run else selected
+        print_json({"command": command, "dry_run": dry_run, "selected": selected, "purged": purged})
+    else:
+        click.echo(f"{'would purge' if dry_run else 'purged'} {selected}")

@@ -165,29 +165,7 @@ def purge(
     """Remove the selected entries for good, 500 per transaction."""
     connection = bulk.connection(bulk.settings())
     entries = _pick(connection, entry_ids, select_all, filters)
-    if not dry_run:
-        entries = bulk.confirmed(entries, yes, "purge")
-    progress = bulk.Progress("purged", enabled=not as_json and not dry_run)
-    selected = 0
-    try:
-        for chunk in bulk.chunks(entries):
-            selected += len(chunk)
-            if dry_run:
-                if not as_json:
-                    for entry in chunk:
-                        click.echo("would purge " + _line(entry))
-                continue
-            pipe = connection.pipeline(transaction=True)
-            dead_letter.remove(pipe, (entry.id for entry in chunk))
-            pipe.execute()
-            progress.add(len(chunk))
-    finally:
-        progress.close()
-    if as_json:
-        purged = 0 if dry_run else selected
-        bulk.print_json({"command": "dlq purge", "dry_run": dry_run, "selected": selected, "purged": purged})
-    else:
-        click.echo(f"{'would purge' if dry_run else 'purged'} {selected}")
+    bulk.purge("dlq purge", connection, entries, dead_letter.remove, _line, dry_run=dry_run, yes=yes, as_json=as_json)
 
 
 def attach(main: click.Group) -> None:
