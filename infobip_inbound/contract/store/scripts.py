@@ -109,26 +109,51 @@ local function touch_group(index, group, now, ttl)
   redis.call('EXPIRE', group, ttl)
   redis.call('ZADD', index, now, group)
 end
-local function count_response(index, group, keyword, paired, now, ttl, kmax, ratio, top)
-  redis.call('HINCRBY', group, 'total', 1)
+local function tally(groups, group, keyword, paired)
+  local g = groups[group]
+  if not g then
+    g = {n = 0, p = 0, kw = {}, order = {}}
+    groups[group] = g
+  end
+  g.n = g.n + 1
+  if paired == '1' then
+    g.p = g.p + 1
+  end
+  if not g.kw[keyword] then
+    g.kw[keyword] = 0
+    g.order[#g.order + 1] = keyword
+  end
+  g.kw[keyword] = g.kw[keyword] + 1
+end
+-- One call's responses of a group, written at once: they share the call's time, so their delay bucket too.
+local function count_group(index, group, g, now, ttl, kmax, ratio, top)
+  redis.call('HINCRBY', group, 'total', g.n)
   redis.call('HSETNX', group, 'first', now)
   redis.call('HSET', group, 'last', now)
-  if paired == '1' then
-    redis.call('HINCRBY', group, 'p', 1)
+  if g.p > 0 then
+    redis.call('HINCRBY', group, 'p', g.p)
   end
-  local field = 'k:' .. keyword
-  if redis.call('HEXISTS', group, field) == 1 or tonumber(redis.call('HGET', group, 'kn') or '0') < kmax then
-    if redis.call('HINCRBY', group, field, 1) == 1 then
-      redis.call('HINCRBY', group, 'kn', 1)
+  local kept = tonumber(redis.call('HGET', group, 'kn') or '0')
+  local other = 0
+  for _, keyword in ipairs(g.order) do
+    local field, count = 'k:' .. keyword, g.kw[keyword]
+    if kept < kmax or redis.call('HEXISTS', group, field) == 1 then
+      if redis.call('HINCRBY', group, field, count) == count then
+        kept = kept + 1
+        redis.call('HINCRBY', group, 'kn', 1)
+      end
+    else
+      other = other + count
     end
-  else
-    redis.call('HINCRBY', group, 'o', 1)
+  end
+  if other > 0 then
+    redis.call('HINCRBY', group, 'o', other)
   end
   local sent = redis.call('HGET', group, 'sent')
   if sent then
     local delay = math.max(0, (now - tonumber(sent)) / 1000)
     local bucket = math.min(top, math.floor(math.log(1 + delay) / math.log(ratio)))
-    redis.call('HINCRBY', group, 'd:' .. bucket, 1)
+    redis.call('HINCRBY', group, 'd:' .. bucket, g.n)
   end
   touch_group(index, group, now, ttl)
 end
@@ -211,6 +236,7 @@ local now = tonumber(ARGV[c + 6])
 local first_entry = c + 7
 local flags = {}
 local added = 0
+local groups = {}  -- campaign group key -> this call's new responses of it
 for j = 0, r - 1 do
   if redis.call('SET', KEYS[first_seen + j], '1', 'NX', 'EX', ttl) then
     redis.call('RPUSH', KEYS[1], ARGV[first_entry + j])
@@ -218,14 +244,17 @@ for j = 0, r - 1 do
     flags[#flags + 1] = 1
     if counting then
       local at = first_entry + r + 2 * j
-      count_response(KEYS[10], KEYS[first_seen + r + j], ARGV[at], ARGV[at + 1], now, tonumber(ARGV[c + 2]),
-        tonumber(ARGV[c + 3]), tonumber(ARGV[c + 4]), tonumber(ARGV[c + 5]))
+      tally(groups, KEYS[first_seen + r + j], ARGV[at], ARGV[at + 1])
     end
   else
     flags[#flags + 1] = 0
   end
 end
 if counting and added > 0 then
+  for group, g in pairs(groups) do
+    count_group(KEYS[10], group, g, now, tonumber(ARGV[c + 2]), tonumber(ARGV[c + 3]), tonumber(ARGV[c + 4]),
+      tonumber(ARGV[c + 5]))
+  end
   trim_groups(KEYS[10], now, tonumber(ARGV[c + 2]), tonumber(ARGV[c + 1]))
 end
 if nq > 0 then
