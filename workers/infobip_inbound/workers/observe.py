@@ -52,29 +52,27 @@ class BatchObserver:
 
     def call(self, registry: HandlerRegistry, handler: str, response: UserResponse, try_number: int = 1) -> None:
         """Run one handler on one response; log and count it. Re-raises the handler's exception."""
-        with self._observed(handler, response):
-            registry.call(handler, response, **self._whence(response, try_number))
+        with self._observed(handler, response) as request_id:
+            registry.call(handler, response, try_number=try_number, request_id=request_id, queue=self._queue or None)
 
     async def acall(self, registry: HandlerRegistry, handler: str, response: UserResponse, try_number: int = 1) -> None:
         """`call` for an async handler, as a task of the worker's loop (a task runs in a copy of the context, so
         the context variables set here are its own)."""
-        with self._observed(handler, response):
-            await registry.acall(handler, response, **self._whence(response, try_number))
-
-    def _whence(self, response: UserResponse, try_number: int) -> dict[str, Any]:
-        """What a handler's context argument tells it: its try, the request that brought it, its queue."""
-        request_id = self._request_ids.get(response.message_id)
-        return {"try_number": try_number, "request_id": request_id, "queue": self._queue or None}
+        with self._observed(handler, response) as request_id:
+            queue = self._queue or None
+            await registry.acall(handler, response, try_number=try_number, request_id=request_id, queue=queue)
 
     @contextmanager
-    def _observed(self, handler: str, response: UserResponse) -> Iterator[None]:
+    def _observed(self, handler: str, response: UserResponse) -> Iterator[str | None]:
+        """Around one call: the request id and handler name in context, then its log line and counts. Yields
+        the id of the request that brought the response."""
         request_id = self._request_ids.get(response.message_id)
         token = request_id_var.set(request_id)
         handler_token = current_handler.set(handler)
         started = time.perf_counter()
         outcome = "ok"
         try:
-            yield
+            yield request_id
         except Exception:
             outcome = "failed"
             raise
