@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import orjson
 
 from infobip_inbound.runtime.process import die_with_parent, stop
 from infobip_inbound.shell.redis_server import free_port
@@ -115,3 +116,11 @@ def run_cli(env: dict[str, str], *args: str) -> str:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def handled_ids(path: Path) -> list[str]:
+    """Message ids in a jsonl handler's file, read while workers append to it: a line still being written is
+    left out."""
+    if not path.exists():
+        return []
+    return [orjson.loads(line)["message_id"] for line in path.read_text().rpartition("\n")[0].splitlines()]

@@ -14,15 +14,9 @@ import httpx
 import orjson
 
 from tests.conftest import TOKEN
-from tests.support import ReceiverProcess, Role, envelope, result, wait_until
+from tests.support import ReceiverProcess, Role, envelope, handled_ids, result, wait_until
 
 MESSAGES = 2000
-
-
-def handled_ids(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    return [orjson.loads(line)["message_id"] for line in path.read_text().rpartition("\n")[0].splitlines()]
 
 
 def test_2000_messages_concurrently_with_duplicates_each_handled_once(

@@ -3,8 +3,6 @@ real Redis and a real HTTP downstream. Holding a pair never spends one of its tr
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,7 +16,7 @@ from infobip_inbound.contract.settings import load_settings
 from infobip_inbound.contract.store.keys import RQ_JOB_PREFIX, handled_key
 from infobip_inbound.workers.idempotency import pair_id
 from tests.downstream import Downstream
-from tests.support import ROOT, Role, result, wait_until
+from tests.support import Role, result, run_cli, wait_until
 from tests.test_worker import put
 
 StartWorker = Callable[..., Role]
@@ -31,19 +29,6 @@ def downstream() -> Iterator[Downstream]:
     server.start()
     yield server
     server.stop()
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "infobip_inbound.shell.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout
 
 
 def batch_tries(connection: redis.Redis, handler: str) -> list[str]:
@@ -79,8 +64,8 @@ def test_a_paused_handler_resumes_where_it_stopped(
     downstream: Downstream,
 ) -> None:
     env = flow_env(base_env, downstream, {}, max_tries=2)
-    assert "paused" in cli(env, "handlers", "pause", A)
-    listed = orjson.loads(cli(env, "handlers", "list", "--json"))
+    assert "paused" in run_cli(env, "handlers", "pause", A)
+    listed = orjson.loads(run_cli(env, "handlers", "list", "--json"))
     assert {state["name"]: state["state"] for state in listed}[A] == "paused"
 
     settings = load_settings(redis_url=redis_url)
@@ -95,11 +80,11 @@ def test_a_paused_handler_resumes_where_it_stopped(
     wait_until(lambda: len(batch_tries(redis_client, A)) >= 4, timeout=30)  # the held pairs were looked at again
     assert downstream.calls == []  # the other handler ran; the paused one waited
     assert set(batch_tries(redis_client, A)) == {"1"}  # each look again kept the pairs' first try
-    assert orjson.loads(cli(env, "status", "--json"))["handlers"][A]["state"] == "paused"
+    assert orjson.loads(run_cli(env, "status", "--json"))["handlers"][A]["state"] == "paused"
 
     # Every call's first try fails: had holding spent a try, a pair would now be dead-lettered (2 tries).
     downstream.fail_first_call = True
-    assert "resumed" in cli(env, "handlers", "resume", A)
+    assert "resumed" in run_cli(env, "handlers", "resume", A)
     ids = first + later
     wait_until(lambda: all(redis_client.exists(handled_key(pair_id(i, A))) for i in ids), timeout=60, interval=0.1)
     assert {i: downstream.calls_of(i) for i in ids} == {i: 2 for i in ids}

@@ -21,19 +21,16 @@ from infobip_inbound.contract.store.keys import PULL_UNPARSEABLE_KEY as UNPARSEA
 from infobip_inbound.shell.redis_server import RedisServer, free_port
 from tests.conftest import _roles
 from tests.simulator_support import API_KEY, SimulatorProcess
-from tests.support import Role, envelope, result, wait_until
+from tests.support import Role, envelope, handled_ids, result, wait_until
 
 pytest_plugins = ["tests.simulator_fixtures"]
 
-StartWorker = Callable[..., Role]
-
 
 def handled(path: Path) -> Counter[str]:
-    """Message ids in the jsonl file, read while workers append to it: a line still being written is left out."""
-    if not path.exists():
-        return Counter()
-    complete = path.read_text().rpartition("\n")[0]
-    return Counter(orjson.loads(line)["message_id"] for line in complete.splitlines())
+    return Counter(handled_ids(path))
+
+
+StartWorker = Callable[..., Role]
 
 
 @pytest.fixture

@@ -19,15 +19,9 @@ from infobip_inbound.shell.cli import main
 from infobip_inbound.simulator.generator import ODD_SHAPES
 from tests.conftest import TOKEN
 from tests.simulator_support import API_KEY, APP, OTHER_APP, SimulatorProcess
-from tests.support import ReceiverProcess, Role, run_cli, wait_until
+from tests.support import ReceiverProcess, Role, handled_ids, run_cli, wait_until
 
 pytest_plugins = ["tests.simulator_fixtures"]
-
-
-def handled_ids(path: Path) -> Counter[str]:
-    if not path.exists():
-        return Counter()
-    return Counter(json.loads(line)["message_id"] for line in path.read_text().rpartition("\n")[0].splitlines())
 
 
 def test_odd_results_by_forward_and_pull_are_handled_or_quarantined(
@@ -67,9 +61,9 @@ def test_odd_results_by_forward_and_pull_are_handled_or_quarantined(
         assert len(readable) == 2 * (5 + per_path - 1)  # the odd shape without a messageId has no id
 
         jsonl = Path(env["INBOUND_JSONL_PATH"])
-        wait_until(lambda: set(handled_ids(jsonl)) >= readable, timeout=90, interval=0.2)
+        wait_until(lambda: set(Counter(handled_ids(jsonl))) >= readable, timeout=90, interval=0.2)
         wait_until(lambda: quarantine.count(redis_client) == 2, timeout=30, interval=0.2)
-        assert max(handled_ids(jsonl).values()) == 1
+        assert max(Counter(handled_ids(jsonl)).values()) == 1
         entries = sorted(quarantine.select(redis_client), key=lambda e: e.source)
         assert [(e.source, e.kind, e.message_id) for e in entries] == [
             ("forward", "result", None),

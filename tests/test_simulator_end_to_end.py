@@ -3,7 +3,6 @@ receiver, to a real receiver and worker: each one is handled exactly once, per t
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -14,15 +13,9 @@ from click.testing import CliRunner
 from infobip_inbound.shell.cli import main
 from tests.conftest import TOKEN
 from tests.simulator_support import API_KEY, APP, SimulatorProcess
-from tests.support import ReceiverProcess, Role, wait_until
+from tests.support import ReceiverProcess, Role, handled_ids, wait_until
 
 pytest_plugins = ["tests.simulator_fixtures"]
-
-
-def handled_ids(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    return [json.loads(line)["message_id"] for line in path.read_text().rpartition("\n")[0].splitlines()]
 
 
 def test_forwarded_responses_are_handled_exactly_once(

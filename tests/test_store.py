@@ -20,7 +20,7 @@ from infobip_inbound.contract.store.keys import batch_key, inbox_key
 from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 from infobip_inbound.workers.jobs import HandlerContext, claim_batch, drain_inbox, handle_batch
-from tests.support import Role, envelope, result, wait_until
+from tests.support import Role, envelope, handled_ids, result, wait_until
 
 StartWorker = Callable[..., Role]
 
@@ -29,12 +29,6 @@ def test_job_names_are_the_worker_functions() -> None:
     assert f"{drain_inbox.__module__}.{drain_inbox.__qualname__}" == jobs.DRAIN_INBOX
     assert f"{handle_batch.__module__}.{handle_batch.__qualname__}" == jobs.HANDLE_BATCH
     assert set(jobs.LEGACY_FUNC_NAMES.values()) == {jobs.DRAIN_INBOX, jobs.HANDLE_BATCH}
-
-
-def _handled(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    return sorted(orjson.loads(line)["message_id"] for line in path.read_text().rpartition("\n")[0].splitlines())
 
 
 @pytest.mark.parametrize("args", [[], ["--processes", "2"]], ids=["worker", "pool"])
@@ -67,7 +61,7 @@ def test_jobs_queued_under_the_earlier_release_names_run(
 
     worker = start_worker(base_env, *args)
     handled = Path(base_env["INBOUND_JSONL_PATH"])
-    wait_until(lambda: _handled(handled) == ["l1", "l2"], timeout=60)
+    wait_until(lambda: sorted(handled_ids(handled)) == ["l1", "l2"], timeout=60)
     assert worker.stop() == 0
     assert Job.fetch(drain.id, connection=redis_client).get_status() == "finished"
     assert Job.fetch(retry.id, connection=redis_client).get_status() == "finished"
