@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from infobip_inbound.contract.model import SCHEMA_VERSION, Source, UserResponse, as_utc
 
@@ -87,7 +87,8 @@ def _payload(value: Any) -> Any:
 
 
 class InfobipResult(BaseModel):
-    """One result as Infobip sends it. Unknown fields are allowed and kept."""
+    """One result as Infobip sends it. Unknown fields are allowed and kept. No Python validators: an ordinary
+    envelope is validated in one pass of pydantic's core; the other shapes are mended in `_read_result`."""
 
     model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 
@@ -95,33 +96,16 @@ class InfobipResult(BaseModel):
     application_code: str = Field(alias="applicationCode", min_length=1)
     registration_id: str | None = Field(default=None, alias="from")
     to: str | None = None
-    received_at: Annotated[datetime | None, BeforeValidator(_timestamp)] = Field(default=None, alias="receivedAt")
+    received_at: datetime | None = Field(default=None, alias="receivedAt")
     text: str | None = None
     clean_text: str | None = Field(default=None, alias="cleanText")
     paired_message_id: str | None = Field(default=None, alias="pairedMessageId")
     subscriber_id: str | None = Field(default=None, alias="subscriberId")
     callback_data: str | None = Field(default=None, alias="callbackData")
     keyword: str | None = None
-    custom_payload: Annotated[dict[str, Any] | None, BeforeValidator(_payload)] = Field(
-        default=None, alias="customPayload"
-    )
+    custom_payload: dict[str, Any] | None = Field(default=None, alias="customPayload")
     bulk_id: str | None = Field(default=None, alias="bulkId")
     initial_message_id: str | None = Field(default=None, alias="initialMessageId")
-
-    # Known fields whose value could not be normalized, by their Infobip name, as sent.
-    _as_sent: dict[str, Any] = PrivateAttr(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _application_code_from_to(cls, data: Any) -> Any:
-        # Infobip sets `to` to the application code; an SDK that leaves out applicationCode still sends it.
-        if isinstance(data, dict) and not _usable(data.get("applicationCode")) and _usable(data.get("to")):
-            return {**data, "applicationCode": data["to"]}
-        return data
-
-    @property
-    def as_sent(self) -> dict[str, Any]:
-        return self._as_sent
 
 
 class InfobipEnvelope(BaseModel):
@@ -174,6 +158,8 @@ class ReadEnvelope:
 
     envelope: InfobipEnvelope
     unreadable: list[Unreadable]
+    # Per readable result (its index in envelope.results): known fields set aside as sent, by Infobip name.
+    kept: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def result_count(self) -> int:
@@ -208,27 +194,33 @@ def read_envelope(body: bytes) -> ReadEnvelope:
         raise InvalidEnvelope(_field_errors(exc)) from None
     results: list[InfobipResult] = []
     unreadable: list[Unreadable] = []
+    kept: dict[int, dict[str, Any]] = {}
     for index, item in enumerate(loose.results):
         read = _read_result(index, item)
-        if isinstance(read, InfobipResult):
-            results.append(read)
-        else:
+        if isinstance(read, Unreadable):
             unreadable.append(read)
+            continue
+        result, set_aside = read
+        if set_aside:
+            kept[len(results)] = set_aside
+        results.append(result)
     envelope = InfobipEnvelope.model_construct(
         results=results,
         message_count=loose.message_count,
         pending_message_count=loose.pending_message_count,
     )
     envelope.__pydantic_extra__ = loose.__pydantic_extra__
-    return ReadEnvelope(envelope, unreadable)
+    return ReadEnvelope(envelope, unreadable, kept)
 
 
-def _read_result(index: int, item: Any) -> InfobipResult | Unreadable:
-    """Validate one result; a known optional field of an unexpected shape is set aside (kept as sent) and
-    the result validated again without it."""
+def _read_result(index: int, item: Any) -> tuple[InfobipResult, dict[str, Any]] | Unreadable:
+    """Validate one result after mending the shapes Infobip's SDKs send (applicationCode only in `to`,
+    receivedAt in another offset form or as Unix time, customPayload as a JSON string); a known optional
+    field still of an unexpected shape is set aside (kept as sent, returned beside the result) and the result
+    validated again without it."""
     if not isinstance(item, dict):
         return Unreadable(index, _json_as_sent(item), "result is not a JSON object", None)
-    data = dict(item)
+    data = _mended(item)
     kept: dict[str, Any] = {}
     for _ in range(2):
         try:
@@ -242,9 +234,20 @@ def _read_result(index: int, item: Any) -> InfobipResult | Unreadable:
                 continue
             reason = "; ".join(f"{e.field}: {e.message}" for e in _field_errors(exc))
             return Unreadable(index, _json_as_sent(item), reason, _message_id(item))
-        result._as_sent = kept
-        return result
+        return result, kept
     return Unreadable(index, _json_as_sent(item), "result could not be read", _message_id(item))
+
+
+def _mended(item: dict[str, Any]) -> dict[str, Any]:
+    data = dict(item)
+    # Infobip sets `to` to the application code; an SDK that leaves out applicationCode still sends it.
+    if not _usable(data.get("applicationCode")) and _usable(data.get("to")):
+        data["applicationCode"] = data["to"]
+    if "receivedAt" in data:
+        data["receivedAt"] = _timestamp(data["receivedAt"])
+    if "customPayload" in data:
+        data["customPayload"] = _payload(data["customPayload"])
+    return data
 
 
 def _json_as_sent(value: Any) -> bytes:
@@ -295,23 +298,24 @@ def normalize(read: ReadEnvelope, source: Source) -> Normalization:
     responses: list[Normalized] = []
     unreadable = list(read.unreadable)
     for index, result in enumerate(read.envelope.results):
+        kept = read.kept.get(index)
         try:
-            responses.append(Normalized(result, orjson.dumps(_fields(result, common))))
+            responses.append(Normalized(result, orjson.dumps(_fields(result, common, kept))))
         except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in customPayload
             # The result kept as sent, in Infobip's names.
-            raw = _json_as_sent({**result.model_dump(mode="json", by_alias=True, exclude_none=True), **result.as_sent})
+            raw = _json_as_sent({**result.model_dump(mode="json", by_alias=True, exclude_none=True), **(kept or {})})
             unreadable.append(Unreadable(index, raw, f"a value cannot be stored: {exc}", result.message_id))
     return Normalization(responses, unreadable)
 
 
-def _fields(result: InfobipResult, common: dict[str, Any]) -> dict[str, Any]:
+def _fields(result: InfobipResult, common: dict[str, Any], kept: dict[str, Any] | None) -> dict[str, Any]:
     fields = {**result.__dict__, **common}
     if result.received_at is not None:
         fields["received_at"] = as_utc(result.received_at)
-    if result.clean_text is None and result.text is not None and "cleanText" not in result.as_sent:
+    if result.clean_text is None and result.text is not None and not (kept and "cleanText" in kept):
         fields["clean_text"] = _without_keyword(result.text, result.keyword)
     extra = result.__pydantic_extra__ or {}
-    fields["extra_fields"] = {**extra, **result.as_sent} if result.as_sent else extra
+    fields["extra_fields"] = {**extra, **kept} if kept else extra
     return fields
 
 
