@@ -15,7 +15,7 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from importlib.metadata import entry_points
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Any, NamedTuple, Protocol, cast, runtime_checkable
 
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
@@ -110,28 +110,37 @@ def invoke(handler: Handler, response: UserResponse, context: CallContext | None
     return call(response) if context is None else call(response, context=context)
 
 
+class _Resolved(NamedTuple):
+    handler: Handler
+    takes_context: bool
+    is_async: bool
+
+
 class HandlerRegistry:
     """Resolved handlers of one worker process, and the event loop its async handlers run on."""
 
     def __init__(self, names: Iterable[str], settings: Settings) -> None:
         self._settings = settings
-        self._handlers: dict[str, tuple[Handler, bool]] = {}
+        self._handlers: dict[str, _Resolved] = {}
         for name in sorted(set(names)):
-            self._add(name)
+            self._resolved(name)
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _add(self, name: str) -> tuple[Handler, bool]:
-        handler = build(name, self._settings)
-        self._handlers[name] = entry = (handler, takes_context(handler))
-        return entry
+    def _resolved(self, name: str) -> _Resolved:
+        resolved = self._handlers.get(name)
+        if resolved is None:
+            handler = build(name, self._settings)
+            # What the signature says is read once, here, not per call.
+            is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(type(handler).__call__)
+            resolved = self._handlers[name] = _Resolved(handler, takes_context(handler), is_async)
+        return resolved
 
     def handler(self, name: str) -> Handler:
-        return (self._handlers.get(name) or self._add(name))[0]
+        return self._resolved(name).handler
 
     def is_async(self, name: str) -> bool:
         """Whether `name` is an async handler (a coroutine function, or an object whose __call__ is one)."""
-        handler = self.handler(name)
-        return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(type(handler).__call__)
+        return self._resolved(name).is_async
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -143,7 +152,7 @@ class HandlerRegistry:
     def _invoke(
         self, name: str, response: UserResponse, try_number: int, request_id: str | None, queue: str | None
     ) -> Any:
-        handler, with_context = self._handlers.get(name) or self._add(name)
+        handler, with_context, _ = self._resolved(name)
         if not with_context:
             return invoke(handler, response, None)
         context = call_context(name, response.message_id, try_number, request_id, queue or self._settings.default_queue)
