@@ -371,6 +371,19 @@ class Settings(BaseSettings):
         default=300, ge=1, description="How long Infobip's statistics of a bulk are reused before asking again."
     )
 
+    # The archive (infobip_inbound.contract.archive)
+    archive: bool = Field(
+        default=True, description="Keep every accepted response with its journey, for `messages` and `replay`."
+    )
+    archive_max_messages: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most messages the archive keeps (about 1 KB each); beyond it the oldest go first.",
+    )
+    archive_max_age_seconds: int = Field(
+        default=7 * 86400, ge=60, description="A message leaves the archive this long after it was accepted."
+    )
+
     # Replying to users (infobip_inbound.workers.reply)
     reply_requests_per_second: float = Field(
         default=10.0,

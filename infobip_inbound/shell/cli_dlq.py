@@ -128,7 +128,6 @@ def retry(entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, as_json: 
     Works 500 entries at a time, each chunk queued and removed from the store in one transaction: memory
     stays bounded however many are selected, and an interrupted run leaves each pair queued or still here.
     Only pairs that failed before the command started are taken."""
-    from infobip_inbound.contract.store.jobs import Jobs
     from infobip_inbound.workers.failed_pairs import redrive
 
     settings = bulk.settings()
@@ -142,7 +141,7 @@ def retry(entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, as_json: 
     else:
         progress = bulk.Progress("retried", enabled=not as_json)
         try:
-            retried = selected = redrive(connection, Jobs(settings), entries, chunk=bulk.CHUNK, progress=progress.add)
+            retried = selected = redrive(connection, settings, entries, chunk=bulk.CHUNK, progress=progress.add)
         finally:
             progress.close()
     if as_json:

@@ -98,6 +98,20 @@ DLQ_INDEX = "inbound:dlq:index"  # sorted set: entry id scored by failed_at
 QUARANTINE_KEY = "inbound:quarantine"  # hash: entry id -> JSON entry (the result as sent, why, whence)
 QUARANTINE_INDEX = "inbound:quarantine:index"  # sorted set: entry id scored by when it was set aside
 
+# The archive (infobip_inbound.contract.archive): every accepted response with its journey, for look-up and replay.
+ARCHIVE_PREFIX = "inbound:archive:"  # string per message id: its journey, one line per event (accepted first)
+ARCHIVE_INDEX = "inbound:archive"  # sorted set: message id scored by when it was accepted (ms); the size bound
+REPLAY_PREFIX = "inbound:replay:"  # string per (replay, message, handler): the pair was queued by that replay
+
+
+def archive_key(message_id: str) -> str:
+    return ARCHIVE_PREFIX + message_id
+
+
+def replay_key(replay_id: str, pair: str) -> str:
+    return REPLAY_PREFIX + replay_id + ":" + pair
+
+
 # Throughput buckets (infobip_inbound.contract.throughput).
 THROUGHPUT_PREFIX = "inbound:stats:t:"  # hash per bucket, named by its start (unix seconds)
 THROUGHPUT_BUCKET_SECONDS = 10

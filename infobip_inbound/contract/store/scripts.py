@@ -170,6 +170,60 @@ end
 """
 
 
+# The archive block of ENQUEUE: records are strings named by prefix + message id, indexed by acceptance time.
+_ARCHIVE = f"""
+local function archive_accepted(index, record, entry, now, queue, age)
+  local request_line, response = '', entry
+  if string.byte(entry, 1) ~= 123 then  -- not '{{': the entry starts with its request line
+    local newline = string.find(entry, '\\n', 1, true)
+    request_line, response = string.sub(entry, 1, newline - 1), string.sub(entry, newline + 1)
+  end
+  local line = 'A\\31' .. now .. '\\31' .. queue .. '\\31' .. request_line .. '\\31' .. response
+  local before = redis.call('GET', record)
+  if before and string.byte(before, 1) ~= 65 then  -- not 'A': notes only (a quarantined result), kept
+    line = line .. before
+  end
+  redis.call('SET', record, line, 'EX', age)
+  redis.call('ZADD', index, now, string.sub(record, {len(keys.ARCHIVE_PREFIX) + 1}))
+end
+local function archive_note(index, record, line, now, age)
+  redis.call('APPEND', record, '\\n' .. line)
+  redis.call('EXPIRE', record, age)
+  redis.call('ZADD', index, 'NX', now, string.sub(record, {len(keys.ARCHIVE_PREFIX) + 1}))
+end
+local function trim_archive(index, now, age, max_messages, most)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', now - age * 1000)  -- their records expired with their TTL
+  local over = math.min(redis.call('ZCARD', index) - max_messages, most)
+  if over > 0 then
+    local oldest = redis.call('ZPOPMIN', index, over)
+    for k = 1, #oldest, 2 do
+      redis.call('DEL', '{keys.ARCHIVE_PREFIX}' .. oldest[k])
+    end
+  end
+end
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveLimits:
+    """How the archive is kept: most messages, their age, most records evicted by one enqueue call."""
+
+    max_messages: int
+    max_age_seconds: int
+    evict_per_call: int = 1000
+
+    def args(self) -> list[Arg]:
+        return [self.max_messages, self.max_age_seconds, self.evict_per_call]
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveNote:
+    """A line for a message's archive record written with an enqueue call (a quarantined result's)."""
+
+    message_id: str
+    line: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignLimits:
     """How campaign groups are kept: most groups, their TTL, distinct keywords per group, the delay buckets."""
@@ -204,8 +258,11 @@ ENQUEUE = (
 -- KEYS[8]  quarantine hash (entry id -> JSON entry)
 -- KEYS[9]  quarantine index (entry id scored by when it was set aside)
 -- KEYS[10]  campaign index (group key scored by its last write, ms)
--- KEYS[11 .. 10+R]  one seen key per response
--- KEYS[11+R .. 10+2R]  with C = 1: one campaign group hash per response, in the same order
+-- KEYS[11]  archive index (message id scored by when it was accepted, ms)
+-- KEYS[12 .. 11+R]  one seen key per response
+-- then, with C = 1: one campaign group hash per response, in the same order
+-- then, with A = 1: one archive key per response, in the same order
+-- then, with A = 1: one archive key per quarantine note (QA of them)
 -- ARGV[1]  dedup window, seconds
 -- ARGV[2]  throughput bucket TTL, seconds
 -- ARGV[3 .. 4+2N]  the drain-job block (below)
@@ -215,39 +272,73 @@ ENQUEUE = (
 -- ARGV[c = 7+2N+3Q]  C: 1 to count campaigns, 0 not to
 -- ARGV[c+1 .. c+5]  campaign limits: most groups, group TTL (s), keywords per group, bucket ratio, top bucket
 -- ARGV[c+6]  now, ms
--- ARGV[c+7 .. c+6+R]  one inbox entry per response, in the order of their seen keys
--- ARGV[c+7+R .. c+6+3R]  with C = 1: per response its keyword and 1 if paired (else 0)
+-- ARGV[c+7]  A: 1 to archive, 0 not to
+-- ARGV[c+8 .. c+10]  archive limits: most messages kept, their age (s), most evicted per call
+-- ARGV[c+11]  QA, the number of quarantine notes for the archive
+-- ARGV[c+12]  the queue's name, for the archive
+-- ARGV[e = c+13 .. c+12+R]  one inbox entry per response, in the order of their seen keys
+-- ARGV[e+R .. e+3R-1]  with C = 1: per response its keyword and 1 if paired (else 0)
+-- ARGV[last QA]  the quarantine notes' lines
 -- Returns one flag per response: 1 queued, 0 duplicate (seen within the window).
+-- An archived response's record starts with `A <now> <queue> <entry's request line> <response JSON>`
+-- (fields split by \x1f); it replaces an older acceptance's record but keeps quarantine notes, and events
+-- are appended to it later
+-- (infobip_inbound.contract.archive). The index is trimmed by age (the records expire by their TTL) and by
+-- size, evicting at most the given number per call so one call stays short after the bound is lowered;
+-- evicted records are deleted by name (prefix + id), like the campaign groups.
 """
     + _ENSURE_DRAIN_JOB
     + _CAMPAIGN_GROUPS
+    + _ARCHIVE
     + """
 local ttl = tonumber(ARGV[1])
-local first_seen = 11
+local first_seen = 12
 local q_at = 5 + 2 * tonumber(ARGV[4])
 local nq = tonumber(ARGV[q_at])
 local c = q_at + 2 + 3 * nq
 local counting = ARGV[c] == '1'
-local r = #KEYS - 10
-if counting then
-  r = r / 2
-end
 local now = tonumber(ARGV[c + 6])
-local first_entry = c + 7
+local archiving = ARGV[c + 7] == '1'
+local archive_age = tonumber(ARGV[c + 9])
+local nqa = tonumber(ARGV[c + 11])
+local queue = ARGV[c + 12]
+local per = 1
+if counting then
+  per = per + 1
+end
+if archiving then
+  per = per + 1
+end
+local r = (#KEYS - 11 - nqa) / per
+local first_archive = first_seen + (per - 1) * r
+local first_entry = c + 13
 local flags = {}
 local added = 0
 local groups = {}  -- campaign group key -> this call's new responses of it
 for j = 0, r - 1 do
   if redis.call('SET', KEYS[first_seen + j], '1', 'NX', 'EX', ttl) then
-    redis.call('RPUSH', KEYS[1], ARGV[first_entry + j])
+    local entry = ARGV[first_entry + j]
+    redis.call('RPUSH', KEYS[1], entry)
     added = added + 1
     flags[#flags + 1] = 1
     if counting then
       local at = first_entry + r + 2 * j
       tally(groups, KEYS[first_seen + r + j], ARGV[at], ARGV[at + 1])
     end
+    if archiving then
+      archive_accepted(KEYS[11], KEYS[first_archive + j], entry, now, queue, archive_age)
+    end
   else
     flags[#flags + 1] = 0
+  end
+end
+if archiving then
+  local first_line = #ARGV - nqa + 1
+  for j = 0, nqa - 1 do
+    archive_note(KEYS[11], KEYS[first_archive + r + j], ARGV[first_line + j], now, archive_age)
+  end
+  if added + nqa > 0 then
+    trim_archive(KEYS[11], now, archive_age, tonumber(ARGV[c + 8]), tonumber(ARGV[c + 10]))
   end
 end
 if counting and added > 0 then
@@ -310,11 +401,14 @@ def enqueue(
     quarantine_max: int = 100_000,
     counts: Sequence[CampaignCount] | None = None,
     limits: CampaignLimits | None = None,
+    archive: ArchiveLimits | None = None,
+    archive_notes: Sequence[ArchiveNote] = (),
     at: float | None = None,
 ) -> Call[list[int]]:
     """Queue `entries` (one per message id) on `queue`'s inbox and write `quarantine`, together;
     `drain_job` is pushed if none is waiting. With `counts` (one per entry) and `limits`, each queued
-    response is counted in its campaign group; a duplicate is not."""
+    response is counted in its campaign group; a duplicate is not. With `archive`, each queued response
+    gets its archive record, and each of `archive_notes` is appended to its message's record."""
     if len(message_ids) != len(entries):
         raise ValueError("one inbox entry per message id")
     counted: Sequence[CampaignCount] = counts if counts is not None and limits is not None else ()
@@ -329,6 +423,9 @@ def enqueue(
     per_response: list[Arg] = []
     for count in counted:
         per_response += [count.keyword, int(count.paired)]
+    notes = archive_notes if archive is not None else ()
+    archived: list[Arg] = [1, *archive.args()] if archive is not None else [0, 0, 0, 0]
+    archive_keys = [keys.archive_key(m) for m in message_ids] if archive is not None else []
     return Call(
         ENQUEUE,
         [
@@ -339,8 +436,11 @@ def enqueue(
             keys.QUARANTINE_KEY,
             keys.QUARANTINE_INDEX,
             keys.CAMPAIGN_INDEX,
+            keys.ARCHIVE_INDEX,
             *(keys.seen_key(message_id) for message_id in message_ids),
             *(count.group for count in counted),
+            *archive_keys,
+            *(keys.archive_key(note.message_id) for note in notes),
         ],
         [
             dedup_ttl,
@@ -349,8 +449,12 @@ def enqueue(
             *quarantined,
             *campaign,
             int(at * 1000),
+            *archived,
+            len(notes),
+            queue,
             *entries,
             *per_response,
+            *(note.line for note in notes),
         ],
         _flags,
     )

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import redis
 import redis.asyncio as aioredis
 
-from infobip_inbound.contract import campaigns
+from infobip_inbound.contract import archive, campaigns
 from infobip_inbound.contract.model import Source
 from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.routing import Router
@@ -67,6 +67,7 @@ class InboxWriter:
         self._quarantine_max = settings.quarantine_max_entries
         self._jobs = Jobs(settings)
         self._campaigns = campaigns.limits(settings) if settings.campaign_counting else None
+        self._archive = archive.limits(settings)
 
     def script_call(
         self,
@@ -89,6 +90,12 @@ class InboxWriter:
             quarantine_max=self._quarantine_max,
             counts=[campaigns.count_of(r.result) for r in responses] if self._campaigns else None,
             limits=self._campaigns,
+            archive=self._archive,
+            archive_notes=[
+                archive.quarantine_note(entry.message_id, entry.id, entry.reason, entry.at)
+                for entry in quarantine
+                if entry.message_id
+            ],
         )
 
 

@@ -20,7 +20,7 @@ import redis
 from redis.client import Pipeline
 from rq.job import JobStatus
 
-from infobip_inbound.contract import dead_letter
+from infobip_inbound.contract import archive, dead_letter
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store.entries import decode_entry
 from infobip_inbound.contract.store.jobs import Jobs
@@ -83,12 +83,18 @@ def settle_failures(
             dead = [failure for failure in pairs if final or failure.permanent]
             again = [failure for failure in pairs if not (final or failure.permanent)]
             for failure in dead:
-                dead_letter.add(pipe, dead_pair(failure, queue, tries))
+                entry = dead_pair(failure, queue, tries)
+                dead_letter.add(pipe, entry)
+                line = archive.handler_line(handler, archive.DEAD, tries, f"{entry.id}: {failure.error}")
+                archive.note(pipe, settings, failure.message_id, line)
             outcome["dead_lettered"] += len(dead)
             if again:
                 delay = max(retry_delay(policy, tries), *(failure.not_before_seconds for failure in again))
                 schedule_batch(pipe, jobs, queue, handler, tries, [failure.raw for failure in again], delay)
                 outcome["retrying"] += len(again)
+                for failure in again:
+                    line = archive.handler_line(handler, archive.RETRYING, tries, f"in {delay:g} s: {failure.error}")
+                    archive.note(pipe, settings, failure.message_id, line)
         pipe.sadd(done_key, *(failure.pair for failure in failures))
         pipe.expire(done_key, settings.dedup_window_seconds)
         pipe.execute()
@@ -112,7 +118,7 @@ def dead_pair(failure: FailedPair, queue: str, tries: int) -> dead_letter.DeadPa
 
 def redrive(
     connection: redis.Redis,
-    jobs: Jobs,
+    settings: Settings,
     entries: Iterable[dead_letter.DeadPair],
     *,
     chunk: int = 500,
@@ -122,6 +128,7 @@ def redrive(
     `chunk` at a time, each chunk one transaction that queues its pairs and removes them from the store, so
     memory and each MULTI stay bounded and an interrupted run leaves every pair either queued or still
     dead-lettered. `progress` is called with the size of each chunk done. Returns how many were queued."""
+    jobs = Jobs(settings)
     done = 0
     iterator = iter(entries)
     while batch := list(islice(iterator, chunk)):
@@ -131,6 +138,8 @@ def redrive(
         pipe = connection.pipeline(transaction=True)
         for (queue, handler), group in groups.items():
             schedule_batch(pipe, jobs, queue, handler, 0, [entry.response.encode() for entry in group], 0)
+        for entry in batch:
+            archive.note(pipe, settings, entry.message_id, archive.handler_line(entry.handler, archive.REDRIVEN, 0))
         dead_letter.remove(pipe, (entry.id for entry in batch))
         pipe.execute()
         done += len(batch)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import redis
+from redis.client import Pipeline
 
 from infobip_inbound.contract.backoff import exponential
 from infobip_inbound.contract.store.keys import handled_key
@@ -36,12 +37,18 @@ def already_handled(connection: redis.Redis, pairs: list[str]) -> set[str]:
     return {pair for pair, value in zip(pairs, found, strict=True) if value is not None}
 
 
-def record_success(connection: redis.Redis, done_key: str, pair: str, ttl: int) -> None:
+def record_success(
+    connection: redis.Redis, done_key: str, pair: str, ttl: int, also: Callable[[Pipeline], None] | None = None
+) -> None:
+    """Record the pair as succeeded; `also` adds its writes to the same transaction (the archive's event)."""
+
     def write() -> None:
         pipe = connection.pipeline(transaction=True)
         pipe.set(handled_key(pair), b"1", ex=ttl)
         pipe.sadd(done_key, pair)
         pipe.expire(done_key, ttl)
+        if also is not None:
+            also(pipe)
         pipe.execute()
 
     persistently(write)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from redis import Redis
 from rq import get_current_job
 
+from infobip_inbound.contract import archive
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
@@ -162,7 +163,8 @@ def run_batch(
             if (p := pair_id(r.message_id, h)) not in done
         ],
     )
-    ttl = context.settings.dedup_window_seconds
+    settings = context.settings
+    ttl = settings.dedup_window_seconds
     failures: list[FailedPair] = []
     pending: list[Pair] = []
     skipped = 0
@@ -181,7 +183,14 @@ def run_batch(
     def succeeded(pair: Pair) -> None:
         nonlocal handled
         # Recorded as soon as the call returns: a crash re-runs at most the pairs in flight.
-        record_success(connection, done_key, pair.pair, ttl)
+        line = archive.handler_line(pair.handler, archive.HANDLED, pair.tries)
+        record_success(
+            connection,
+            done_key,
+            pair.pair,
+            ttl,
+            lambda pipe: archive.note(pipe, settings, pair.response.message_id, line),
+        )
         gate.outcome(pair.handler, ok=True)
         with counting:
             handled += 1
