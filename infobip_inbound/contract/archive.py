@@ -1,16 +1,19 @@
 """The archive: every accepted response with its journey, kept for look-up (`messages`) and `replay`.
 
-One Redis string per message id (keys.archive_key), one line per event, its fields split by \\x1f:
+Two Redis strings per message id: its record (keys.archive_key), one line written by the enqueue script when
+the response is accepted, and its events (keys.archive_events_key), one line appended per event. Fields are
+split by \x1f:
 
-    A  <ms> <queue> <request line> <response JSON>   accepted: written first by the enqueue script (a new
-                                                      acceptance replaces the record, keeping only its Q notes)
-    Q  <ms> <quarantine entry id> <reason>            a result with this message id was quarantined
-    H  <ms> <handler> <outcome> <try> <detail>        what a handler's try came to (OUTCOMES)
+    A  <ms> <queue> <request line> <response JSON>   the record: accepted (a new acceptance of the id, after
+                                                      the dedup window, drops the earlier one's events)
+    Q  <ms> <quarantine entry id> <reason>            event: a result with this message id was quarantined
+    H  <ms> <handler> <outcome> <try> <detail>        event: what a handler's try came to (OUTCOMES)
 
-Events are appended blind (APPEND, then EXPIRE): no read and no script on the workers' hot path, and the
-record stays one compact string. Each event renews the record's TTL, so a record evicted by the size bound
-meanwhile can only come back as events without its `A` line, which readers skip and its TTL removes. The
-index (a sorted set by acceptance time) bounds the number of records; the enqueue script trims it.
+Events are appended blind (APPEND, then EXPIRE): no read and no script on the workers' hot path. They live
+apart from the record because APPEND leaves a string room to grow, which would double the large one. Each
+event renews the events' TTL, so events appended after the size bound evicted the record are never shown
+(readers need the record or a quarantine note) and expire. The index (a sorted set by acceptance time)
+bounds the number of records; the enqueue script trims it.
 """
 
 from __future__ import annotations
@@ -72,8 +75,8 @@ def handler_line(handler: str, outcome: str, tries: int, detail: str = "", at: f
 def note(pipe: Pipeline, settings: Settings, message_id: str, line: bytes) -> None:
     """Append an event to a message's record (in the caller's pipeline); nothing when archiving is off."""
     if settings.archive:
-        key = keys.archive_key(message_id)
-        pipe.append(key, b"\n" + line)
+        key = keys.archive_events_key(message_id)
+        pipe.append(key, line + b"\n")
         pipe.expire(key, settings.archive_max_age_seconds)
 
 
@@ -125,11 +128,11 @@ class Journey:
         }
 
 
-def parse(message_id: str, raw: bytes) -> Journey | None:
+def parse(message_id: str, record: bytes | None, events: bytes | None) -> Journey | None:
     """A record read back; None when it holds neither an acceptance nor a quarantine note (only events
     appended after the size bound evicted it)."""
     journey = Journey(message_id)
-    for line in raw.split(b"\n"):
+    for line in ((record or b"") + b"\n" + (events or b"")).split(b"\n"):
         kind, _, rest = line.partition(SEP)
         if kind == b"A":
             at, queue, request_line, response_json = rest.split(SEP, 3)
@@ -151,13 +154,15 @@ def parse(message_id: str, raw: bytes) -> Journey | None:
             )
     if journey.accepted_at is None and not journey.quarantined:
         return None
-    journey.events.sort(key=lambda event: event.at)  # notes written before the acceptance follow its line
+    journey.events.sort(key=lambda event: event.at)  # quarantine notes may come before the acceptance
     return journey
 
 
 def load(connection: redis.Redis, message_id: str) -> Journey | None:
-    raw: bytes | None = connection.get(keys.archive_key(message_id))  # type: ignore[assignment]
-    return parse(message_id, raw) if raw is not None else None
+    values: list[bytes | None] = connection.mget(  # type: ignore[assignment]
+        [keys.archive_key(message_id), keys.archive_events_key(message_id)]
+    )
+    return parse(message_id, values[0], values[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,9 +219,10 @@ def select(
             return
         offset += len(ids)
         names = [i.decode() for i in ids]
-        records: list[bytes | None] = connection.mget([keys.archive_key(name) for name in names])  # type: ignore[assignment]
-        for message_id, raw in zip(names, records, strict=True):
-            journey = parse(message_id, raw) if raw is not None else None
+        both = [key for name in names for key in (keys.archive_key(name), keys.archive_events_key(name))]
+        values: list[bytes | None] = connection.mget(both)  # type: ignore[assignment]
+        for n, message_id in enumerate(names):
+            journey = parse(message_id, values[2 * n], values[2 * n + 1])
             if journey is not None and filters.matches(journey):
                 yield journey
                 found += 1

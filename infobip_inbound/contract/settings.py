@@ -376,9 +376,10 @@ class Settings(BaseSettings):
         default=True, description="Keep every accepted response with its journey, for `messages` and `replay`."
     )
     archive_max_messages: int = Field(
-        default=100_000,
+        default=50_000,
         ge=1,
-        description="Most messages the archive keeps (about 1 KB each); beyond it the oldest go first.",
+        description="Most messages the archive keeps (about 1 KB each: 50 MB of Redis by default); beyond it the"
+        " oldest go first.",
     )
     archive_max_age_seconds: int = Field(
         default=7 * 86400, ge=60, description="A message leaves the archive this long after it was accepted."

@@ -140,6 +140,7 @@ from infobip_inbound.shell import (  # noqa: E402 - their commands attach to `ma
     cli_dlq,
     cli_handlers,
     cli_infobip,
+    cli_messages,
     cli_quarantine,
     cli_send,
     cli_status,
@@ -152,6 +153,7 @@ cli_quarantine.attach(main)
 cli_handlers.attach(main)
 cli_status.attach(main)
 cli_campaigns.attach(main)
+cli_messages.attach(main)
 
 
 if __name__ == "__main__":

@@ -99,13 +99,19 @@ QUARANTINE_KEY = "inbound:quarantine"  # hash: entry id -> JSON entry (the resul
 QUARANTINE_INDEX = "inbound:quarantine:index"  # sorted set: entry id scored by when it was set aside
 
 # The archive (infobip_inbound.contract.archive): every accepted response with its journey, for look-up and replay.
-ARCHIVE_PREFIX = "inbound:archive:"  # string per message id: its journey, one line per event (accepted first)
+ARCHIVE_PREFIX = "inbound:archive:m:"  # string per message id: its acceptance line (queue, request, response)
+ARCHIVE_EVENTS_PREFIX = "inbound:archive:e:"  # string per message id: its later events, one line each
 ARCHIVE_INDEX = "inbound:archive"  # sorted set: message id scored by when it was accepted (ms); the size bound
 REPLAY_PREFIX = "inbound:replay:"  # string per (replay, message, handler): the pair was queued by that replay
 
 
 def archive_key(message_id: str) -> str:
     return ARCHIVE_PREFIX + message_id
+
+
+def archive_events_key(message_id: str) -> str:
+    """Apart from the acceptance line: APPEND grows a string with room to spare, so only the small one grows."""
+    return ARCHIVE_EVENTS_PREFIX + message_id
 
 
 def replay_key(replay_id: str, pair: str) -> str:

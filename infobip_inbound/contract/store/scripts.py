@@ -170,26 +170,29 @@ end
 """
 
 
-# The archive block of ENQUEUE: records are strings named by prefix + message id, indexed by acceptance time.
+# The archive block of ENQUEUE: a record is two strings named by prefix + message id (the acceptance line, and
+# the events after it), indexed by acceptance time.
 _ARCHIVE = f"""
-local function archive_accepted(index, record, entry, now, queue, age)
+local function archive_id(record)
+  return string.sub(record, {len(keys.ARCHIVE_PREFIX) + 1})
+end
+local function archive_accepted(index, record, events, entry, now, queue, age)
   local request_line, response = '', entry
   if string.byte(entry, 1) ~= 123 then  -- not '{{': the entry starts with its request line
     local newline = string.find(entry, '\\n', 1, true)
     request_line, response = string.sub(entry, 1, newline - 1), string.sub(entry, newline + 1)
   end
-  local line = 'A\\31' .. now .. '\\31' .. queue .. '\\31' .. request_line .. '\\31' .. response
-  local before = redis.call('GET', record)
-  if before and string.byte(before, 1) ~= 65 then  -- not 'A': notes only (a quarantined result), kept
-    line = line .. before
+  if redis.call('EXISTS', record) == 1 then
+    redis.call('DEL', events)  -- accepted again after the dedup window: the earlier journey is over
   end
-  redis.call('SET', record, line, 'EX', age)
-  redis.call('ZADD', index, now, string.sub(record, {len(keys.ARCHIVE_PREFIX) + 1}))
+  redis.call('SET', record, 'A\\31' .. now .. '\\31' .. queue .. '\\31' .. request_line .. '\\31' .. response,
+    'EX', age)
+  redis.call('ZADD', index, now, archive_id(record))
 end
-local function archive_note(index, record, line, now, age)
-  redis.call('APPEND', record, '\\n' .. line)
-  redis.call('EXPIRE', record, age)
-  redis.call('ZADD', index, 'NX', now, string.sub(record, {len(keys.ARCHIVE_PREFIX) + 1}))
+local function archive_note(index, record, events, line, now, age)
+  redis.call('APPEND', events, line .. '\\n')
+  redis.call('EXPIRE', events, age)
+  redis.call('ZADD', index, 'NX', now, archive_id(record))
 end
 local function trim_archive(index, now, age, max_messages, most)
   redis.call('ZREMRANGEBYSCORE', index, '-inf', now - age * 1000)  -- their records expired with their TTL
@@ -197,7 +200,7 @@ local function trim_archive(index, now, age, max_messages, most)
   if over > 0 then
     local oldest = redis.call('ZPOPMIN', index, over)
     for k = 1, #oldest, 2 do
-      redis.call('DEL', '{keys.ARCHIVE_PREFIX}' .. oldest[k])
+      redis.call('DEL', '{keys.ARCHIVE_PREFIX}' .. oldest[k], '{keys.ARCHIVE_EVENTS_PREFIX}' .. oldest[k])
     end
   end
 end
@@ -261,8 +264,8 @@ ENQUEUE = (
 -- KEYS[11]  archive index (message id scored by when it was accepted, ms)
 -- KEYS[12 .. 11+R]  one seen key per response
 -- then, with C = 1: one campaign group hash per response, in the same order
--- then, with A = 1: one archive key per response, in the same order
--- then, with A = 1: one archive key per quarantine note (QA of them)
+-- then, with A = 1: per response its archive record and events keys, in the same order
+-- then, with A = 1: per quarantine note its message's archive record and events keys (QA of them)
 -- ARGV[1]  dedup window, seconds
 -- ARGV[2]  throughput bucket TTL, seconds
 -- ARGV[3 .. 4+2N]  the drain-job block (below)
@@ -280,10 +283,9 @@ ENQUEUE = (
 -- ARGV[e+R .. e+3R-1]  with C = 1: per response its keyword and 1 if paired (else 0)
 -- ARGV[last QA]  the quarantine notes' lines
 -- Returns one flag per response: 1 queued, 0 duplicate (seen within the window).
--- An archived response's record starts with `A <now> <queue> <entry's request line> <response JSON>`
--- (fields split by \x1f); it replaces an older acceptance's record but keeps quarantine notes, and events
--- are appended to it later
--- (infobip_inbound.contract.archive). The index is trimmed by age (the records expire by their TTL) and by
+-- An archived response's record is `A <now> <queue> <entry's request line> <response JSON>` (fields split
+-- by \x1f); an earlier acceptance's events are dropped, quarantine notes (events of a message never accepted)
+-- kept (infobip_inbound.contract.archive). The index is trimmed by age (records expire by their TTL) and by
 -- size, evicting at most the given number per call so one call stays short after the bound is lowered;
 -- evicted records are deleted by name (prefix + id), like the campaign groups.
 """
@@ -307,10 +309,13 @@ if counting then
   per = per + 1
 end
 if archiving then
-  per = per + 1
+  per = per + 2
 end
-local r = (#KEYS - 11 - nqa) / per
-local first_archive = first_seen + (per - 1) * r
+local r = (#KEYS - 11 - 2 * nqa) / per
+local first_archive = first_seen + r
+if counting then
+  first_archive = first_archive + r
+end
 local first_entry = c + 13
 local flags = {}
 local added = 0
@@ -326,7 +331,8 @@ for j = 0, r - 1 do
       tally(groups, KEYS[first_seen + r + j], ARGV[at], ARGV[at + 1])
     end
     if archiving then
-      archive_accepted(KEYS[11], KEYS[first_archive + j], entry, now, queue, archive_age)
+      local at = first_archive + 2 * j
+      archive_accepted(KEYS[11], KEYS[at], KEYS[at + 1], entry, now, queue, archive_age)
     end
   else
     flags[#flags + 1] = 0
@@ -335,7 +341,8 @@ end
 if archiving then
   local first_line = #ARGV - nqa + 1
   for j = 0, nqa - 1 do
-    archive_note(KEYS[11], KEYS[first_archive + r + j], ARGV[first_line + j], now, archive_age)
+    local at = first_archive + 2 * (r + j)
+    archive_note(KEYS[11], KEYS[at], KEYS[at + 1], ARGV[first_line + j], now, archive_age)
   end
   if added + nqa > 0 then
     trim_archive(KEYS[11], now, archive_age, tonumber(ARGV[c + 8]), tonumber(ARGV[c + 10]))
@@ -425,7 +432,12 @@ def enqueue(
         per_response += [count.keyword, int(count.paired)]
     notes = archive_notes if archive is not None else ()
     archived: list[Arg] = [1, *archive.args()] if archive is not None else [0, 0, 0, 0]
-    archive_keys = [keys.archive_key(m) for m in message_ids] if archive is not None else []
+    noted = [note.message_id for note in notes]
+    archive_keys = [
+        key
+        for message_id in ([*message_ids, *noted] if archive is not None else ())
+        for key in (keys.archive_key(message_id), keys.archive_events_key(message_id))
+    ]
     return Call(
         ENQUEUE,
         [
@@ -440,7 +452,6 @@ def enqueue(
             *(keys.seen_key(message_id) for message_id in message_ids),
             *(count.group for count in counted),
             *archive_keys,
-            *(keys.archive_key(note.message_id) for note in notes),
         ],
         [
             dedup_ttl,
