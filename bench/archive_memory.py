@@ -33,12 +33,13 @@ def used_memory(connection: redis.Redis) -> int:
     return int(connection.info("memory")["used_memory"])  # type: ignore[index]
 
 
-def archive_keys(connection: redis.Redis) -> int:
-    return sum(1 for _ in connection.scan_iter(match=keys.ARCHIVE_PREFIX + "*", count=10_000))
+def count_keys(connection: redis.Redis, prefix: str) -> int:
+    return sum(1 for _ in connection.scan_iter(match=prefix + "*", count=10_000))
 
 
-def run(messages: int, max_messages: int, redis_url: str | None = None) -> dict[str, Any]:
-    """Enqueue `messages` with the archive bounded to `max_messages`; on `redis_url`, or a server of its own."""
+def run(messages: int, max_messages: int, redis_url: str | None = None, outcomes: bool = True) -> dict[str, Any]:
+    """Enqueue `messages` with the archive bounded to `max_messages`, on `redis_url` or a server of its own;
+    with `outcomes`, each message also gets a handler's outcome, as a worker writes it."""
     server = None
     if redis_url is None:
         server = RedisServer()
@@ -66,7 +67,7 @@ def run(messages: int, max_messages: int, redis_url: str | None = None) -> dict[
             )
             call.run(connection)
             pipe = connection.pipeline(transaction=False)
-            for message_id in ids:
+            for message_id in ids if outcomes else ():
                 archive.note(pipe, settings, message_id, line)
             pipe.delete(keys.inbox_key(QUEUE), keys.pending_key(QUEUE), keys.rq_queue_key(QUEUE), drain_job.key)
             pipe.delete(*(keys.seen_key(message_id) for message_id in ids))
@@ -88,7 +89,8 @@ def run(messages: int, max_messages: int, redis_url: str | None = None) -> dict[
             "messages": messages,
             "max_messages": max_messages,
             "archived": kept,
-            "archive_keys": archive_keys(connection),
+            "record_keys": count_keys(connection, keys.ARCHIVE_PREFIX),
+            "event_keys": count_keys(connection, keys.ARCHIVE_EVENTS_PREFIX),
             "messages_per_second": round(messages / elapsed),
             "checkpoints": checkpoints,
             "used_memory_bytes": memory,

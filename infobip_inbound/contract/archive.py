@@ -1,19 +1,19 @@
 """The archive: every accepted response with its journey, kept for look-up (`messages`) and `replay`.
 
-Two Redis strings per message id: its record (keys.archive_key), one line written by the enqueue script when
-the response is accepted, and its events (keys.archive_events_key), one line appended per event. Fields are
-split by \x1f:
+Two Redis strings per message id: its record (keys.archive_key), the inbox entry as queued (request line and
+response JSON), and its events (keys.archive_events_key), one line per event, fields split by \x1f:
 
-    A  <ms> <queue> <request line> <response JSON>   the record: accepted (a new acceptance of the id, after
-                                                      the dedup window, drops the earlier one's events)
-    Q  <ms> <quarantine entry id> <reason>            event: a result with this message id was quarantined
-    H  <ms> <handler> <outcome> <try> <detail>        event: what a handler's try came to (OUTCOMES)
+    A  <ms> <queue>                                   accepted and queued (by the enqueue script, with the
+                                                      record; an id accepted again after the dedup window
+                                                      gets a second `A`: its journey starts there)
+    Q  <ms> <quarantine entry id> <reason>            a result with this message id was quarantined
+    H  <ms> <handler> <outcome> <try> <detail>        what a handler's try came to (OUTCOMES)
 
 Events are appended blind (APPEND, then EXPIRE): no read and no script on the workers' hot path. They live
 apart from the record because APPEND leaves a string room to grow, which would double the large one. Each
-event renews the events' TTL, so events appended after the size bound evicted the record are never shown
-(readers need the record or a quarantine note) and expire. The index (a sorted set by acceptance time)
-bounds the number of records; the enqueue script trims it.
+event renews the events' TTL; events whose record the size bound evicted are never shown (readers need the
+record, or a quarantine note) and expire. The index (a sorted set by acceptance time) bounds the number of
+records; the enqueue script trims it.
 """
 
 from __future__ import annotations
@@ -129,32 +129,34 @@ class Journey:
 
 
 def parse(message_id: str, record: bytes | None, events: bytes | None) -> Journey | None:
-    """A record read back; None when it holds neither an acceptance nor a quarantine note (only events
-    appended after the size bound evicted it)."""
+    """A record and its events read back; None when there is neither a record nor a quarantine note (only
+    events appended after the size bound evicted the record)."""
     journey = Journey(message_id)
-    for line in ((record or b"") + b"\n" + (events or b"")).split(b"\n"):
+    if record is not None:
+        journey.entry = record
+        journey.request_id, response_json = decode_entry(record)
+        journey.response = orjson.loads(response_json)
+    for line in (events or b"").split(b"\n"):
         kind, _, rest = line.partition(SEP)
         if kind == b"A":
-            at, queue, request_line, response_json = rest.split(SEP, 3)
+            at, queue = rest.split(SEP, 1)
+            if journey.accepted_at is not None:
+                journey.events.clear()  # accepted again after the dedup window: the journey starts again
             journey.accepted_at = int(at) / 1000
             journey.queue = queue.decode()
-            journey.entry = request_line + b"\n" + response_json if request_line else response_json
-            journey.request_id = decode_entry(journey.entry)[0]
-            journey.response = orjson.loads(response_json)
             journey.events.append(Event(journey.accepted_at, "accepted", detail=journey.queue))
         elif kind == b"Q":
             at, entry_id, reason = rest.split(SEP, 2)
-            journey.events.append(
-                Event(int(at) / 1000, "quarantined", detail=f"{entry_id.decode()}: {reason.decode()}")
-            )
+            event = Event(int(at) / 1000, "quarantined", detail=f"{entry_id.decode()}: {reason.decode()}")
+            journey.events.append(event)
         elif kind == b"H":
             at, handler, outcome, tries, detail = rest.split(SEP, 4)
-            journey.events.append(
-                Event(int(at) / 1000, outcome.decode(), handler.decode(), int(tries), detail.decode())
-            )
-    if journey.accepted_at is None and not journey.quarantined:
+            event = Event(int(at) / 1000, outcome.decode(), handler.decode(), int(tries), detail.decode())
+            journey.events.append(event)
+    if record is None and not journey.quarantined:
         return None
-    journey.events.sort(key=lambda event: event.at)  # quarantine notes may come before the acceptance
+    if record is None:
+        journey.accepted_at = journey.queue = None  # evicted: only what came before is shown
     return journey
 
 

@@ -170,23 +170,16 @@ end
 """
 
 
-# The archive block of ENQUEUE: a record is two strings named by prefix + message id (the acceptance line, and
-# the events after it), indexed by acceptance time.
+# The archive block of ENQUEUE: a record is two strings named by prefix + message id (the inbox entry, and its
+# events, one line each), indexed by acceptance time.
 _ARCHIVE = f"""
 local function archive_id(record)
   return string.sub(record, {len(keys.ARCHIVE_PREFIX) + 1})
 end
 local function archive_accepted(index, record, events, entry, now, queue, age)
-  local request_line, response = '', entry
-  if string.byte(entry, 1) ~= 123 then  -- not '{{': the entry starts with its request line
-    local newline = string.find(entry, '\\n', 1, true)
-    request_line, response = string.sub(entry, 1, newline - 1), string.sub(entry, newline + 1)
-  end
-  if redis.call('EXISTS', record) == 1 then
-    redis.call('DEL', events)  -- accepted again after the dedup window: the earlier journey is over
-  end
-  redis.call('SET', record, 'A\\31' .. now .. '\\31' .. queue .. '\\31' .. request_line .. '\\31' .. response,
-    'EX', age)
+  redis.call('SET', record, entry, 'EX', age)
+  redis.call('APPEND', events, 'A\\31' .. now .. '\\31' .. queue .. '\\n')
+  redis.call('EXPIRE', events, age)
   redis.call('ZADD', index, now, archive_id(record))
 end
 local function archive_note(index, record, events, line, now, age)
@@ -283,10 +276,9 @@ ENQUEUE = (
 -- ARGV[e+R .. e+3R-1]  with C = 1: per response its keyword and 1 if paired (else 0)
 -- ARGV[last QA]  the quarantine notes' lines
 -- Returns one flag per response: 1 queued, 0 duplicate (seen within the window).
--- An archived response's record is `A <now> <queue> <entry's request line> <response JSON>` (fields split
--- by \x1f); an earlier acceptance's events are dropped, quarantine notes (events of a message never accepted)
--- kept (infobip_inbound.contract.archive). The index is trimmed by age (records expire by their TTL) and by
--- size, evicting at most the given number per call so one call stays short after the bound is lowered;
+-- An archived response's record is its inbox entry, and its events start with `A <now> <queue>` (fields split
+-- by \x1f; infobip_inbound.contract.archive). The index is trimmed by age (records expire by their TTL) and
+-- by size, evicting at most the given number per call so one call stays short after the bound is lowered;
 -- evicted records are deleted by name (prefix + id), like the campaign groups.
 """
     + _ENSURE_DRAIN_JOB
