@@ -35,18 +35,21 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; ba
 _HEADERS = {"Cache-Control": "no-store", "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
 _JSON_HEADERS = {"Cache-Control": "no-store"}
 PAGE_STYLE = """
-td.text{text-align:left;max-width:26em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-td.id{text-align:left;font-family:ui-monospace,monospace}table.fields td{text-align:left;vertical-align:top}
+#results td{text-align:left}td.text{max-width:26em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+td.id{font-family:ui-monospace,monospace}table.fields td{text-align:left;vertical-align:top}
 table.fields td:first-child{color:#66717d;white-space:nowrap}pre{margin:0;white-space:pre-wrap;word-break:break-all}
 ol.timeline{list-style:none;padding:0;margin:0;border-left:3px solid #d5dbe1}
-ol.timeline li{position:relative;margin:0 0 .7em;padding:.1em 0 0 1.1em}
+ol.timeline li{position:relative;margin:0 0 .7em;padding:.1em 0 0 1.1em;display:grid;
+grid-template-columns:max-content 6.5em 1fr;gap:.8em}
 ol.timeline li::before{content:"";position:absolute;left:-.55em;top:.45em;width:.7em;height:.7em;border-radius:50%;
-background:#66717d}ol.timeline time{color:#66717d;margin-right:.6em;font-variant-numeric:tabular-nums}
-.kind{display:inline-block;min-width:6.5em;font-weight:600}.detail{display:block;color:#3c4650}
-li.accepted::before{background:#1565c0}li.handled::before{background:#2e7d32}
-li.retrying::before{background:#ef6c00}li.dead::before,li.quarantined::before{background:#c62828}
-.accepted .kind{color:#1565c0}.handled .kind,.handled{color:#2e7d32}.retrying .kind,.retrying{color:#ef6c00}
-.dead .kind,.dead,.quarantined .kind,.quarantined{color:#b3261e}
+background:#66717d}ol.timeline time{color:#66717d;font-variant-numeric:tabular-nums}
+.kind{font-weight:600}.detail{display:block;color:#3c4650}
+.timeline li.accepted::before{background:#1565c0}.timeline li.handled::before{background:#2e7d32}
+.timeline li.retrying::before{background:#ef6c00}
+.timeline li.dead::before,.timeline li.quarantined::before{background:#c62828}
+.accepted .kind{color:#1565c0}.handled .kind,td.handled,span.handled{color:#2e7d32}
+.retrying .kind,td.retrying,span.retrying{color:#ef6c00}
+.dead .kind,td.dead,span.dead,.quarantined .kind,span.quarantined{color:#b3261e}
 nav{margin-bottom:.6em}.problems{color:#b3261e}
 """
 
@@ -157,7 +160,7 @@ def describe(event: Event) -> str:
     if event.kind == archive.REPLAY:
         return f"queued again for <b>{handler}</b> by replay <code>{detail}</code>"
     if event.kind == archive.REDRIVEN:
-        return f"<b>{handler}</b>: taken from the dead-letter store and queued again (dlq retry)"
+        return f"taken from the dead-letter store for <b>{handler}</b> and queued again (dlq retry)"
     return f"<b>{handler}</b> {escape(event.kind)} {detail}"  # an outcome a later version records
 
 
@@ -177,7 +180,7 @@ def render_message(journey: Journey) -> str:
         fields = '<tr><td colspan="2" class="muted">not accepted: only its quarantine is archived</td></tr>'
     events = "".join(
         f'<li class="{escape(event.kind)}"><time>{escape(when(event.at))}</time>'
-        f'<span class="kind">{escape(event.kind)}</span> {describe(event)}</li>'
+        f'<span class="kind">{escape(event.kind)}</span> <span>{describe(event)}</span></li>'
         for event in journey.events
     )
     outcomes = "".join(
