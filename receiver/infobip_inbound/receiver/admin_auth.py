@@ -8,8 +8,11 @@ routes are not served at all.
 from __future__ import annotations
 
 from pydantic import SecretStr
+from starlette.requests import Request
+from starlette.responses import Response
 
 from infobip_inbound.receiver.edge.credentials import basic_credentials, bearer_token, matches_any
+from infobip_inbound.receiver.edge.errors import error_response
 
 
 class AdminAuth:
@@ -23,6 +26,17 @@ class AdminAuth:
     def allows(self, authorization: str | None) -> bool:
         candidate = _presented(authorization)
         return candidate is not None and matches_any(candidate, self._tokens)
+
+    def refusal(self, request: Request) -> Response | None:
+        """The 401 to answer a request without valid admin credentials; None when it has them."""
+        if self.allows(request.headers.get("authorization")):
+            return None
+        return error_response(
+            401,
+            "unauthorized",
+            "missing or invalid admin credentials",
+            {"WWW-Authenticate": 'Basic realm="infobip-inbound admin"', "Cache-Control": "no-store"},
+        )
 
 
 def _presented(authorization: str | None) -> bytes | None:

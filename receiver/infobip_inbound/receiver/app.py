@@ -1,4 +1,5 @@
-"""The receiver's ASGI app: the forward endpoint (receiver.forward), health, metrics and the status page."""
+"""The receiver's ASGI app: the forward endpoint (receiver.forward), health, metrics, the status page and the
+message look-up."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from infobip_inbound.receiver.edge import harden
 from infobip_inbound.receiver.edge.errors import error_response, internal_error_response
 from infobip_inbound.receiver.enqueue import Committer
 from infobip_inbound.receiver.forward import ForwardEndpoint
+from infobip_inbound.receiver.messages_page import MessagesPage
 from infobip_inbound.receiver.observe import counted
 from infobip_inbound.receiver.openapi import openapi
 from infobip_inbound.receiver.status_page import StatusPage
@@ -133,9 +135,9 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> ASGI
         counted(Route("/openapi.json", openapi_json, methods=["GET"])),
     ]
     if receiver.sync_client is not None:
-        page = StatusPage(settings, receiver.sync_client)
-        if page.enabled:
-            routes += [counted(route) for route in page.routes()]
+        status, messages = StatusPage(settings, receiver.sync_client), MessagesPage(settings, receiver.sync_client)
+        if status.enabled:
+            routes += [counted(route) for route in status.routes() + messages.routes()]
     app = Starlette(
         routes=routes,
         lifespan=receiver.lifespan,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from infobip_inbound.contract.archive import SELECTABLE
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.infobip.envelope import InfobipEnvelope
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
 from infobip_inbound.receiver.edge.errors import REFUSALS
+from infobip_inbound.receiver.message_query import DEFAULT_LIMIT, MAX_LIMIT
 
 _ERROR = {
     "type": "object",
@@ -117,7 +119,8 @@ def _core_paths(body: dict[str, Any], responses: dict[str, Any], status: dict[st
 
 
 def _admin_paths(error: dict[str, Any]) -> dict[str, Any]:
-    """The status page: an admin token as a bearer token, or as the password of HTTP Basic (any user)."""
+    """The status page and the message look-up: an admin token as a bearer token, or as the password of HTTP
+    Basic (any user)."""
     security: list[dict[str, list[str]]] = [{"adminBearer": []}, {"basic": []}]
     refused = {
         "401": _json(error, "Missing or wrong admin credentials."),
@@ -139,6 +142,110 @@ def _admin_paths(error: dict[str, Any]) -> dict[str, Any]:
                 "summary": "The status page's figures, as `infobip-inbound status --json` prints them.",
                 "security": security,
                 "responses": {"200": _json({"type": "object"}, "The figures."), **refused},
+            }
+        },
+        **_message_paths(security, refused, error),
+    }
+
+
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+_JOURNEY = {
+    "type": "object",
+    "required": ["message_id", "events", "outcomes"],
+    "description": "An archived message: its response, and every event since it was accepted.",
+    "properties": {
+        "message_id": {"type": "string"},
+        "accepted_at": {"type": ["number", "null"], "description": "Unix seconds."},
+        "queue": {"type": ["string", "null"]},
+        "request_id": {"type": ["string", "null"]},
+        "response": {"type": ["object", "null"], "description": "The UserResponse as queued."},
+        "events": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "at": {"type": "number"},
+                    "kind": {"type": "string"},
+                    "handler": {"type": ["string", "null"]},
+                    "tries": {"type": ["integer", "null"]},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+        "outcomes": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+
+def _search_parameters() -> list[dict[str, Any]]:
+    described = {
+        "id": "A message id, looked up directly.",
+        "newer": "Accepted within this long: 90s, 15m, 1h, 2d, 1w or plain seconds.",
+        "application": "The application code.",
+        "keyword": "The keyword (any case).",
+        "bulk_id": "The bulk id.",
+        "source": "forward or pull.",
+        "outcome": f"A handler's last outcome, quarantined or pending: one of {', '.join(SELECTABLE)}.",
+        "handler": "The handler the outcome is about (with outcome).",
+        "limit": f"Most messages answered (1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}).",
+    }
+    return [
+        {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}
+        for name, text in described.items()
+    ]
+
+
+def _message_paths(
+    security: list[dict[str, list[str]]], refused: dict[str, Any], error: dict[str, Any]
+) -> dict[str, Any]:
+    message_id = [{"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    found = {
+        "type": "object",
+        "required": ["messages", "more", "limit", "archive"],
+        "properties": {
+            "messages": {"type": "array", "items": _JOURNEY},
+            "more": {"type": "boolean", "description": "More messages match than `limit`."},
+            "limit": {"type": "integer"},
+            "archive": {"type": "object", "description": "How many messages the archive holds; the oldest's time."},
+        },
+    }
+    bad = {"400": _json(error, "A filter that cannot be used (named in the message).")}
+    missing = {"404": _json(error, "No archived message has this id.")}
+    return {
+        "/admin/messages": {
+            "get": {
+                "summary": "Message look-up (HTML): the archived messages that match, newest first.",
+                "security": security,
+                "parameters": _search_parameters(),
+                "responses": {"200": {"description": "The page.", "content": _HTML}, **bad, **refused},
+            }
+        },
+        "/admin/messages.json": {
+            "get": {
+                "summary": "Message look-up: the archived messages that match, newest first.",
+                "security": security,
+                "parameters": _search_parameters(),
+                "responses": {"200": _json(found, "The matches."), **bad, **refused},
+            }
+        },
+        "/admin/messages/{message_id}": {
+            "get": {
+                "summary": "One archived message (HTML): its fields and its journey.",
+                "security": security,
+                "parameters": message_id,
+                "responses": {
+                    "200": {"description": "The page.", "content": _HTML},
+                    "404": {"description": "Not in the archive (a page saying so).", "content": _HTML},
+                    **refused,
+                },
+            }
+        },
+        "/admin/messages/{message_id}.json": {
+            "get": {
+                "summary": "One archived message: its response and its journey.",
+                "security": security,
+                "parameters": message_id,
+                "responses": {"200": _json(_JOURNEY, "The message."), **missing, **refused},
             }
         },
     }

@@ -1,10 +1,11 @@
 """The receiver's read-only status page: /admin/status (HTML) and /admin/status.json.
 
 The figures of `infobip-inbound status`, with bar charts of the last hour and of each recent campaign's
-keywords in inline SVG; a few lines of
-inline script show times in the viewer's time zone and refresh the page. No external resources (a strict
-Content-Security-Policy forbids them). Behind the admin credentials (infobip_inbound.receiver.admin_auth); not served
-when none are configured. Endpoints are sync: Starlette runs them in its thread pool, off the event loop.
+keywords in inline SVG, and the message look-up's form (its results: infobip_inbound.receiver.messages_page); a few
+lines of inline script show times in the viewer's time zone and refresh the page (not while a look-up is typed).
+No external resources (a strict Content-Security-Policy forbids them). Behind the admin credentials
+(infobip_inbound.receiver.admin_auth); not served when none are configured. Endpoints are sync: Starlette runs
+them in its thread pool, off the event loop.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from starlette.routing import Route
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.receiver.admin_auth import AdminAuth
 from infobip_inbound.receiver.edge.errors import error_response
+from infobip_inbound.receiver.message_query import search_form
 from infobip_inbound.runtime.status import snapshot
 
 SCRIPT = """
@@ -31,12 +33,17 @@ document.querySelectorAll("time[data-ts]").forEach(function (el) {
   if (ts > 0) { el.textContent = new Date(ts * 1000).toLocaleString(); }
 });
 document.body.setAttribute("data-rendered", "yes");
-setTimeout(function () { location.reload(); }, 15000);
+setInterval(function () {
+  var form = document.getElementById("lookup");
+  var typing = form && (form.contains(document.activeElement) ||
+    Array.prototype.some.call(form.elements, function (el) { return el.value; }));
+  if (!typing) { location.reload(); }
+}, 15000);
 """
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-    f"script-src 'sha256-{_SCRIPT_HASH}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    f"script-src 'sha256-{_SCRIPT_HASH}'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 _HEADERS = {"Cache-Control": "no-store", "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"}
 STYLE = """
@@ -49,6 +56,8 @@ th{background:#eef1f4}td:first-child,th:first-child{text-align:left}
 .card b{display:block;font-size:1.6em}.bad{color:#b3261e}.muted{color:#66717d}
 .charts{display:flex;flex-wrap:wrap;gap:1.2em}figure{margin:0;background:#fff;border:1px solid #d5dbe1;padding:.5em}
 figcaption{font-weight:600;margin-bottom:.3em}.legend span{margin-right:1em}
+.lookup{display:flex;flex-wrap:wrap;gap:.4em .9em;align-items:center;background:#fff;border:1px solid #d5dbe1;
+padding:.6em 1em}.lookup input,.lookup select{font:inherit}
 """
 SERIES_COLORS = {"accepted": "#2e7d32", "duplicates": "#9e9e9e", "handled": "#1565c0", "failed": "#c62828"}
 
@@ -203,7 +212,9 @@ def render(figures: dict[str, Any]) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>infobip-inbound status</title><style>{STYLE}</style></head>
-<body><h1>infobip-inbound status</h1><div class="muted">as of {_time(figures["at"])}, refreshes every 15 s</div>
+<body><h1>infobip-inbound status</h1><div class="muted">as of {_time(figures["at"])}, refreshes every 15 s
+(not while a look-up is being typed)</div>
+<h2>Message look-up</h2>{search_form({}, tuple(figures["handlers"]))}
 <h2>Last minute</h2><div class="cards">{card_html}</div>
 <h2>Last hour</h2><div class="charts">{charts}</div>
 <h2>Queues</h2><table id="queues"><tr><th>queue</th><th>waiting</th><th>oldest</th><th>running</th>
@@ -234,16 +245,6 @@ class StatusPage:
             Route("/admin/status.json", self.json, methods=["GET"]),
         ]
 
-    def _refused(self, request: Request) -> Response | None:
-        if self._auth.allows(request.headers.get("authorization")):
-            return None
-        return error_response(
-            401,
-            "unauthorized",
-            "missing or invalid admin credentials",
-            {"WWW-Authenticate": 'Basic realm="infobip-inbound admin"', "Cache-Control": "no-store"},
-        )
-
     def _figures(self) -> dict[str, Any] | Response:
         try:
             return snapshot(self._connection, self._settings)
@@ -251,13 +252,13 @@ class StatusPage:
             return error_response(503, "unavailable", "Redis cannot be read now", redis=type(exc).__name__)
 
     def page(self, request: Request) -> Response:
-        figures = self._refused(request) or self._figures()
+        figures = self._auth.refusal(request) or self._figures()
         if isinstance(figures, Response):
             return figures
         return HTMLResponse(render(figures), headers=_HEADERS)
 
     def json(self, request: Request) -> Response:
-        figures = self._refused(request) or self._figures()
+        figures = self._auth.refusal(request) or self._figures()
         if isinstance(figures, Response):
             return figures
         return Response(orjson.dumps(figures), media_type="application/json", headers={"Cache-Control": "no-store"})
