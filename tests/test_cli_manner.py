@@ -132,6 +132,9 @@ REDIS_JSON_COMMANDS = {
     "handlers list": [],
     "handlers pause": ["log"],
     "handlers resume": ["log"],
+    "messages show": ["m-1"],
+    "messages list": [],
+    "replay": ["--handler", "log", "--all", "--yes"],
 }
 
 

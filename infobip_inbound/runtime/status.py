@@ -16,7 +16,7 @@ import redis
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.worker import Worker
 
-from infobip_inbound.contract import campaigns, dead_letter, handler_state, quarantine, throughput
+from infobip_inbound.contract import archive, campaigns, dead_letter, handler_state, quarantine, throughput
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store.entries import decode_entry
@@ -208,6 +208,7 @@ def snapshot(connection: redis.Redis, settings: Settings) -> dict[str, Any]:
         "poller": poller(connection, at),
         "dedup": dedup(connection),
         "quarantine": quarantine.figures(connection),
+        "archive": archive.figures(connection),
         "campaigns": campaign_figures(connection),
         "last_hour": [
             {"minute": minute, **{k: counts.get(k, 0) for k in ("accepted", "duplicates", "handled", "failed")}}

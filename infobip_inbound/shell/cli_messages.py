@@ -131,6 +131,7 @@ def list_(limit: int, as_json: bool, **values: Any) -> None:
     """List archived messages, newest first."""
     connection = bulk.connection(bulk.settings())
     selected = archive.select(connection, _selection(values), limit=limit, chunk=bulk.CHUNK)
+    total = archive.figures(connection)["messages"]  # Redis is asked before anything is printed
     listed = 0
     if as_json:  # written as it is read
         click.echo('{"messages":[', nl=False)
@@ -140,7 +141,6 @@ def list_(limit: int, as_json: bool, **values: Any) -> None:
         else:
             click.echo(_line(journey))
         listed += 1
-    total = archive.figures(connection)["messages"]
     if as_json:
         click.echo(f'],"listed":{listed},"archived":{total}}}')
     else:

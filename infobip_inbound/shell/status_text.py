@@ -64,6 +64,12 @@ def render(snapshot: dict[str, Any]) -> str:
         )
     else:
         lines.append(f"Quarantine: empty ({held['evicted_total']} evicted at the bound)")
+    kept = snapshot.get("archive") or {}
+    if kept.get("messages"):
+        oldest = _age(snapshot["at"] - kept["oldest"]) if kept["oldest"] else "-"
+        lines.append(
+            f"Archive: {kept['messages']} messages, the oldest accepted {oldest} ago (`infobip-inbound messages list`)"
+        )
     recent = snapshot.get("campaigns") or []
     if recent:
         shown = ", ".join(f"{c['id']} {c['responses']}" for c in recent[:3])
