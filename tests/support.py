@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -124,3 +125,18 @@ def handled_ids(path: Path) -> list[str]:
     if not path.exists():
         return []
     return [orjson.loads(line)["message_id"] for line in path.read_text().rpartition("\n")[0].splitlines()]
+
+
+def forward(receiver: ReceiverProcess, *results: dict[str, object]) -> dict[str, Any]:
+    """POST the results in one envelope to the receiver's forward endpoint; its JSON answer (asserted 200)."""
+    from tests.conftest import TOKEN
+
+    answer = httpx.post(
+        f"{receiver.base_url}/infobip/forward/{TOKEN}",
+        content=orjson.dumps(envelope(*results)),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body

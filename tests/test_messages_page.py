@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from html import unescape
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -24,26 +23,13 @@ from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import load_settings
 from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
-from tests.conftest import TOKEN
-from tests.support import ROOT, ReceiverProcess, envelope, result
+from tests.support import ROOT, ReceiverProcess, envelope, forward, result
 
 ADMIN_TOKEN = "messages-admin-token-7f3a"
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PAYING = "tests.handlers:always_fail"
 ARTIFACTS = ROOT / "test-artifacts"
 HOSTILE = '<script>alert("owned")</script><img src=x onerror=alert(1)>'
-
-
-def post(receiver: ReceiverProcess, *results: dict[str, object]) -> dict[str, Any]:
-    answer = httpx.post(
-        f"{receiver.base_url}/infobip/forward/{TOKEN}",
-        content=orjson.dumps(envelope(*results)),
-        headers={"Content-Type": "application/json"},
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
 
 
 def get(receiver: ReceiverProcess, path: str, **params: str) -> httpx.Response:
@@ -74,16 +60,16 @@ def receiver(
     """A receiver whose archive holds five messages by forward, one by pull, one quarantine-only id, and the
     handler events of a payment that failed, was dead-lettered, redriven, replayed and at last handled."""
     started = start_receiver(env)
-    assert post(started, result("m-plain-1"), result("m-plain-2", bulkId="bulk-7")) == {
+    assert forward(started, result("m-plain-1"), result("m-plain-2", bulkId="bulk-7")) == {
         "accepted": 2,
         "duplicates": 0,
         "quarantined": 0,
     }
-    post(started, result("m-pay", keyword="PAY", text="PAY 12.50", applicationCode="app-2", bulkId="bulk-7"))
-    post(started, result("m-hostile", text=HOSTILE, keyword="<b>", customPayload={"note": HOSTILE}))
+    forward(started, result("m-pay", keyword="PAY", text="PAY 12.50", applicationCode="app-2", bulkId="bulk-7"))
+    forward(started, result("m-hostile", text=HOSTILE, keyword="<b>", customPayload={"note": HOSTILE}))
     # A result that cannot be read (no applicationCode), quarantined under its id; then one readable.
     bad = {"messageId": "m-quarantined", "text": "no application"}
-    assert post(started, bad, result("m-plain-3")) == {"accepted": 1, "duplicates": 0, "quarantined": 1}
+    assert forward(started, bad, result("m-plain-3")) == {"accepted": 1, "duplicates": 0, "quarantined": 1}
     settings = load_settings(redis_url=redis_url, routes=orjson.loads(env["INBOUND_ROUTES"]))
     pulled = normalize_envelope(
         parse_envelope(orjson.dumps(envelope(result("m-pulled", applicationCode="app-2")))), "pull"
@@ -225,7 +211,7 @@ def test_without_admin_tokens_the_look_up_is_not_served(
     base_env: dict[str, str], start_receiver: Callable[..., ReceiverProcess]
 ) -> None:
     receiver = start_receiver(base_env)
-    post(receiver, result("m-1"))
+    forward(receiver, result("m-1"))
     for path in ("/admin/messages", "/admin/messages/m-1.json"):
         assert httpx.get(receiver.base_url + path, headers=BEARER, timeout=10).status_code == 404
 

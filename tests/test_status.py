@@ -8,7 +8,6 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -16,9 +15,8 @@ import pytest
 import redis
 from rq.registry import StartedJobRegistry
 
-from tests.conftest import TOKEN
 from tests.simulator_support import API_KEY, SimulatorProcess
-from tests.support import ROOT, ReceiverProcess, Role, envelope, result, run_cli, wait_until
+from tests.support import ROOT, ReceiverProcess, Role, forward, result, run_cli, wait_until
 
 pytest_plugins = ["tests.simulator_fixtures"]
 
@@ -26,18 +24,6 @@ ADMIN_TOKEN = "status-admin-token-1c9e"
 FAILING = "tests.handlers:always_fail"
 WAITING = "tests.handlers:wait_for_file"
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def post(receiver: ReceiverProcess, *results: dict[str, object]) -> dict[str, Any]:
-    answer = httpx.post(
-        f"{receiver.base_url}/infobip/forward/{TOKEN}",
-        content=orjson.dumps(envelope(*results)),
-        headers={"Content-Type": "application/json"},
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
 
 
 @pytest.fixture
@@ -88,8 +74,8 @@ def test_status_command_and_page_with_jobs_in_several_states(
     first = ReceiverProcess(env, tmp_path / "receiver-1.log")
     first.start()
     try:
-        post(first, *(result(f"pay-{i}", keyword="PAY") for i in range(3)))
-        post(first, *(result(f"ok-{i}") for i in range(4)))
+        forward(first, *(result(f"pay-{i}", keyword="PAY") for i in range(3)))
+        forward(first, *(result(f"ok-{i}") for i in range(4)))
     finally:
         first.stop()
     one_try = {**env, "INBOUND_HANDLER_RETRY_DEFAULT": '{"max_tries": 1}'}
@@ -99,23 +85,23 @@ def test_status_command_and_page_with_jobs_in_several_states(
     receiver.start()
     try:
         # Scheduled: fails once, its retry waits an hour.
-        post(receiver, *(result(f"later-{i}", keyword="PAY") for i in range(2)))
+        forward(receiver, *(result(f"later-{i}", keyword="PAY") for i in range(2)))
         retry_later = {
             **env,
             "INBOUND_HANDLER_RETRY_DEFAULT": '{"max_tries": 2, "backoff_base_seconds": 3600, "jitter": 0}',
         }
         run_cli(retry_later, "worker", "--burst", "--queue", "payments")
         # Running: a handler holding its job until released.
-        post(receiver, result("hold-1", keyword="WAIT"))
+        forward(receiver, result("hold-1", keyword="WAIT"))
         roles(env, "worker", "--queue", "slow")
         wait_until(lambda: StartedJobRegistry("slow", connection=redis_client).count == 1, timeout=60)
         # Waiting: no worker on the default queue now; two of them duplicates.
-        assert post(receiver, *(result(f"wait-{i}") for i in range(5))) == {
+        assert forward(receiver, *(result(f"wait-{i}") for i in range(5))) == {
             "accepted": 5,
             "duplicates": 0,
             "quarantined": 0,
         }
-        assert post(receiver, result("wait-0"), result("ok-1")) == {"accepted": 0, "duplicates": 2, "quarantined": 0}
+        assert forward(receiver, result("wait-0"), result("ok-1")) == {"accepted": 0, "duplicates": 2, "quarantined": 0}
         # PULL: a real poller takes the lease and drains three messages into the default queue.
         sim.inject(generate=3)
         roles(env, "poller")
