@@ -32,6 +32,7 @@ from infobip_inbound.receiver.messages_page import MessagesPage
 from infobip_inbound.receiver.observe import counted
 from infobip_inbound.receiver.openapi import openapi
 from infobip_inbound.receiver.status_page import StatusPage
+from infobip_inbound.runtime import tracing
 from infobip_inbound.runtime.metrics import CONTENT_TYPE, exposition, register, unregister
 from infobip_inbound.runtime.metrics_collectors import RedisStateCollector
 from infobip_inbound.runtime.redis_client import async_client, sync_client
@@ -120,6 +121,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings, client: aioredis.Redis | None = None) -> ASGIApp:
+    tracing.setup()  # from the standard OTEL_* variables, before the forward endpoint chooses its path
     receiver = Receiver(settings, client)
     description = orjson.dumps(openapi(settings))
 

@@ -51,6 +51,7 @@ class _Pending:
     quarantine: list[QuarantineEntry]
     future: asyncio.Future[EnqueueResult]
     request_id: str
+    trace: str | None = None  # the trace context its entries carry (infobip_inbound.runtime.tracing)
     since: float = field(default_factory=time.perf_counter)
     flags: list[int] = field(default_factory=list)
 
@@ -75,8 +76,13 @@ class InboxWriter:
         responses: list[Normalized],
         request_ids: list[str] | None = None,
         quarantine: Sequence[QuarantineEntry] = (),
+        traces: Sequence[str | None] | None = None,
     ) -> scripts.Call[list[int]]:
-        if request_ids:
+        """`request_ids` and `traces`, when given, hold one value per response."""
+        if traces:
+            rids: Sequence[str | None] = request_ids or [None] * len(responses)
+            entries = [encode_entry(r.json, rid, trace) for r, rid, trace in zip(responses, rids, traces, strict=True)]
+        elif request_ids:
             entries = [encode_entry(r.json, rid) for r, rid in zip(responses, request_ids, strict=True)]
         else:
             entries = [response.json for response in responses]
@@ -146,13 +152,20 @@ def enqueue_now(
     router: Router,
     responses: list[Normalized],
     quarantine: Sequence[QuarantineEntry] = (),
+    trace: str | None = None,
 ) -> EnqueueResult:
-    """Synchronous, unbatched enqueue for callers outside the receiver's event loop (the poller, reprocess)."""
+    """Synchronous, unbatched enqueue for callers outside the receiver's event loop (the poller, reprocess);
+    every entry carries `trace`, if given."""
     if not responses and not quarantine:
         return EnqueueResult(0, 0)
     accepted = 0
     for number, (queue, indexes) in enumerate(writes(router, responses)):
-        call = writer.script_call(queue, [responses[i] for i in indexes], quarantine=() if number else quarantine)
+        call = writer.script_call(
+            queue,
+            [responses[i] for i in indexes],
+            quarantine=() if number else quarantine,
+            traces=[trace] * len(indexes) if trace else None,
+        )
         accepted += sum(call.run(connection))
     return EnqueueResult(accepted, len(responses) - accepted, len(quarantine))
 
@@ -193,16 +206,20 @@ class Committer:
         return self._task is not None and not self._task.done()
 
     async def submit(
-        self, responses: list[Normalized], request_id: str = "", quarantine: Sequence[QuarantineEntry] = ()
+        self,
+        responses: list[Normalized],
+        request_id: str = "",
+        quarantine: Sequence[QuarantineEntry] = (),
+        trace: str | None = None,
     ) -> EnqueueResult:
         """Return once every response is durably queued (or known as a duplicate) and every quarantine entry
-        written. Raises on a failed write."""
+        written; each entry carries `trace` (a trace context), if given. Raises on a failed write."""
         if not responses and not quarantine:
             return EnqueueResult(accepted=0, duplicates=0)
         if self._task is None or self._task.done():
             raise RuntimeError("committer is not running")
         future: asyncio.Future[EnqueueResult] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(responses, list(quarantine), future, request_id))
+        self._pending.append(_Pending(responses, list(quarantine), future, request_id, trace))
         self._pending_messages += len(responses) + len(quarantine)
         self._idle.clear()
         self._wakeup.set()
@@ -251,6 +268,7 @@ class Committer:
         COMMIT_BATCH_MESSAGES.observe(len(responses))
         groups = writes(self._router, responses)
         quarantine = [entry for pending in batch for entry in pending.quarantine]
+        traced = any(pending.trace for pending in batch)
         results = await asyncio.gather(
             *(
                 self._write(
@@ -258,6 +276,7 @@ class Committer:
                     [responses[i] for i in idx],
                     [items[i][0].request_id for i in idx],
                     () if number else quarantine,
+                    [items[i][0].trace for i in idx] if traced else None,
                 )
                 for number, (queue, idx) in enumerate(groups)
             )
@@ -275,5 +294,7 @@ class Committer:
         responses: list[Normalized],
         request_ids: list[str],
         quarantine: Sequence[QuarantineEntry],
+        traces: list[str | None] | None,
     ) -> list[int]:
-        return await self._writer.script_call(queue, responses, request_ids, quarantine).run_async(self._client)
+        call = self._writer.script_call(queue, responses, request_ids, quarantine, traces)
+        return await call.run_async(self._client)

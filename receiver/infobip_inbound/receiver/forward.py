@@ -15,8 +15,9 @@ import time
 from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
+from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize, read_envelope
+from infobip_inbound.infobip.envelope import InvalidEnvelope, Normalized, normalize, read_envelope
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
 from infobip_inbound.receiver.auth import ForwardAuth
 from infobip_inbound.receiver.edge.body import BodyTooLarge, ClientGone, is_json, read_limited
@@ -24,8 +25,9 @@ from infobip_inbound.receiver.edge.errors import INTERNAL_ERROR, INTERNAL_ERROR_
 from infobip_inbound.receiver.edge.limits import EnvelopeLimits, too_deep_to_parse
 from infobip_inbound.receiver.edge.request_guard import RequestGuard
 from infobip_inbound.receiver.edge.security_headers import SECURITY_HEADERS
-from infobip_inbound.receiver.enqueue import Committer, quarantine_entries
+from infobip_inbound.receiver.enqueue import Committer, EnqueueResult, quarantine_entries
 from infobip_inbound.receiver.observe import ForwardMetrics, request_id_of
+from infobip_inbound.runtime import tracing
 
 log = logging.getLogger("infobip_inbound.receiver")
 
@@ -53,12 +55,15 @@ class ForwardEndpoint:
             "messages could not be stored; retry later",
             {"Retry-After": str(settings.retry_after_seconds)},
         )
+        # Traced or not is decided once, here: with tracing off a request runs exactly the untraced code.
+        self._respond = self._traced_answer if tracing.enabled else self._answer
+        self._submit = self._traced_submit if tracing.enabled else committer.submit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request_id = request_id_of(scope["headers"])
         try:
-            status, body, headers, refused = await self._answer(scope, receive, request_id)
+            status, body, headers, refused = await self._respond(scope, receive, request_id)
         except ClientGone:
             return
         except Exception:
@@ -126,7 +131,7 @@ class ForwardEndpoint:
         normalization = normalize(read, "forward")
         quarantine = quarantine_entries(normalization.unreadable, "forward", request_id=request_id)
         try:
-            result = await self._committer.submit(normalization.responses, request_id, quarantine)
+            result = await self._submit(normalization.responses, request_id, quarantine)
         except (RedisError, OSError, ConnectionError) as exc:
             log.warning("forward not stored, answering 503: %s", type(exc).__name__, extra={"request_id": request_id})
             return self._unavailable
@@ -146,3 +151,24 @@ class ForwardEndpoint:
             result.quarantined,
         )
         return 200, body, [], None
+
+    async def _traced_answer(self, scope: Scope, receive: Receive, request_id: str) -> Answer:
+        """`_answer` in the request's SERVER span (the start of the message's trace)."""
+        with tracing.request_span("POST", FORWARD_PATH, scope["headers"]) as span:
+            span.set_attribute("infobip_inbound.request_id", request_id)
+            answer = await self._answer(scope, receive, request_id)
+            tracing.answered(span, answer[0])
+            if answer[3] is not None:
+                span.set_attribute("infobip_inbound.refused", answer[3])
+            return answer
+
+    async def _traced_submit(
+        self, responses: list[Normalized], request_id: str, quarantine: list[QuarantineEntry]
+    ) -> EnqueueResult:
+        """`Committer.submit` in an `enqueue` span, whose context every entry carries to the worker."""
+        with tracing.span("enqueue", {"messaging.batch.message_count": len(responses)}, kind="PRODUCER") as span:
+            result = await self._committer.submit(responses, request_id, quarantine, tracing.carried())
+            if span is not None:
+                span.set_attribute("infobip_inbound.accepted", result.accepted)
+                span.set_attribute("infobip_inbound.duplicates", result.duplicates)
+            return result

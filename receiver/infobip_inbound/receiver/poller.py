@@ -33,6 +33,7 @@ from infobip_inbound.receiver.lease import Lease
 from infobip_inbound.receiver.poller_metrics import count_pull_error
 from infobip_inbound.receiver.pull_store import PullStore
 from infobip_inbound.receiver.pull_throttle import PullThrottle
+from infobip_inbound.runtime import tracing
 
 log = logging.getLogger("infobip_inbound.poller")
 
@@ -156,13 +157,20 @@ class Poller:
             if not account.throttle.wait(deadline=time.monotonic() + self.lease.remaining() - self._lease_margin):
                 continue  # renew the lease, then wait again
             batch_id = self.store.new_batch_id(account.name, self.lease.token)
-            try:
-                pulled = account.client.pull_reports(self.settings.poll_limit)
-            except (InfobipError, InfobipTransportError) as exc:
-                self._failed(account, exc)
-                return
-            self.store.store(batch_id, pulled.raw)
-            processed = self.store.process(batch_id, pulled.raw)
+            # One trace per pull: the pull, the raw store and the enqueue (whose context its messages carry).
+            attributes = {"infobip_inbound.account": account.name, "infobip_inbound.batch_id": batch_id}
+            with tracing.span("infobip pull", attributes, root=True) as span:
+                try:
+                    pulled = account.client.pull_reports(self.settings.poll_limit)
+                except (InfobipError, InfobipTransportError) as exc:
+                    tracing.failed(span, exc)
+                    self._failed(account, exc)
+                    return
+                self.store.store(batch_id, pulled.raw)
+                processed = self.store.process(batch_id, pulled.raw)
+                if span is not None:
+                    span.set_attribute("infobip_inbound.messages", processed.messages)
+                    span.set_attribute("infobip_inbound.accepted", processed.accepted)
             account.pulls += 1
             account.pulled += processed.messages
             account.pending = processed.pending
@@ -227,6 +235,7 @@ def run_poller(settings: Settings, connection: redis.Redis) -> None:
     """The `poller` role: run until SIGTERM or SIGINT, with health endpoints when INBOUND_HEALTH_PORT is set."""
     from infobip_inbound.runtime.health import serve_health
 
+    tracing.setup()  # from the standard OTEL_* variables
     stop = threading.Event()
     poller = Poller(settings, connection, accounts_from_settings(settings, connection), stop)
 

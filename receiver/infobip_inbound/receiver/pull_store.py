@@ -24,6 +24,7 @@ from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.store.keys import PULL_RAW_KEY, PULL_UNPARSEABLE_KEY
 from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now, quarantine_entries
+from infobip_inbound.runtime import tracing
 
 log = logging.getLogger("infobip_inbound.poller")
 
@@ -89,7 +90,8 @@ class PullStore:
         normalization = normalize(read, "pull")
         quarantine = quarantine_entries(normalization.unreadable, "pull", account=account, batch_id=batch_id)
         responses = normalization.responses
-        result = enqueue_now(self._connection, self._writer, self._router, responses, quarantine)
+        with tracing.span("enqueue", {"messaging.batch.message_count": len(responses)}, kind="PRODUCER"):
+            result = enqueue_now(self._connection, self._writer, self._router, responses, quarantine, tracing.carried())
         self._connection.hdel(stored_in, batch_id)
         if quarantine:
             log.warning(

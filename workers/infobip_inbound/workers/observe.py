@@ -20,6 +20,7 @@ from redis import Redis
 
 from infobip_inbound.contract import throughput
 from infobip_inbound.contract.model import UserResponse
+from infobip_inbound.runtime import tracing
 from infobip_inbound.runtime.logs import request_id_var
 from infobip_inbound.runtime.metrics import HANDLED, HANDLER_SECONDS, JOB_RETRIES
 from infobip_inbound.workers.registry import HandlerRegistry
@@ -34,16 +35,26 @@ current_handler: ContextVar[str | None] = ContextVar("current_handler", default=
 class BatchObserver:
     """Observes one run of one batch job; `finish` writes the batch's counts to Redis in one round trip."""
 
-    def __init__(self, job: Any = None) -> None:
+    def __init__(self, job: Any = None, claimed_at: int | None = None) -> None:
         self._job_id = job.id if job is not None else None
         self._queue = job.origin if job is not None else ""
         self._request_ids: dict[str, str] = {}
+        self._started_ns = claimed_at or time.time_ns()
+        self._traces: dict[str, str] = {}  # message id: the trace context its entry carried (when traced)
+        self._trace: tracing.BatchTrace | None = None
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def brought_by(self, message_id: str, request_id: str | None) -> None:
+    def brought_by(self, message_id: str, request_id: str | None, trace: str | None = None) -> None:
         if request_id:
             self._request_ids[message_id] = request_id
+        if trace:
+            self._traces[message_id] = trace
+
+    def claimed(self, messages: int) -> None:
+        """The batch is read (when tracing is on): its claim span, linked to the contexts its messages carried."""
+        if tracing.enabled:
+            self._trace = tracing.BatchTrace(self._queue, self._job_id, messages, self._traces, self._started_ns)
 
     def retrying(self, pairs: int) -> None:
         """Failed pairs handed to a retry batch."""
@@ -72,7 +83,12 @@ class BatchObserver:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            yield request_id
+            if self._trace is None:
+                yield request_id
+            else:
+                # The exception leaving the span is recorded on it, with status ERROR.
+                with self._trace.handler_span(handler, response.message_id, self._span_attributes(handler, request_id)):
+                    yield request_id
         except Exception:
             outcome = "failed"
             raise
@@ -99,6 +115,14 @@ class BatchObserver:
                 log.info("handled", extra=fields)
             else:
                 log.warning("handler failed", exc_info=True, extra=fields)
+
+    def _span_attributes(self, handler: str, request_id: str | None) -> dict[str, str]:
+        attributes = {"infobip_inbound.handler.name": handler}
+        if request_id:
+            attributes["infobip_inbound.request_id"] = request_id
+        if self._job_id:
+            attributes["infobip_inbound.job_id"] = self._job_id
+        return attributes
 
     def finish(self, connection: Redis) -> None:
         """Throughput counts of this run, in one round trip."""

@@ -35,6 +35,7 @@ from rq.worker_pool import WorkerPool
 
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store.jobs import InboundJob, Jobs
+from infobip_inbound.runtime import tracing
 from infobip_inbound.runtime.health import serve_health
 from infobip_inbound.runtime.metrics import register
 from infobip_inbound.runtime.metrics_collectors import RedisStateCollector
@@ -60,6 +61,10 @@ class InboundWorker(SimpleWorker):
     def _start_scheduler(self, *args: Any, **kwargs: Any) -> None:
         """Never start RQ's scheduler (RQ's WorkerPool asks for it): the maintenance thread releases due
         scheduled jobs instead (infobip_inbound.workers.maintenance says why)."""
+
+    def teardown(self) -> None:
+        super().teardown()  # type: ignore[no-untyped-call]
+        tracing.flush()  # a WorkerPool's worker process ends with os._exit: no exit hook exports its spans
 
 
 def _new_worker(connection: redis.Redis, queue_names: list[str], name: str) -> InboundWorker:
@@ -124,6 +129,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     # The jobs run with these settings, never with a fresh read of the environment. Every routed handler is
     # resolved now, so a bad name fails at start, not on a message. RQ's WorkerPool (rq 3.0) starts its
     # worker processes with multiprocessing's fork context: they inherit this context.
+    tracing.setup()  # from the standard OTEL_* variables, before the pool forks its workers
     install_context(settings)
     connection = sync_client(settings)
     queue_names = worker_queues(settings)
