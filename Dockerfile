@@ -13,10 +13,14 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG UV_VERSION=0.13.8
+# Optional extras installed in the image: `otel` is inert until OTEL_* variables ask for traces (README,
+# "Tracing"); build with --build-arg EXTRAS= for an image without it.
+ARG EXTRAS=otel
 
 # ---------------------------------------------------------------- build: resolve and install into /opt/venv
 FROM ${PYTHON_IMAGE} AS build
 ARG UV_VERSION
+ARG EXTRAS
 ENV UV_PYTHON_DOWNLOADS=never \
     UV_PYTHON=/usr/local/bin/python3 \
     UV_PROJECT_ENVIRONMENT=/opt/venv \
@@ -30,7 +34,7 @@ WORKDIR /src
 
 # Dependencies first: this layer is reused until pyproject.toml or uv.lock change.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN uv sync --frozen --no-dev --no-install-project ${EXTRAS:+--extra ${EXTRAS}}
 
 # Then the project itself: its wheel, built here and installed without dependencies (uv.lock put them in
 # above), as a regular package so /src is not needed at run time. The wheel merges the three portions of the
@@ -43,7 +47,8 @@ COPY workers ./workers
 RUN uv build --wheel --out-dir /tmp/dist \
     && uv pip install --python /opt/venv/bin/python --no-deps /tmp/dist/infobip_inbound-*.whl \
     && rm -rf /tmp/dist \
-    && uv export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt \
+    && uv export --frozen --no-dev ${EXTRAS:+--extra ${EXTRAS}} --no-hashes --no-emit-project \
+       --format requirements-txt \
        --output-file /opt/venv/constraints.txt \
     && /opt/venv/bin/python -P -c "import infobip_inbound.receiver.app, infobip_inbound.workers.worker, infobip_inbound.simulator.app" \
     && /opt/venv/bin/infobip-inbound --version \
