@@ -178,8 +178,11 @@ local function archive_id(record)
 end
 local function archive_accepted(index, record, events, entry, now, queue, age)
   redis.call('SET', record, entry, 'EX', age)
-  redis.call('APPEND', events, 'A\\31' .. now .. '\\31' .. queue .. '\\n')
-  redis.call('EXPIRE', events, age)
+  local line = 'A\\31' .. now .. '\\31' .. queue .. '\\n'
+  if not redis.call('SET', events, line, 'EX', age, 'NX') then  -- earlier events (a quarantine note) stay
+    redis.call('APPEND', events, line)
+    redis.call('EXPIRE', events, age)
+  end
   redis.call('ZADD', index, now, archive_id(record))
 end
 local function archive_note(index, record, events, line, now, age)

@@ -1,0 +1,114 @@
+"""The archive as the enqueue script and the workers' transactions write it, read back (real Redis)."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import redis
+
+from infobip_inbound.contract import archive
+from infobip_inbound.contract.archive import Filters
+from infobip_inbound.contract.model import Source
+from infobip_inbound.contract.routing import Router
+from infobip_inbound.contract.settings import Settings, load_settings
+from infobip_inbound.contract.store import keys
+from infobip_inbound.infobip.envelope import normalize, read_envelope
+from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now, quarantine_entries
+from tests.support import envelope, result
+
+
+def _enqueue(
+    connection: redis.Redis, settings: Settings, *results: dict[str, object], source: Source = "forward"
+) -> tuple[int, int, int]:
+    """Enqueue an envelope's results as the forward endpoint does (the unreadable ones quarantined)."""
+    read = normalize(read_envelope(orjson.dumps(envelope(*results))), source)
+    quarantined = quarantine_entries(read.unreadable, source)
+    writer = InboxWriter(settings)
+    done = enqueue_now(connection, writer, Router.from_settings(settings), read.responses, quarantined)
+    return done.accepted, done.duplicates, done.quarantined
+
+
+def test_an_accepted_response_is_archived_once_and_its_outcomes_appended(redis_client: redis.Redis) -> None:
+    settings = load_settings(redis_url="redis://unused")
+    assert _enqueue(redis_client, settings, result("a-1", keyword="YES"), result("a-2")) == (2, 0, 0)
+    assert _enqueue(redis_client, settings, result("a-1")) == (0, 1, 0)  # a duplicate adds nothing
+    pipe = redis_client.pipeline(transaction=True)
+    archive.note(pipe, settings, "a-1", archive.handler_line("crm", archive.RETRYING, 1, "in 10 s: Boom:\nline\x1fx"))
+    archive.note(pipe, settings, "a-1", archive.handler_line("crm", archive.HANDLED, 2))
+    pipe.execute()
+
+    journey = archive.load(redis_client, "a-1")
+    assert journey is not None
+    assert [(e.kind, e.handler, e.tries) for e in journey.events] == [
+        ("accepted", None, None),
+        ("retrying", "crm", 1),
+        ("handled", "crm", 2),
+    ]
+    assert journey.events[1].detail == "in 10 s: Boom: line x"  # one line, no separator inside
+    assert journey.queue == settings.default_queue and journey.field("keyword") == "YES"
+    assert journey.outcomes()["crm"].kind == "handled"
+    assert journey.entry is not None and journey.entry.endswith(b"}")
+    ttl = redis_client.ttl(keys.archive_events_key("a-1"))
+    assert 0 < int(ttl) <= settings.archive_max_age_seconds  # type: ignore[arg-type]
+    assert archive.load(redis_client, "never-seen") is None
+
+
+def test_a_quarantined_result_with_an_id_has_a_journey_that_goes_on_when_it_is_queued(
+    redis_client: redis.Redis,
+) -> None:
+    settings = load_settings(redis_url="redis://unused")
+    assert _enqueue(redis_client, settings, {"messageId": "q-1"}) == (0, 0, 1)
+    journey = archive.load(redis_client, "q-1")
+    assert journey is not None and journey.quarantined and journey.accepted_at is None
+    assert "applicationCode" in journey.events[0].detail
+    assert journey.entry is None
+
+    assert _enqueue(redis_client, settings, result("q-1")) == (1, 0, 0)  # reprocessed, or sent right
+    journey = archive.load(redis_client, "q-1")
+    assert journey is not None
+    assert [e.kind for e in journey.events] == ["quarantined", "accepted"]
+    assert journey.accepted_at is not None
+
+
+def test_the_archive_keeps_at_most_its_bound_newest_first(redis_client: redis.Redis) -> None:
+    settings = load_settings(redis_url="redis://unused", archive_max_messages=5)
+    for n in range(12):
+        _enqueue(redis_client, settings, result(f"b-{n:02d}"))
+    assert redis_client.zcard(keys.ARCHIVE_INDEX) == 5
+    assert archive.load(redis_client, "b-00") is None
+    assert redis_client.exists(keys.archive_key("b-00"), keys.archive_events_key("b-00")) == 0
+    newest = [j.message_id for j in archive.select(redis_client, Filters())]
+    assert newest == [f"b-{n:02d}" for n in range(11, 6, -1)]
+    assert archive.figures(redis_client)["messages"] == 5
+
+
+def test_archiving_off_writes_nothing(redis_client: redis.Redis) -> None:
+    settings = load_settings(redis_url="redis://unused", archive=False)
+    assert _enqueue(redis_client, settings, result("off-1"), {"messageId": "off-q"}) == (1, 0, 1)
+    assert redis_client.zcard(keys.ARCHIVE_INDEX) == 0
+    assert not list(redis_client.scan_iter(match="inbound:archive:*"))
+
+
+def test_filters_select_by_fields_window_and_outcome(redis_client: redis.Redis) -> None:
+    settings = load_settings(redis_url="redis://unused")
+    _enqueue(redis_client, settings, result("f-1", keyword="YES", applicationCode="app-9", bulkId="spring"))
+    _enqueue(redis_client, settings, result("f-2", keyword="no"), source="pull")
+    _enqueue(redis_client, settings, result("f-3"))
+    pipe = redis_client.pipeline(transaction=True)
+    archive.note(pipe, settings, "f-2", archive.handler_line("crm", archive.DEAD, 4, "abc: Boom"))
+    archive.note(pipe, settings, "f-3", archive.handler_line("crm", archive.HANDLED, 1))
+    pipe.execute()
+
+    def ids(**given: object) -> list[str]:
+        return sorted(j.message_id for j in archive.select(redis_client, Filters(**given)))  # type: ignore[arg-type]
+
+    assert ids(keyword="yes") == ["f-1"]
+    assert ids(application="app-9") == ids(bulk_id="spring") == ["f-1"]
+    assert ids(source="pull") == ids(outcome="dead") == ids(outcome="dead", handler="crm") == ["f-2"]
+    assert ids(outcome="dead", handler="jsonl") == []
+    assert ids(outcome="pending") == ["f-1"]
+    assert ids(outcome="pending", handler="crm") == ["f-1"]
+    assert ids(outcome="handled") == ["f-3"]
+    assert ids(since=time.time() + 60) == [] and ids(until=time.time() - 60) == []
+    assert len(list(archive.select(redis_client, Filters(), limit=2))) == 2
