@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import redis
@@ -36,11 +36,14 @@ def already_handled(connection: redis.Redis, pairs: list[str]) -> set[str]:
     return {pair for pair, value in zip(pairs, found, strict=True) if value is not None}
 
 
-def record_success(connection: redis.Redis, done_key: str, pair: str, ttl: int) -> None:
+def record_success(connection: redis.Redis, done_key: str, pairs: Sequence[str], ttl: int) -> None:
+    """Record `pairs` as succeeded, all in one transaction (one round trip however many)."""
+
     def write() -> None:
         pipe = connection.pipeline(transaction=True)
-        pipe.set(handled_key(pair), b"1", ex=ttl)
-        pipe.sadd(done_key, pair)
+        for pair in pairs:
+            pipe.set(handled_key(pair), b"1", ex=ttl)
+        pipe.sadd(done_key, *pairs)
         pipe.expire(done_key, ttl)
         pipe.execute()
 
