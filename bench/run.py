@@ -133,19 +133,6 @@ def worker_speed(redis_url: str, kind: str, messages: int, env: dict[str, str] |
     return float(measured["messages"] / measured["seconds"])
 
 
-DOWNSTREAM_ARGS = [
-    "--loop",
-    "uvloop",
-    "--http",
-    "httptools",
-    "--lifespan",
-    "off",
-    "--no-access-log",
-    "--backlog",
-    "4096",
-]
-
-
 def rate_limit(redis_url: str, args: argparse.Namespace, children: list[Process]) -> dict[str, float]:
     """A handler limited to `--rate` calls/s, worked by 3 worker processes: the rate it is called at."""
     env = rate_accuracy.worker_env(redis_url, args.rate)
@@ -188,15 +175,15 @@ def io_bound(redis_url: str, args: argparse.Namespace, noop_rate: float) -> dict
     against plain RQ doing the same call synchronously, one job per message."""
     port = free_port()
     downstream = Process(
-        [sys.executable, "-m", "uvicorn", "bench.downstream:app", "--port", str(port), *DOWNSTREAM_ARGS],
-        {},
-        f"http://127.0.0.1:{port}/ready",
+        [sys.executable, "-m", "bench.downstream", "--port", str(port)], {}, f"http://127.0.0.1:{port}/ready"
     )
     env = {"BENCH_DOWNSTREAM_URL": f"http://127.0.0.1:{port}/call"}
     try:
         rq_rate = worker_speed(redis_url, "rq-io", args.rq_io_messages, env)
         redis.Redis.from_url(redis_url).flushall(asynchronous=True)
         ours_rate = worker_speed(redis_url, "ours-io", args.io_messages, env)
+        redis.Redis.from_url(redis_url).flushall(asynchronous=True)
+        lean_rate = worker_speed(redis_url, "ours-io-lean", args.io_messages, env)
     finally:
         downstream.stop()
     return {
@@ -204,6 +191,9 @@ def io_bound(redis_url: str, args: argparse.Namespace, noop_rate: float) -> dict
         "ours_per_s": ours_rate,
         "ratio": ours_rate / rq_rate,
         "vs_noop": ours_rate / noop_rate,
+        "lean_client_per_s": lean_rate,
+        "lean_ratio": lean_rate / rq_rate,
+        "lean_vs_noop": lean_rate / noop_rate,
     }
 
 
@@ -260,8 +250,14 @@ def ingest(redis_url: str, args: argparse.Namespace, report: dict[str, Any]) -> 
     }
 
 
+CASES = ("ingest", "worker", "io", "rate", "e2e", "poller")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--only", default=",".join(CASES), help=f"comma-separated cases to run, of {','.join(CASES)} (default: all)"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="HTTP load per ingest case")
     parser.add_argument("--batch", type=int, default=20, help="results per request in the batch variant")
     parser.add_argument("--soak-messages", type=int, default=1_000_000, help="messages for the RSS run")
@@ -276,7 +272,11 @@ def main() -> None:
     parser.add_argument("--drain-backlog", type=int, default=30_000)
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args()
-    ensure_wrk()
+    only = {case.strip() for case in args.only.split(",") if case.strip()}
+    if unknown := only - set(CASES):
+        parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
+    if "ingest" in only:
+        ensure_wrk()
 
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
@@ -284,73 +284,9 @@ def main() -> None:
     }
     redis_server = RedisServer()
     redis_server.start()
-    url = redis_server.url
-    children: list[Process] = []
     try:
-        ingest(url, args, report)
-
-        # The ingest runs' messages are not the workers' to handle.
-        redis.Redis.from_url(url).flushall(asynchronous=True)
-        rq_rate = worker_speed(url, "rq", args.rq_messages)
-        # Enqueue (batches of 100, as the receiver's group commit makes them) and the worker with a no-op
-        # handler: the forward path's cost to Redis.
-        report["redis_cost"] = redis_cost(
-            redis_server, lambda: worker_speed(url, "ours", args.worker_messages), args.worker_messages
-        )
-        ours_rate = report["redis_cost"]["messages_per_s"]
-        report["worker"] = {
-            "plain_rq_simpleworker_per_s": rq_rate,
-            "ours_per_s": ours_rate,
-            "ratio": ours_rate / rq_rate,
-        }
-        redis.Redis.from_url(url).flushall(asynchronous=True)
-        report["io_worker"] = io_bound(url, args, ours_rate)
-        redis.Redis.from_url(url).flushall(asynchronous=True)
-        report["rate_limit"] = rate_limit(url, args, children)
-        for child in children:
-            child.stop()
-        children.clear()
-
-        redis.Redis.from_url(url).flushall(asynchronous=True)
-        port = free_port()
-        env = {
-            "INBOUND_REDIS_URL": url,
-            "INBOUND_FORWARD_TOKENS": TOKEN,
-            "INBOUND_LOG_LEVEL": "WARNING",
-            "INBOUND_DEFAULT_HANDLERS": '["bench.handlers:record_start"]',
-            "BENCH_REDIS_URL": url,
-        }
-        children.append(
-            Process(
-                cli("serve", "--host", "127.0.0.1", "--port", str(port)), env, f"http://127.0.0.1:{port}/health/live"
-            )
-        )
-        children.append(Process(cli("worker"), env))  # e2e_latency.measure starts once it handles messages
-        report["e2e"] = e2e_latency.measure(
-            f"http://127.0.0.1:{port}/infobip/forward/{TOKEN}", url, args.e2e_rate, args.e2e_seconds
-        )
-        for child in children:
-            child.stop()
-        children.clear()
-
-        sim_port = free_port()
-        sim_url = f"http://127.0.0.1:{sim_port}"
-        children.append(
-            Process(cli("simulator", "--port", str(sim_port), "--api-key", SIM_KEY), {}, f"{sim_url}/_sim/counters")
-        )
-        poll_env = {
-            "INBOUND_REDIS_URL": url,
-            "INBOUND_LOG_LEVEL": "WARNING",
-            "INBOUND_INFOBIP_BASE_URL": sim_url,
-            "INBOUND_INFOBIP_API_KEY": SIM_KEY,
-            "INBOUND_POLL_INTERVAL_SECONDS": "0.5",
-        }
-        report["poller"] = drain.measure(
-            sim_url, url, args.drain_backlog, 1000, lambda: children.append(Process(cli("poller"), poll_env))
-        )
+        run_cases(redis_server, args, only, report)
     finally:
-        for child in children:
-            child.stop()
         redis_server.cleanup()
 
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -358,55 +294,147 @@ def main() -> None:
     print_report(report, args.output)
 
 
+def run_cases(redis_server: RedisServer, args: argparse.Namespace, only: set[str], report: dict[str, Any]) -> None:
+    url = redis_server.url
+    children: list[Process] = []
+    try:
+        if "ingest" in only:
+            ingest(url, args, report)
+
+        if only & {"worker", "io"}:  # the I/O-bound case is compared with the no-op figure of the same run
+            # The ingest runs' messages are not the workers' to handle.
+            redis.Redis.from_url(url).flushall(asynchronous=True)
+            rq_rate = worker_speed(url, "rq", args.rq_messages)
+            # Enqueue (batches of 100, as the receiver's group commit makes them) and the worker with a no-op
+            # handler: the forward path's cost to Redis.
+            report["redis_cost"] = redis_cost(
+                redis_server, lambda: worker_speed(url, "ours", args.worker_messages), args.worker_messages
+            )
+            ours_rate = report["redis_cost"]["messages_per_s"]
+            report["worker"] = {
+                "plain_rq_simpleworker_per_s": rq_rate,
+                "ours_per_s": ours_rate,
+                "ratio": ours_rate / rq_rate,
+            }
+        if "io" in only:
+            redis.Redis.from_url(url).flushall(asynchronous=True)
+            report["io_worker"] = io_bound(url, args, report["worker"]["ours_per_s"])
+        if "rate" in only:
+            redis.Redis.from_url(url).flushall(asynchronous=True)
+            report["rate_limit"] = rate_limit(url, args, children)
+            for child in children:
+                child.stop()
+            children.clear()
+
+        if "e2e" in only:
+            redis.Redis.from_url(url).flushall(asynchronous=True)
+            port = free_port()
+            env = {
+                "INBOUND_REDIS_URL": url,
+                "INBOUND_FORWARD_TOKENS": TOKEN,
+                "INBOUND_LOG_LEVEL": "WARNING",
+                "INBOUND_DEFAULT_HANDLERS": '["bench.handlers:record_start"]',
+                "BENCH_REDIS_URL": url,
+            }
+            children.append(
+                Process(
+                    cli("serve", "--host", "127.0.0.1", "--port", str(port)),
+                    env,
+                    f"http://127.0.0.1:{port}/health/live",
+                )
+            )
+            children.append(Process(cli("worker"), env))  # e2e_latency.measure starts once it handles messages
+            report["e2e"] = e2e_latency.measure(
+                f"http://127.0.0.1:{port}/infobip/forward/{TOKEN}", url, args.e2e_rate, args.e2e_seconds
+            )
+            for child in children:
+                child.stop()
+            children.clear()
+
+        if "poller" in only:
+            sim_port = free_port()
+            sim_url = f"http://127.0.0.1:{sim_port}"
+            children.append(
+                Process(cli("simulator", "--port", str(sim_port), "--api-key", SIM_KEY), {}, f"{sim_url}/_sim/counters")
+            )
+            poll_env = {
+                "INBOUND_REDIS_URL": url,
+                "INBOUND_LOG_LEVEL": "WARNING",
+                "INBOUND_INFOBIP_BASE_URL": sim_url,
+                "INBOUND_INFOBIP_API_KEY": SIM_KEY,
+                "INBOUND_POLL_INTERVAL_SECONDS": "0.5",
+            }
+            report["poller"] = drain.measure(
+                sim_url, url, args.drain_backlog, 1000, lambda: children.append(Process(cli("poller"), poll_env))
+            )
+    finally:
+        for child in children:
+            child.stop()
+
+
 def print_report(report: dict[str, Any], output: Path) -> None:
-    print(f"{'ingest case':34} {'batch':>5} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
-    for case in report["ingest"]:
+    if "ingest" in report:
+        print(f"{'ingest case':34} {'batch':>5} {'req/s':>9} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
+        for case in report["ingest"]:
+            print(
+                f"{case['name']:34} {case['batch']:5d} {case['requests_per_s']:9.0f} {case['messages_per_s']:9.0f} "
+                f"{case['p50_ms']:8.2f} {case['p99_ms']:8.2f} {case['errors']:6d}"
+            )
+        ratios = report["ratios"]
+        print()
+        print(f"ingest vs one LPUSH endpoint     {ratios['ingest_vs_lpush']:6.2f}x   (goal >= 1.5x)")
+        print(f"ingest vs naive RQ endpoint      {ratios['ingest_vs_naive_rq']:6.2f}x   (goal >= 5x)")
+        print(f"ingest p99 / LPUSH p99           {ratios['p99_vs_lpush_p99']:6.2f}    (goal <= 1)")
+    if "worker" in report:
+        worker, cost = report["worker"], report["redis_cost"]
+        plain = worker["plain_rq_simpleworker_per_s"]
+        print(f"worker msg/s: ours {worker['ours_per_s']:.0f}, plain RQ SimpleWorker {plain:.0f}")
+        print(f"  -> {worker['ratio']:.1f}x   (goal >= 5x)")
         print(
-            f"{case['name']:34} {case['batch']:5d} {case['requests_per_s']:9.0f} {case['messages_per_s']:9.0f} "
-            f"{case['p50_ms']:8.2f} {case['p99_ms']:8.2f} {case['errors']:6d}"
+            f"Redis per message (enqueue + no-op worker): {cost['cpu_us_per_message']:.1f} us CPU,"
+            f" {cost['commands_per_message']:.1f} commands -> one Redis core tops out near"
+            f" {cost['ceiling_messages_per_s']:.0f} msg/s"
         )
-    ratios, rss, worker, e2e, poller = (report[k] for k in ("ratios", "receiver_rss_mb", "worker", "e2e", "poller"))
-    print()
-    print(f"ingest vs one LPUSH endpoint     {ratios['ingest_vs_lpush']:6.2f}x   (goal >= 1.5x)")
-    print(f"ingest vs naive RQ endpoint      {ratios['ingest_vs_naive_rq']:6.2f}x   (goal >= 5x)")
-    print(f"ingest p99 / LPUSH p99           {ratios['p99_vs_lpush_p99']:6.2f}    (goal <= 1)")
-    plain = worker["plain_rq_simpleworker_per_s"]
-    print(f"worker msg/s: ours {worker['ours_per_s']:.0f}, plain RQ SimpleWorker {plain:.0f}")
-    print(f"  -> {worker['ratio']:.1f}x   (goal >= 5x)")
-    cost = report["redis_cost"]
-    print(
-        f"Redis per message (enqueue + no-op worker): {cost['cpu_us_per_message']:.1f} us CPU,"
-        f" {cost['commands_per_message']:.1f} commands -> one Redis core tops out near"
-        f" {cost['ceiling_messages_per_s']:.0f} msg/s"
-    )
-    limit = report["rate_limit"]
-    print(
-        f"rate limit {limit['configured_per_s']:.0f}/s over {limit['processes']} worker processes:"
-        f" {limit['measured_per_s']:.1f}/s measured over {limit['seconds']:.0f} s ({limit['error']:+.1%})"
-        "   (goal within +-5%)"
-    )
-    io = report["io_worker"]
-    print(
-        f"I/O-bound handler (20 ms POST) msg/s: ours {io['ours_per_s']:.0f},"
-        f" plain RQ SimpleWorker {io['plain_rq_simpleworker_per_s']:.0f}"
-    )
-    print(f"  -> {io['ratio']:.1f}x   (goal >= 50x); {io['vs_noop']:.2f}x our no-op figure   (goal >= 0.7x)")
-    print(
-        f"end to end at {e2e['offered_per_s']:.0f} msg/s: p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms"
-        f" ({e2e['handled']}/{e2e['messages']} handled, {e2e['failures']} failed)   (goals 5 / 25 ms)"
-    )
-    print(
-        f"  from the receiver's ingested_at: p50 {e2e['from_ingest_p50_ms']:.1f} ms,"
-        f" p99 {e2e['from_ingest_p99_ms']:.1f} ms"
-    )
-    print(
-        f"poller drain: {poller['messages_per_s']:.0f} msg/s of {poller['throttle_bound_per_s']:.0f} bound"
-        f" = {poller['fraction_of_bound']:.0%}, 429s {poller['throttled']}   (goal >= 80%)"
-    )
-    print(
-        f"receiver RSS: {rss['before']:.1f} MB -> {rss['after']:.1f} MB after {rss['soak_messages']:,} more messages"
-        f" ({rss['growth']:+.1%})   (goal <= 120 MB, <= +10%)"
-    )
+    if "rate_limit" in report:
+        limit = report["rate_limit"]
+        print(
+            f"rate limit {limit['configured_per_s']:.0f}/s over {limit['processes']} worker processes:"
+            f" {limit['measured_per_s']:.1f}/s measured over {limit['seconds']:.0f} s ({limit['error']:+.1%})"
+            "   (goal within +-5%)"
+        )
+    if "io_worker" in report:
+        io = report["io_worker"]
+        print(
+            f"I/O-bound handler (20 ms POST, async httpx) msg/s: ours {io['ours_per_s']:.0f},"
+            f" plain RQ SimpleWorker {io['plain_rq_simpleworker_per_s']:.0f}"
+        )
+        print(f"  -> {io['ratio']:.1f}x   (goal >= 50x); {io['vs_noop']:.2f}x our no-op figure   (goal >= 0.7x)")
+        print(
+            f"  the same POST through a minimal kept-alive client: {io['lean_client_per_s']:.0f} msg/s"
+            f" -> {io['lean_ratio']:.1f}x plain RQ, {io['lean_vs_noop']:.2f}x our no-op figure"
+        )
+    if "e2e" in report:
+        e2e = report["e2e"]
+        print(
+            f"end to end at {e2e['offered_per_s']:.0f} msg/s: p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms"
+            f" ({e2e['handled']}/{e2e['messages']} handled, {e2e['failures']} failed)   (goals 5 / 25 ms)"
+        )
+        print(
+            f"  from the receiver's ingested_at: p50 {e2e['from_ingest_p50_ms']:.1f} ms,"
+            f" p99 {e2e['from_ingest_p99_ms']:.1f} ms"
+        )
+    if "poller" in report:
+        poller = report["poller"]
+        print(
+            f"poller drain: {poller['messages_per_s']:.0f} msg/s of {poller['throttle_bound_per_s']:.0f} bound"
+            f" = {poller['fraction_of_bound']:.0%}, 429s {poller['throttled']}   (goal >= 80%)"
+        )
+    if "receiver_rss_mb" in report:
+        rss = report["receiver_rss_mb"]
+        print(
+            f"receiver RSS: {rss['before']:.1f} MB -> {rss['after']:.1f} MB after {rss['soak_messages']:,} more"
+            f" messages ({rss['growth']:+.1%})   (goal <= 120 MB, <= +10%)"
+        )
     print(f"written: {output}")
 
 

@@ -1,12 +1,14 @@
 """Worker throughput, one process each: infobip-inbound's worker against a plain RQ SimpleWorker doing one
 job per message. Run by bench/run.py as a child process so that each measurement has a fresh interpreter.
 
-    python -m bench.worker_speed {rq,ours,rq-io,ours-io} REDIS_URL MESSAGES
+    python -m bench.worker_speed {rq,ours,rq-io,ours-io,ours-io-lean} REDIS_URL MESSAGES
 prints one JSON line: {"messages": N, "seconds": S}
 
 The -io kinds call the downstream at BENCH_DOWNSTREAM_URL once per message (bench.downstream answers after
-20 ms): plain RQ with a sync POST per job, ours with an async handler POSTing the same body, its calls
-running concurrently (IO_CONCURRENCY in flight).
+20 ms): plain RQ with a sync POST per job, ours with an async handler POSTing the same body (async httpx;
+`-lean`: a minimal kept-alive client, to show the worker's ceiling apart from the client's CPU), its calls
+running concurrently (IO_CONCURRENCY in flight). The handler runs once before the clock starts, on both
+sides: a long-running worker has its imports done and its connections open.
 """
 
 from __future__ import annotations
@@ -41,9 +43,14 @@ def result(i: int) -> dict[str, object]:
     }
 
 
+HANDLERS = {"ours": "bench.handlers:noop", "ours-io": "bench.handlers:post_downstream"}
+HANDLERS["ours-io-lean"] = "bench.handlers:post_downstream_lean"
+
+
 def plain_rq(connection: redis.Redis, messages: int, io: bool = False) -> float:
     queue = Queue("bench-plain", connection=connection)
     job = rq_post if io else rq_noop
+    job(result(-1))  # warm: imports and the kept-alive connection
     queue.enqueue_many([Queue.prepare_data(job, (result(i),), result_ttl=0) for i in range(messages)])
     worker = SimpleWorker([queue], connection=connection)
     started = time.perf_counter()
@@ -51,19 +58,24 @@ def plain_rq(connection: redis.Redis, messages: int, io: bool = False) -> float:
     return time.perf_counter() - started
 
 
-def ours(connection: redis.Redis, messages: int, io: bool = False) -> float:
+def ours(connection: redis.Redis, messages: int, kind: str) -> float:
+    from infobip_inbound.contract.model import UserResponse
     from infobip_inbound.contract.routing import Router
     from infobip_inbound.contract.settings import load_settings
     from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
     from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
+    from infobip_inbound.testing import run_handler
     from infobip_inbound.workers.worker import run_worker
 
-    handler = "bench.handlers:post_downstream" if io else "bench.handlers:noop"
+    handler = HANDLERS[kind]
+    io = kind != "ours"
     settings = load_settings(
         default_handlers=[handler],
         handler_flow={handler: {"concurrency": IO_CONCURRENCY}} if io else {},
         job_result_ttl_seconds=0,
     )
+    warm = normalize_envelope(parse_envelope(orjson.dumps({"results": [result(-1)]})), "forward")
+    run_handler(handler, UserResponse.model_validate_json(warm[0].json), settings=settings)
     writer, router = InboxWriter(settings), Router.from_settings(settings)
     for start in range(0, messages, BATCH):
         body = orjson.dumps({"results": [result(i) for i in range(start, min(messages, start + BATCH))]})
@@ -79,7 +91,7 @@ def main() -> None:
     os.environ.setdefault("INBOUND_LOG_LEVEL", "WARNING")
     connection = redis.Redis.from_url(url)
     io = kind.endswith("-io")
-    seconds = plain_rq(connection, messages, io) if kind.startswith("rq") else ours(connection, messages, io)
+    seconds = plain_rq(connection, messages, io) if kind.startswith("rq") else ours(connection, messages, kind)
     print(json.dumps({"messages": messages, "seconds": seconds}))
 
 

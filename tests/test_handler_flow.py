@@ -3,6 +3,7 @@ real Redis and a real HTTP downstream. Holding a pair never spends one of its tr
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ import redis
 
 from infobip_inbound.contract import dead_letter, handler_state
 from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.contract.store import keys, scripts
 from infobip_inbound.contract.store.keys import RQ_JOB_PREFIX, handled_key
 from infobip_inbound.workers.idempotency import pair_id
 from tests.downstream import Downstream
@@ -151,3 +153,21 @@ def test_the_rate_limit_holds_across_two_worker_processes(
     # spread of arrival times around the slots Redis handed out.
     per_second = Counter(int(call["at"]) for call in downstream.calls)
     assert max(per_second.values()) <= rate * 1.1 + 1
+
+
+def test_rate_slots_follow_each_other_whenever_callers_come(redis_client: redis.Redis) -> None:
+    interval_us = 3_600_000_000  # an hour: every call below comes long before the schedule's next slot
+    call = scripts.pace_handler(handler="slots", interval_us=interval_us)
+    key = keys.handler_pace_key("slots")
+
+    assert call.run(redis_client) == 0  # nothing reserved yet: the first slot is now
+    first_slot = int(redis_client.get(key) or 0) - interval_us
+    waits = [call.run(redis_client) for _ in range(5)]
+    # Each caller took the next slot, one interval after the previous one, however late it asked.
+    assert int(redis_client.get(key) or 0) == first_slot + 6 * interval_us
+    assert all(later > earlier for earlier, later in itertools.pairwise(waits))
+
+    # A schedule left in the past (idle time) builds no burst: the next slot is now, then one interval on.
+    redis_client.set(key, first_slot - 10 * interval_us)
+    assert call.run(redis_client) == 0
+    assert first_slot + interval_us <= int(redis_client.get(key) or 0) < first_slot + 2 * interval_us

@@ -669,9 +669,26 @@ def pace_send(*, api_key: str, interval_us: int) -> Call[int]:
     return Call(PACE, [keys.send_throttle_key(api_key)], [interval_us], int)
 
 
+RESERVE_SLOT = """
+-- A rate's next free slot, by Redis' clock: each caller takes one and waits until it. Slots follow from the
+-- previous slot, not from when a caller came, so a caller that wakes late for its slot shifts nobody's
+-- (the schedule does not drift with wake-up lateness); a slot is never earlier than now, so idle time
+-- builds no burst.
+-- KEYS[1]  the next free slot, microseconds
+-- ARGV[1]  interval between slots, microseconds
+-- Returns the microseconds to wait for the slot taken (0: now).
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local interval = tonumber(ARGV[1])
+local slot = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+redis.call('SET', KEYS[1], string.format('%d', slot + interval), 'PX', math.ceil((slot + interval - now) / 1000) + 1000)
+return slot - now
+"""
+
+
 def pace_handler(*, handler: str, interval_us: int) -> Call[int]:
-    """The same pacing for a handler's calls, shared by every worker (its `rate_per_second`)."""
-    return Call(PACE, [keys.handler_pace_key(handler)], [interval_us], int)
+    """A slot for one call of a handler, shared by every worker (its `rate_per_second`): wait the time returned."""
+    return Call(RESERVE_SLOT, [keys.handler_pace_key(handler)], [interval_us], int)
 
 
 RELEASE_REPLY = """

@@ -7,9 +7,10 @@ count in Redis, so a breaker trips mid-batch rather than after the whole batch f
 batch of their own that runs that handler after `hold_seconds`, with the tries they had: holding spends
 none. `finish` records the batch's outcomes on each breaker (infobip_inbound.contract.store.scripts).
 
-A handler's `rate_per_second` is paced by the GCRA script the poller uses (no burst, Redis' clock), under a key
-of the handler's: each call takes a slot or waits the time the script names. In one process the calls of a
-handler ask one at a time (a lock), so the script runs about once per call rather than once per waiting call.
+A handler's `rate_per_second` is paced in Redis under a key of the handler's (Redis' clock): each call
+reserves the next slot of the handler's schedule, one script call, and sleeps until it. Slots follow each
+other at the rate's interval whenever callers wait, so a call that wakes late does not push the later ones
+back: over any stretch of steady work the calls match the rate, whichever process takes which slot.
 """
 
 from __future__ import annotations
@@ -133,8 +134,6 @@ class Pacer:
     def __init__(self, connection: redis.Redis, settings: Settings) -> None:
         self._connection = connection
         self._settings = settings
-        self._async_locks: dict[str, asyncio.Lock] = {}
-        self._locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
 
     def _call(self, handler: str) -> scripts.Call[int] | None:
         rate = self._settings.flow_policy(handler).rate_per_second
@@ -144,18 +143,12 @@ class Pacer:
         call = self._call(handler)
         if call is None:
             return
-        with self._locks[handler]:
-            while (wait_us := call.run(self._connection)) > 0:
-                time.sleep(wait_us / 1e6)
+        if (wait_us := call.run(self._connection)) > 0:
+            time.sleep(wait_us / 1e6)
 
     async def wait_async(self, handler: str) -> None:
         call = self._call(handler)
         if call is None:
             return
-        lock = self._async_locks.setdefault(handler, asyncio.Lock())
-        async with lock:
-            while True:  # the slot is Redis' to give: poll it after the wait it names
-                wait_us = call.run(self._connection)
-                if wait_us <= 0:
-                    return
-                await asyncio.sleep(wait_us / 1e6)
+        if (wait_us := call.run(self._connection)) > 0:
+            await asyncio.sleep(wait_us / 1e6)

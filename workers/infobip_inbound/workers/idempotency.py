@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import redis
@@ -38,14 +38,20 @@ def already_handled(connection: redis.Redis, pairs: list[str]) -> set[str]:
 
 
 def record_success(
-    connection: redis.Redis, done_key: str, pair: str, ttl: int, also: Callable[[Pipeline], None] | None = None
+    connection: redis.Redis,
+    done_key: str,
+    pairs: Sequence[str],
+    ttl: int,
+    also: Callable[[Pipeline], None] | None = None,
 ) -> None:
-    """Record the pair as succeeded; `also` adds its writes to the same transaction (the archive's event)."""
+    """Record `pairs` as succeeded, all in one transaction (one round trip however many); `also` adds its
+    writes to the same transaction (the archive's events)."""
 
     def write() -> None:
         pipe = connection.pipeline(transaction=True)
-        pipe.set(handled_key(pair), b"1", ex=ttl)
-        pipe.sadd(done_key, pair)
+        for pair in pairs:
+            pipe.set(handled_key(pair), b"1", ex=ttl)
+        pipe.sadd(done_key, *pairs)
         pipe.expire(done_key, ttl)
         if also is not None:
             also(pipe)

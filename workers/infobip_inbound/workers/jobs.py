@@ -4,12 +4,13 @@
 re-delivered job keeps the batch it claimed), then `run_batch` runs every (message, handler) pair, and it
 claims again while responses keep coming. The pairs run concurrently up to each handler's limit
 (infobip_inbound.workers.pair_calls); each pair that succeeds is recorded (per pair, with the dedup window as
-TTL, and in the batch's done-set) as soon as its call returns, so a re-delivered job, or the same message in
-another batch, runs only the pairs that have not succeeded yet. Pairs of a paused handler, or of one whose
-circuit breaker is open, are held in a batch of their own without spending a try, and a handler's rate
-limit paces its calls (infobip_inbound.workers.handler_flow). Failed pairs are handed,
-per handler, to a retry batch or the dead-letter store (infobip_inbound.workers.failed_pairs); then the batch is
-deleted. A batch job carrying a handler name runs only that handler; `tries` counts the tries of its pairs.
+TTL, and in the batch's done-set; the successes of concurrent async calls in groups) before it counts, so a
+re-delivered job, or the same message in another batch, runs only the pairs that have not succeeded yet.
+Pairs of a paused handler, or of one whose circuit breaker is open, are held in a batch of their own without
+spending a try, and a handler's rate limit paces its calls (infobip_inbound.workers.handler_flow). Failed
+pairs are handed, per handler, to a retry batch or the dead-letter store (infobip_inbound.workers.failed_pairs);
+then the batch is deleted. A batch job carrying a handler name runs only that handler; `tries` counts the
+tries of its pairs.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import get_current_job
 
 from infobip_inbound.contract import archive
@@ -190,17 +193,17 @@ def run_batch(
 
     gate = FlowGate.open(connection, context.settings, {pair.handler for pair in pending})
 
+    def record(pairs: Sequence[Pair]) -> None:
+        # Before the pairs count (PairCalls): a crash re-runs at most the pairs in flight.
+        def events(pipe: Pipeline) -> None:
+            for pair in pairs:
+                line = archive.handler_line(pair.handler, archive.HANDLED, pair.tries)
+                archive.note(pipe, settings, pair.response.message_id, line)
+
+        record_success(connection, done_key, [pair.pair for pair in pairs], ttl, events)
+
     def succeeded(pair: Pair) -> None:
         nonlocal handled
-        # Recorded as soon as the call returns: a crash re-runs at most the pairs in flight.
-        line = archive.handler_line(pair.handler, archive.HANDLED, pair.tries)
-        record_success(
-            connection,
-            done_key,
-            pair.pair,
-            ttl,
-            lambda pipe: archive.note(pipe, settings, pair.response.message_id, line),
-        )
         gate.outcome(pair.handler, ok=True)
         with counting:
             handled += 1
@@ -222,7 +225,8 @@ def run_batch(
             )
         )
 
-    context.calls.run(pending, observer, succeeded, failed, gate.admit, Pacer(connection, context.settings))
+    pacer = Pacer(connection, context.settings)
+    context.calls.run(pending, observer, record, succeeded, failed, gate.admit, pacer)
     observer.finish(connection)
     queue = queue or context.settings.default_queue
     held = gate.finish(connection, context.jobs, done_key, queue, tries)

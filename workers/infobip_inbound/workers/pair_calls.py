@@ -5,9 +5,11 @@ at once (HandlerFlow; 32 unless configured). A sync handler configured above 1 r
 size (one pool per handler and process); other sync handlers run one call at a time on the worker's thread,
 as they always have, after the concurrent pairs. Right before each call, `admit` may hold the pair and `pace`
 waits for the handler's rate slot (infobip_inbound.workers.handler_flow). Each call runs in its own copy of
-the context, so the context variables set around it (request id, current handler) are its own. A pair's
-success is handed to `succeeded` (which records it) as soon as its call returns, before it counts: a crash
-re-runs at most the pairs in flight.
+the context, so the context variables set around it (request id, current handler) are its own.
+
+A pair's success is recorded (`record`) before it counts (`succeeded`) and before its call's slot frees, so a
+crash re-runs at most the pairs in flight. The successes of async calls are recorded in groups (_Grouped): one
+transaction per group instead of one per pair, written off the event loop while the other calls go on.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class Pair:
     tries: int = 1  # the try this call is (for a handler's context argument)
 
 
-Succeeded = Callable[[Pair], None]
+Record = Callable[[Sequence[Pair]], None]  # records pairs as succeeded, in one transaction
+Succeeded = Callable[[Pair], None]  # counts a pair whose success is recorded
 Failed = Callable[[Pair, Exception, str], None]
 Admit = Callable[[Pair], bool]  # asked right before each call: False holds the pair (flow control)
 
@@ -59,6 +62,53 @@ class _NoPace:
 
     async def wait_async(self, handler: str) -> None:
         return None
+
+
+class _Grouped:
+    """The successes of one batch's async calls, recorded in groups: those that come in while a group is being
+    written (in a thread: the loop goes on running calls) make the next group. Each call awaits its group's
+    write, so its success is recorded before it counts and before it frees its slot."""
+
+    def __init__(self, record: Record) -> None:
+        self._record = record
+        self._next: list[tuple[Pair, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, pair: Pair) -> None:
+        loop = asyncio.get_running_loop()
+        written = loop.create_future()
+        self._next.append((pair, written))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write())
+        await written
+
+    async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._next:
+            group, self._next = self._next, []
+            try:
+                await loop.run_in_executor(None, self._record, [pair for pair, _ in group])
+            except BaseException as exc:
+                # Redis gone for good, or the batch cancelled: every waiting call gets the error, as one
+                # recording its own success would.
+                unwritten, self._next = group + self._next, []
+                for _, written in unwritten:
+                    if written.done():
+                        continue
+                    if isinstance(exc, asyncio.CancelledError):
+                        written.cancel()
+                    else:
+                        written.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                return
+            for _, written in group:
+                if not written.done():
+                    written.set_result(None)
+
+    def cancel(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
 
 
 class PairCalls:
@@ -84,6 +134,7 @@ class PairCalls:
         self,
         pairs: Sequence[Pair],
         observer: BatchObserver,
+        record: Record,
         succeeded: Succeeded,
         failed: Failed,
         admit: Admit = _always,
@@ -93,7 +144,8 @@ class PairCalls:
         concurrent = [p for p in pairs if self._concurrent(p.handler)]
         if concurrent:
             loop = self._registry.loop
-            main = loop.create_task(self._run_concurrently(concurrent, observer, succeeded, failed, admit, pace))
+            run = self._run_concurrently(concurrent, observer, record, succeeded, failed, admit, pace)
+            main = loop.create_task(run)
             try:
                 loop.run_until_complete(main)
             except BaseException:
@@ -104,12 +156,13 @@ class PairCalls:
                 raise
         for pair in pairs:
             if not self._concurrent(pair.handler):
-                self._call(pair, observer, succeeded, failed, admit, pace)
+                self._call(pair, observer, record, succeeded, failed, admit, pace)
 
     async def _run_concurrently(
         self,
         pairs: Sequence[Pair],
         observer: BatchObserver,
+        record: Record,
         succeeded: Succeeded,
         failed: Failed,
         admit: Admit,
@@ -117,6 +170,7 @@ class PairCalls:
     ) -> None:
         loop = asyncio.get_running_loop()
         gates = {name: asyncio.Semaphore(self.limit(name)) for name in {p.handler for p in pairs}}
+        grouped = _Grouped(record)
 
         async def one(pair: Pair) -> None:
             async with gates[pair.handler]:
@@ -124,7 +178,8 @@ class PairCalls:
                     context = contextvars.copy_context()
                     pool = self._pool(pair.handler)
                     call = self._call
-                    await loop.run_in_executor(pool, context.run, call, pair, observer, succeeded, failed, admit, pace)
+                    args = (pair, observer, record, succeeded, failed, admit, pace)
+                    await loop.run_in_executor(pool, context.run, call, *args)
                     return
                 if not admit(pair):
                     return
@@ -134,6 +189,7 @@ class PairCalls:
                 except Exception as exc:
                     failed(pair, exc, traceback.format_exc())
                     return
+                await grouped.record(pair)
                 succeeded(pair)
 
         tasks = [asyncio.ensure_future(one(pair)) for pair in pairs]  # each copies the context
@@ -142,9 +198,17 @@ class PairCalls:
         finally:
             for task in tasks:
                 task.cancel()
+            grouped.cancel()
 
     def _call(
-        self, pair: Pair, observer: BatchObserver, succeeded: Succeeded, failed: Failed, admit: Admit, pace: Pace
+        self,
+        pair: Pair,
+        observer: BatchObserver,
+        record: Record,
+        succeeded: Succeeded,
+        failed: Failed,
+        admit: Admit,
+        pace: Pace,
     ) -> None:
         if not admit(pair):
             return
@@ -154,6 +218,7 @@ class PairCalls:
         except Exception as exc:
             failed(pair, exc, traceback.format_exc())
             return
+        record([pair])
         succeeded(pair)
 
     def _pool(self, handler: str) -> ThreadPoolExecutor:
