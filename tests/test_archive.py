@@ -168,7 +168,7 @@ def test_every_message_tells_its_story_and_a_later_handler_is_replayed_once_per_
 def test_the_archive_stays_within_its_bound_over_a_million_messages(redis_url: str) -> None:
     figures = archive_memory.run(1_000_000, 10_000, redis_url=redis_url, outcomes=False)
     assert figures["archived"] == 10_000
-    assert (figures["record_keys"], figures["event_keys"]) == (10_000, 10_000)
+    assert (figures["record_keys"], figures["event_keys"]) == (10_000, 0)  # events only once there are some
     assert all(point["archived"] <= 10_000 for point in figures["checkpoints"])
     # Memory is flat once the bound is reached: the last checkpoint holds what the second did, give or take.
     second, last = figures["checkpoints"][1]["used_memory_bytes"], figures["checkpoints"][-1]["used_memory_bytes"]

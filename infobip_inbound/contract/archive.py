@@ -1,19 +1,19 @@
 """The archive: every accepted response with its journey, kept for look-up (`messages`) and `replay`.
 
-Two Redis strings per message id: its record (keys.archive_key), the inbox entry as queued (request line and
-response JSON), and its events (keys.archive_events_key), one line per event, fields split by \x1f:
+Two Redis strings per message id, fields split by \x1f: its record (keys.archive_key), written by the enqueue
+script when the response is accepted, and its events (keys.archive_events_key), one line appended per event:
 
-    A  <ms> <queue>                                   accepted and queued (by the enqueue script, with the
-                                                      record; an id accepted again after the dedup window
-                                                      gets a second `A`: its journey starts there)
-    Q  <ms> <quarantine entry id> <reason>            a result with this message id was quarantined
-    H  <ms> <handler> <outcome> <try> <detail>        what a handler's try came to (OUTCOMES)
+    A  <ms> <queue> <inbox entry>                     the record: accepted and queued (an id accepted again
+                                                      after the dedup window gets a new record)
+    Q  <ms> <quarantine entry id> <reason>            event: a result with this id was quarantined
+    H  <ms> <handler> <outcome> <try> <detail>        event: what a handler's try came to (OUTCOMES)
 
-Events are appended blind (APPEND, then EXPIRE): no read and no script on the workers' hot path. They live
-apart from the record because APPEND leaves a string room to grow, which would double the large one. Each
-event renews the events' TTL; events whose record the size bound evicted are never shown (readers need the
-record, or a quarantine note) and expire. The index (a sorted set by acceptance time) bounds the number of
-records; the enqueue script trims it.
+Events are appended blind (APPEND, then EXPIRE): no read and no script on the workers' hot path; the events
+key exists only once there is an event, so accepting a response writes one string. Events live apart from
+the record because APPEND leaves a string room to grow, which would double the large one. Each event renews
+the events' TTL; events whose record the size bound evicted are never shown (readers need the record, or a
+quarantine note) and expire. The index (a sorted set by acceptance time) bounds the number of records; the
+enqueue script trims it.
 """
 
 from __future__ import annotations
@@ -129,23 +129,20 @@ class Journey:
 
 
 def parse(message_id: str, record: bytes | None, events: bytes | None) -> Journey | None:
-    """A record and its events read back; None when there is neither a record nor a quarantine note (only
-    events appended after the size bound evicted the record)."""
+    """A record and its events read back, in time order; None when there is neither a record nor a
+    quarantine note (only events appended after the size bound evicted the record)."""
     journey = Journey(message_id)
     if record is not None:
-        journey.entry = record
-        journey.request_id, response_json = decode_entry(record)
+        _, at, queue, entry = record.split(SEP, 3)
+        journey.accepted_at = int(at) / 1000
+        journey.queue = queue.decode()
+        journey.entry = entry
+        journey.request_id, response_json = decode_entry(entry)
         journey.response = orjson.loads(response_json)
+        journey.events.append(Event(journey.accepted_at, "accepted", detail=journey.queue))
     for line in (events or b"").split(b"\n"):
         kind, _, rest = line.partition(SEP)
-        if kind == b"A":
-            at, queue = rest.split(SEP, 1)
-            if journey.accepted_at is not None:
-                journey.events.clear()  # accepted again after the dedup window: the journey starts again
-            journey.accepted_at = int(at) / 1000
-            journey.queue = queue.decode()
-            journey.events.append(Event(journey.accepted_at, "accepted", detail=journey.queue))
-        elif kind == b"Q":
+        if kind == b"Q":
             at, entry_id, reason = rest.split(SEP, 2)
             event = Event(int(at) / 1000, "quarantined", detail=f"{entry_id.decode()}: {reason.decode()}")
             journey.events.append(event)
@@ -155,8 +152,7 @@ def parse(message_id: str, record: bytes | None, events: bytes | None) -> Journe
             journey.events.append(event)
     if record is None and not journey.quarantined:
         return None
-    if record is None:
-        journey.accepted_at = journey.queue = None  # evicted: only what came before is shown
+    journey.events.sort(key=lambda event: event.at)  # a quarantine note may come before the acceptance
     return journey
 
 

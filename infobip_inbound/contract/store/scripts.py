@@ -170,19 +170,14 @@ end
 """
 
 
-# The archive block of ENQUEUE: a record is two strings named by prefix + message id (the inbox entry, and its
-# events, one line each), indexed by acceptance time.
+# The archive block of ENQUEUE: a message's record and its events are two strings named by prefix + message id,
+# indexed by acceptance time.
 _ARCHIVE = f"""
 local function archive_id(record)
   return string.sub(record, {len(keys.ARCHIVE_PREFIX) + 1})
 end
-local function archive_accepted(index, record, events, entry, now, queue, age)
-  redis.call('SET', record, entry, 'EX', age)
-  local line = 'A\\31' .. now .. '\\31' .. queue .. '\\n'
-  if not redis.call('SET', events, line, 'EX', age, 'NX') then  -- earlier events (a quarantine note) stay
-    redis.call('APPEND', events, line)
-    redis.call('EXPIRE', events, age)
-  end
+local function archive_accepted(index, record, entry, now, queue, age)
+  redis.call('SET', record, 'A\\31' .. now .. '\\31' .. queue .. '\\31' .. entry, 'EX', age)
   redis.call('ZADD', index, now, archive_id(record))
 end
 local function archive_note(index, record, events, line, now, age)
@@ -260,7 +255,7 @@ ENQUEUE = (
 -- KEYS[11]  archive index (message id scored by when it was accepted, ms)
 -- KEYS[12 .. 11+R]  one seen key per response
 -- then, with C = 1: one campaign group hash per response, in the same order
--- then, with A = 1: per response its archive record and events keys, in the same order
+-- then, with A = 1: per response its archive record key, in the same order
 -- then, with A = 1: per quarantine note its message's archive record and events keys (QA of them)
 -- ARGV[1]  dedup window, seconds
 -- ARGV[2]  throughput bucket TTL, seconds
@@ -279,10 +274,10 @@ ENQUEUE = (
 -- ARGV[e+R .. e+3R-1]  with C = 1: per response its keyword and 1 if paired (else 0)
 -- ARGV[last QA]  the quarantine notes' lines
 -- Returns one flag per response: 1 queued, 0 duplicate (seen within the window).
--- An archived response's record is its inbox entry, and its events start with `A <now> <queue>` (fields split
--- by \x1f; infobip_inbound.contract.archive). The index is trimmed by age (records expire by their TTL) and
--- by size, evicting at most the given number per call so one call stays short after the bound is lowered;
--- evicted records are deleted by name (prefix + id), like the campaign groups.
+-- An archived response's record is `A <now> <queue> <inbox entry>` (fields split by \x1f); its events key is
+-- written only by events (infobip_inbound.contract.archive). The index is trimmed by age (records expire by
+-- their TTL) and by size, evicting at most the given number per call so one call stays short after the bound
+-- is lowered; evicted records and their events are deleted by name (prefix + id), like the campaign groups.
 """
     + _ENSURE_DRAIN_JOB
     + _CAMPAIGN_GROUPS
@@ -304,7 +299,7 @@ if counting then
   per = per + 1
 end
 if archiving then
-  per = per + 2
+  per = per + 1
 end
 local r = (#KEYS - 11 - 2 * nqa) / per
 local first_archive = first_seen + r
@@ -326,8 +321,7 @@ for j = 0, r - 1 do
       tally(groups, KEYS[first_seen + r + j], ARGV[at], ARGV[at + 1])
     end
     if archiving then
-      local at = first_archive + 2 * j
-      archive_accepted(KEYS[11], KEYS[at], KEYS[at + 1], entry, now, queue, archive_age)
+      archive_accepted(KEYS[11], KEYS[first_archive + j], entry, now, queue, archive_age)
     end
   else
     flags[#flags + 1] = 0
@@ -336,7 +330,7 @@ end
 if archiving then
   local first_line = #ARGV - nqa + 1
   for j = 0, nqa - 1 do
-    local at = first_archive + 2 * (r + j)
+    local at = first_archive + r + 2 * j
     archive_note(KEYS[11], KEYS[at], KEYS[at + 1], ARGV[first_line + j], now, archive_age)
   end
   if added + nqa > 0 then
@@ -427,11 +421,9 @@ def enqueue(
         per_response += [count.keyword, int(count.paired)]
     notes = archive_notes if archive is not None else ()
     archived: list[Arg] = [1, *archive.args()] if archive is not None else [0, 0, 0, 0]
-    noted = [note.message_id for note in notes]
-    archive_keys = [
-        key
-        for message_id in ([*message_ids, *noted] if archive is not None else ())
-        for key in (keys.archive_key(message_id), keys.archive_events_key(message_id))
+    archive_keys = [keys.archive_key(message_id) for message_id in message_ids] if archive is not None else []
+    archive_keys += [
+        key for note in notes for key in (keys.archive_key(note.message_id), keys.archive_events_key(note.message_id))
     ]
     return Call(
         ENQUEUE,
