@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -140,3 +141,24 @@ def forward(receiver: ReceiverProcess, *results: dict[str, object]) -> dict[str,
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
+
+
+def headless_chromium(profile: Path, *flags: str) -> list[str]:
+    """The command of a headless Chromium with its own profile, for the pages' browser checks; skips the
+    calling test where Chromium is not installed (CI installs it: .ci/run)."""
+    import pytest
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium); pages checked over HTTP only")
+    return [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        *flags,
+    ]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import load_settings
 from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
-from tests.support import ROOT, ReceiverProcess, envelope, forward, result
+from tests.support import ROOT, ReceiverProcess, envelope, forward, headless_chromium, result
 
 ADMIN_TOKEN = "messages-admin-token-7f3a"
 BEARER = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -217,21 +216,8 @@ def test_without_admin_tokens_the_look_up_is_not_served(
 
 
 def test_in_a_browser_the_search_leads_to_the_message(receiver: ReceiverProcess, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium); pages checked over HTTP only")
+    browser = headless_chromium(tmp_path / "chromium", "--window-size=1280,900")
     authed = receiver.base_url.replace("http://", f"http://ops:{ADMIN_TOKEN}@")
-    browser = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--hide-scrollbars",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-        "--window-size=1280,900",
-    ]
 
     def dom(url: str) -> str:
         done = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120)

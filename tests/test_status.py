@@ -4,7 +4,6 @@ dead-lettered, scheduled for retry, running, waiting; a real poller holding the 
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import redis
 from rq.registry import StartedJobRegistry
 
 from tests.simulator_support import API_KEY, SimulatorProcess
-from tests.support import ROOT, ReceiverProcess, Role, forward, result, run_cli, wait_until
+from tests.support import ROOT, ReceiverProcess, Role, forward, headless_chromium, result, run_cli, wait_until
 
 pytest_plugins = ["tests.simulator_fixtures"]
 
@@ -163,22 +162,8 @@ def check_page(receiver: ReceiverProcess, tmp_path: Path) -> None:
     figures = httpx.get(page_url + ".json", headers={"Authorization": basic}, timeout=10).json()
     assert figures["handlers"][FAILING]["dead_letters"] == 3
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium); page checked over HTTP only")
+    browser = headless_chromium(tmp_path / "chromium", "--window-size=1280,1500", "--virtual-time-budget=3000")
     authed_url = page_url.replace("http://", f"http://ops:{ADMIN_TOKEN}@")
-    browser = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--hide-scrollbars",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-        "--window-size=1280,1500",
-        "--virtual-time-budget=3000",
-    ]
     dom = subprocess.run([*browser, "--dump-dom", authed_url], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-rendered="yes"' in dom.stdout  # the page's script ran under its Content-Security-Policy
