@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 import redis
@@ -42,7 +42,6 @@ REDRIVEN = "redriven"  # taken from the dead-letter store by `dlq retry`, queued
 OUTCOMES = (HANDLED, RETRYING, DEAD, REPLAY, REDRIVEN)
 
 # What `--outcome` selects: a handler's last outcome, "quarantined", or "pending" (accepted, no outcome yet).
-Outcome = Literal["handled", "retrying", "dead", "replay", "redriven", "quarantined", "pending"]
 SELECTABLE: tuple[str, ...] = (*OUTCOMES, "quarantined", "pending")
 
 _DETAIL_CHARS = 500
@@ -73,7 +72,7 @@ def handler_line(handler: str, outcome: str, tries: int, detail: str = "", at: f
 
 
 def note(pipe: Pipeline, settings: Settings, message_id: str, line: bytes) -> None:
-    """Append an event to a message's record (in the caller's pipeline); nothing when archiving is off."""
+    """Append an event to a message's events (in the caller's pipeline); nothing when archiving is off."""
     if settings.archive:
         key = keys.archive_events_key(message_id)
         pipe.append(key, line + b"\n")
