@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +15,7 @@ import orjson
 import redis
 from redis.client import Pipeline
 
+from infobip_inbound.contract import durations
 from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
 
 P = ParamSpec("P")
@@ -24,18 +24,15 @@ T = TypeVar("T")
 
 CHUNK = 500  # entries per transaction in bulk actions: memory and each MULTI stay bounded
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
 
 def parse_age(value: str | None) -> float | None:
-    """`90`, `90s`, `15m`, `2h`, `7d` as seconds."""
+    """`90`, `90s`, `15m`, `2h`, `7d`, `1w` as seconds (infobip_inbound.contract.durations)."""
     if value is None:
         return None
-    match = _DURATION.match(value.strip())
-    if not match:
+    found = durations.seconds(value)
+    if found is None:
         raise click.BadParameter(f"{value!r} is not a duration like 90s, 15m, 2h or 7d")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return found
 
 
 def one_line(text: str) -> str:

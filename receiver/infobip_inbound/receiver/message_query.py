@@ -3,27 +3,19 @@ search form that writes it (on the status page and above the results). No I/O.""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
 
+from infobip_inbound.contract import durations
 from infobip_inbound.contract.archive import SELECTABLE, Filters
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000  # one page reads at most this many records' matches; narrower filters find older ones
 SOURCES = ("forward", "pull")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 # The query parameters, in the form's order; `limit` is set by the "more" link only.
 FIELDS = ("id", "newer", "application", "keyword", "bulk_id", "source", "outcome", "handler")
-
-
-def seconds(text: str) -> float | None:
-    """A duration such as "90s", "15m", "1h", "2d", "1w" or plain seconds; None when it is not one."""
-    found = _DURATION.match(text)
-    return None if found is None else float(found.group(1)) * _UNITS[found.group(2).lower()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +41,7 @@ def read(params: Mapping[str, str], now: float | None = None) -> Query:
     problems: list[str] = []
     since = None
     if "newer" in values:
-        window = seconds(values["newer"])
+        window = durations.seconds(values["newer"])
         if window is None:
             problems.append(f"newer than: {values['newer']!r} is not a duration such as 15m, 1h or 2d")
         else:
