@@ -30,10 +30,9 @@ from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import keys, scripts
-from infobip_inbound.contract.store.entries import decode_entry, decode_traced_entry
+from infobip_inbound.contract.store.entries import decode_traced_entry
 from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.contract.store.keys import batch_key
-from infobip_inbound.runtime import tracing
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
 from infobip_inbound.workers.handler_api import PermanentFailure, RetryLater
 from infobip_inbound.workers.handler_flow import FlowGate, Pacer
@@ -152,19 +151,12 @@ def run_batch(
     done_key = keys.done_key(batch_key)
     raw_responses, done_raw = _load(connection, batch_key, done_key)
     responses = []
-    if tracing.enabled:
-        for raw in raw_responses:
-            request_id, trace, response_json = decode_traced_entry(raw)
-            response = UserResponse.model_validate_json(response_json)
-            observer.brought_by(response.message_id, request_id, trace)
-            responses.append(response)
-        observer.claimed(len(responses))
-    else:
-        for raw in raw_responses:
-            request_id, response_json = decode_entry(raw)
-            response = UserResponse.model_validate_json(response_json)
-            observer.brought_by(response.message_id, request_id)
-            responses.append(response)
+    for raw in raw_responses:
+        request_id, trace, response_json = decode_traced_entry(raw)
+        response = UserResponse.model_validate_json(response_json)
+        observer.brought_by(response.message_id, request_id, trace)
+        responses.append(response)
+    observer.claimed(len(responses))  # a claim span when tracing is on
     plan = [(handler,) if handler else context.router.destination(r).handlers for r in responses]
     done = {member.decode() for member in done_raw}
     done |= already_handled(
