@@ -109,6 +109,33 @@ class Progress:
             click.echo(err=True)
 
 
+def list_items(
+    items: Iterable[T],
+    as_json: bool,
+    *,
+    field: str,
+    to_json: Callable[[T], bytes],
+    line: Callable[[T], str],
+    total: tuple[str, int],
+    summary: Callable[[int], str],
+) -> None:
+    """A store's listing: one line per item and a summary line, or one JSON document {field: [...], "listed":
+    n, total name: total} written as the items are read, so a large store is never held whole."""
+    listed = 0
+    if as_json:
+        click.echo(f'{{"{field}":[', nl=False)
+    for item in items:
+        if as_json:
+            click.echo(("," if listed else "") + to_json(item).decode(), nl=False)
+        else:
+            click.echo(line(item))
+        listed += 1
+    if as_json:
+        click.echo(f'],"listed":{listed},"{total[0]}":{total[1]}}}')
+    else:
+        click.echo(summary(listed))
+
+
 def print_json(document: dict[str, Any]) -> None:
     """One JSON document on one line, keys sorted: as `status --json` prints."""
     click.echo(orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode())

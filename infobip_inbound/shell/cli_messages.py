@@ -131,20 +131,16 @@ def list_(limit: int, as_json: bool, **values: Any) -> None:
     """List archived messages, newest first."""
     connection = bulk.connection(bulk.settings())
     selected = archive.select(connection, _selection(values), limit=limit, chunk=bulk.CHUNK)
-    total = archive.figures(connection)["messages"]  # Redis is asked before anything is printed
-    listed = 0
-    if as_json:  # written as it is read
-        click.echo('{"messages":[', nl=False)
-    for journey in selected:
-        if as_json:
-            click.echo(("," if listed else "") + archive.to_json(journey).decode(), nl=False)
-        else:
-            click.echo(_line(journey))
-        listed += 1
-    if as_json:
-        click.echo(f'],"listed":{listed},"archived":{total}}}')
-    else:
-        click.echo(f"{listed} message{'' if listed == 1 else 's'} (of {total} archived)")
+    total = int(archive.figures(connection)["messages"] or 0)  # Redis is asked before anything is printed
+    bulk.list_items(
+        selected,
+        as_json,
+        field="messages",
+        to_json=archive.to_json,
+        line=_line,
+        total=("archived", total),
+        summary=lambda listed: f"{listed} message{'' if listed == 1 else 's'} (of {total} archived)",
+    )
 
 
 @click.command()

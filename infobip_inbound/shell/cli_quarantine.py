@@ -99,19 +99,15 @@ def list_(as_json: bool, **filters: Any) -> None:
     """List entries, oldest first."""
     connection = bulk.connection(bulk.settings())
     total = store.count(connection)
-    listed = 0
-    if as_json:  # written as it is read: a large quarantine is never held whole
-        click.echo('{"entries":[', nl=False)
-    for entry in _select(connection, **filters):
-        if as_json:
-            click.echo(("," if listed else "") + entry.to_json().decode(), nl=False)
-        else:
-            click.echo(_line(entry))
-        listed += 1
-    if as_json:
-        click.echo(f'],"listed":{listed},"total":{total}}}')
-    else:
-        click.echo(f"{listed} entr{'y' if listed == 1 else 'ies'} (of {total})")
+    bulk.list_items(
+        _select(connection, **filters),
+        as_json,
+        field="entries",
+        to_json=QuarantineEntry.to_json,
+        line=_line,
+        total=("total", total),
+        summary=lambda listed: f"{listed} entr{'y' if listed == 1 else 'ies'} (of {total})",
+    )
 
 
 @quarantine.command()
