@@ -40,7 +40,7 @@ def enqueue(settings: Settings, *results: dict[str, object]) -> list[str]:
     keys = []
     for queue in settings.queues:
         job_id = f"test-{uuid.uuid4().hex}"
-        if claim_batch(connection, queue, job_id, context) > 0:
+        if claim_batch(connection, queue, job_id, context).entries:
             keys.append(batch_key(job_id))
     connection.close()
     return keys
@@ -195,7 +195,8 @@ def test_a_drain_job_waiting_for_its_retry_runs_when_due_though_rq_scheduler_loc
     (job_id,) = queue.job_ids
     # The drain job claimed its batch, then failed as a whole (Redis went away under it): RQ took it off the
     # queue and scheduled its retry. Nothing else points at the claimed batch; the inbox is empty.
-    assert claim_batch(redis_client, settings.default_queue, job_id, HandlerContext.build(settings)) == 2
+    claimed = claim_batch(redis_client, settings.default_queue, job_id, HandlerContext.build(settings))
+    assert claimed.entries is not None and len(claimed.entries) == 2
     queue.remove(job_id)
     job = Job.fetch(job_id, connection=redis_client)
     ScheduledJobRegistry(queue=queue).schedule(job, datetime.now(UTC))

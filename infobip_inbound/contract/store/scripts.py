@@ -495,7 +495,8 @@ CLAIM = (
 -- ARGV[1]  claim max
 -- ARGV[2]  this job's id
 -- ARGV[3 .. 4+2N]  the drain-job block (below), for the follow-up job
--- Returns the number claimed, or -1 when this job claimed before (a retry: it keeps its batch).
+-- Returns -1 when this job claimed before (a retry: it keeps its batch), else {pushed, entries...}: 1 if the
+-- prepared follow-up job was pushed (its id is then used up), and the entries claimed, in order.
 """
     + _ENSURE_DRAIN_JOB
     + """
@@ -506,24 +507,40 @@ if redis.call('GET', KEYS[2]) == ARGV[2] then
   redis.call('DEL', KEYS[2])
 end
 local n = math.min(redis.call('LLEN', KEYS[1]), tonumber(ARGV[1]))
-for _ = 1, n do
-  redis.call('LMOVE', KEYS[1], KEYS[6], 'LEFT', 'RIGHT')
+local claimed = {0}
+for i = 1, n do
+  claimed[i + 1] = redis.call('LMOVE', KEYS[1], KEYS[6], 'LEFT', 'RIGHT')
 end
 if redis.call('LLEN', KEYS[1]) > 0 then
-  ensure_drain_job(false)
+  claimed[1] = ensure_drain_job(false)
 end
-return n
+return claimed
 """
 )
 
 
-def claim(*, queue: str, job_id: str, claim_max: int, followup: PreparedJob) -> Call[int]:
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What one claim took: the entries now in the job's batch (None when the job holds an unfinished batch
+    from an earlier delivery: that batch is handled first), and whether the prepared follow-up job was pushed."""
+
+    entries: list[bytes] | None
+    followup_pushed: bool
+
+
+def _claimed(reply: Any) -> Claimed:
+    if not isinstance(reply, list):
+        return Claimed(None, False)
+    return Claimed(reply[1:], reply[0] == 1)
+
+
+def claim(*, queue: str, job_id: str, claim_max: int, followup: PreparedJob) -> Call[Claimed]:
     """Claim into `batch_key(job_id)`; `followup` is pushed if entries remain and no drain job is waiting."""
     return Call(
         CLAIM,
         [keys.inbox_key(queue), *_drain_job_keys(queue, followup), keys.batch_key(job_id)],
         [claim_max, job_id, *_drain_job_args(followup)],
-        int,
+        _claimed,
     )
 
 

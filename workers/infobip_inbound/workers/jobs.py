@@ -31,7 +31,7 @@ from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import keys, scripts
 from infobip_inbound.contract.store.entries import decode_traced_entry
-from infobip_inbound.contract.store.jobs import Jobs
+from infobip_inbound.contract.store.jobs import Jobs, PreparedJob
 from infobip_inbound.contract.store.keys import batch_key
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
 from infobip_inbound.workers.handler_api import PermanentFailure, RetryLater
@@ -43,8 +43,6 @@ from infobip_inbound.workers.pair_calls import Pair, PairCalls
 from infobip_inbound.workers.registry import HandlerRegistry
 
 log = logging.getLogger("infobip_inbound.worker")
-
-_IDLE_POLL_SECONDS = 0.002
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,34 +92,61 @@ def drain_inbox(queue: str) -> dict[str, int]:
         raise RuntimeError("drain_inbox runs only inside an RQ worker")
     context = current_context()
     # Keep claiming while responses keep coming, within a time budget, and wait a moment for more before
-    # ending: RQ's cost per job (several round trips) is then paid once per busy spell, and a response that
-    # arrives mid-job waits one short poll, not a new job.
+    # ending: RQ's cost per job (several round trips) is then paid once per busy spell. The wait blocks on the
+    # inbox itself, so a response that arrives mid-job is taken the moment it lands, not at the next poll.
     settings = context.settings
     deadline = time.monotonic() + settings.worker_job_budget_seconds
     idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
+    # A blocked read must end well before the client's socket timeout would break it.
+    longest_wait = settings.redis_socket_timeout / 2
+    # The follow-up job a claim pushes when it leaves entries behind: prepared once, again only once pushed.
+    followup = context.jobs.drain(queue)
     totals: dict[str, int] = {}
     with job_lease(job.connection, job.id, settings.job_visibility_seconds):
         while time.monotonic() < deadline:
             claimed_at = time.time_ns()  # the start of the batch's claim span, when traced
-            if claim_batch(job.connection, queue, job.id, context) == 0:
-                if time.monotonic() >= idle_until:
+            claimed = claim_batch(job.connection, queue, job.id, context, followup)
+            if claimed.followup_pushed:
+                followup = context.jobs.drain(queue)
+            entries = claimed.entries
+            if entries == []:
+                wait = min(idle_until, deadline) - time.monotonic()
+                if wait <= 0:
                     break
-                time.sleep(_IDLE_POLL_SECONDS)
-                continue
+                entry = take_next(job.connection, queue, job.id, min(wait, longest_wait))
+                if entry is None:
+                    continue  # the wait ran out: one more claim, then the loop ends unless something came
+                claimed_at, entries = time.time_ns(), [entry]
             observer = BatchObserver(job, claimed_at)
-            outcome = run_batch(job.connection, batch_key(job.id), context, queue=queue, observer=observer)
+            outcome = run_batch(
+                job.connection, batch_key(job.id), context, queue=queue, observer=observer, entries=entries
+            )
             for name, count in outcome.items():
                 totals[name] = totals.get(name, 0) + count
             idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
     return totals
 
 
-def claim_batch(connection: Redis, queue: str, job_id: str, context: HandlerContext) -> int:
-    """Move up to `worker_claim_max` responses from the inbox to this job's batch; -1 if it holds an
-    unfinished batch already (a retried job: that batch is handled first)."""
+def claim_batch(
+    connection: Redis, queue: str, job_id: str, context: HandlerContext, followup: PreparedJob | None = None
+) -> scripts.Claimed:
+    """Move up to `worker_claim_max` responses from the inbox to this job's batch (entries None if it holds an
+    unfinished batch already: a retried job handles that batch first)."""
     return scripts.claim(
-        queue=queue, job_id=job_id, claim_max=context.settings.worker_claim_max, followup=context.jobs.drain(queue)
+        queue=queue,
+        job_id=job_id,
+        claim_max=context.settings.worker_claim_max,
+        followup=followup or context.jobs.drain(queue),
     ).run(connection)
+
+
+def take_next(connection: Redis, queue: str, job_id: str, timeout: float) -> bytes | None:
+    """Wait up to `timeout` seconds for the inbox's next response and move it into this job's (empty) batch;
+    None if none came. The move is atomic, as a claim is: a worker killed after it leaves the response in the
+    batch of a job that RQ gives out again."""
+    # Redis takes a fractional timeout (6.0+); redis-py's hint says int.
+    entry = connection.blmove(keys.inbox_key(queue), batch_key(job_id), timeout, "LEFT", "RIGHT")  # type: ignore[arg-type]
+    return entry if isinstance(entry, bytes) else None
 
 
 def handle_batch(batch_key: str, handler: str | None = None, tries: int = 1) -> dict[str, int]:
@@ -146,10 +171,13 @@ def run_batch(
     tries: int = 1,
     queue: str | None = None,
     observer: BatchObserver | None = None,
+    entries: list[bytes] | None = None,
 ) -> dict[str, int]:
+    """Run the batch's pairs. `entries`: the batch's content when the caller has just claimed it (a fresh
+    batch has no pair done yet); else it is read, with the pairs done in an earlier delivery."""
     observer = observer or BatchObserver()
     done_key = keys.done_key(batch_key)
-    raw_responses, done_raw = _load(connection, batch_key, done_key)
+    raw_responses, done_raw = (entries, set()) if entries is not None else _load(connection, batch_key, done_key)
     responses = []
     for raw in raw_responses:
         request_id, trace, response_json = decode_traced_entry(raw)
@@ -219,7 +247,6 @@ def run_batch(
 
     pacer = Pacer(connection, context.settings)
     context.calls.run(pending, observer, record, succeeded, failed, gate.admit, pacer)
-    observer.finish(connection)
     queue = queue or context.settings.default_queue
     held = gate.finish(connection, context.jobs, done_key, queue, tries)
     outcome = {"responses": len(raw_responses), "handled": handled, "skipped": skipped}
@@ -228,7 +255,11 @@ def run_batch(
     if failures:
         outcome |= settle_failures(connection, context.settings, context.jobs, done_key, queue, tries, failures)
         observer.retrying(outcome["retrying"])
-    connection.delete(batch_key, done_key)
+    # The batch's counts and its removal in one round trip.
+    pipe = connection.pipeline(transaction=False)
+    observer.finish(pipe)
+    pipe.delete(batch_key, done_key)
+    pipe.execute()
     return outcome
 
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from redis import Redis
+from redis.client import Pipeline
 
 from infobip_inbound.contract import throughput
 from infobip_inbound.contract.model import UserResponse
@@ -33,7 +33,7 @@ current_handler: ContextVar[str | None] = ContextVar("current_handler", default=
 
 
 class BatchObserver:
-    """Observes one run of one batch job; `finish` writes the batch's counts to Redis in one round trip."""
+    """Observes one run of one batch job; `finish` adds the batch's counts to the pipeline that ends the batch."""
 
     def __init__(self, job: Any = None, claimed_at: int | None = None) -> None:
         self._job_id = job.id if job is not None else None
@@ -124,8 +124,6 @@ class BatchObserver:
             attributes["infobip_inbound.job_id"] = self._job_id
         return attributes
 
-    def finish(self, connection: Redis) -> None:
-        """Throughput counts of this run, in one round trip."""
-        pipe = connection.pipeline(transaction=False)
+    def finish(self, pipe: Pipeline) -> None:
+        """Throughput counts of this run, added to the caller's pipeline."""
         throughput.add(pipe, self._counts)
-        pipe.execute()
