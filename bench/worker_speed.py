@@ -1,14 +1,18 @@
 """Worker throughput, one process each: infobip-inbound's worker against a plain RQ SimpleWorker doing one
 job per message. Run by bench/run.py as a child process so that each measurement has a fresh interpreter.
 
-    python -m bench.worker_speed {rq,ours,rq-io,ours-io,ours-io-lean} REDIS_URL MESSAGES
-prints one JSON line: {"messages": N, "seconds": S}
+    python -m bench.worker_speed KIND REDIS_URL MESSAGES
+
+prints one JSON line: {"messages": N, "seconds": S}. KIND: rq, ours (no-op handler); rq-io, ours-io,
+ours-io-aiohttp, ours-io-lean (I/O-bound, below); alone-io, alone-io-aiohttp, alone-io-lean (the same
+handler's calls alone, no worker: the handler's own ceiling in one process).
 
 The -io kinds call the downstream at BENCH_DOWNSTREAM_URL once per message (bench.downstream answers after
 20 ms): plain RQ with a sync POST per job, ours with an async handler POSTing the same body (async httpx;
-`-lean`: a minimal kept-alive client, to show the worker's ceiling apart from the client's CPU), its calls
-running concurrently (IO_CONCURRENCY in flight). The handler runs once before the clock starts, on both
-sides: a long-running worker has its imports done and its connections open.
+`-aiohttp`: httpx's API over aiohttp's transport; `-lean`: a minimal kept-alive client, to show the worker's
+ceiling apart from the client's CPU), its calls running concurrently (IO_CONCURRENCY in flight). The handler
+runs once before the clock starts, on both sides: a long-running worker has its imports done and its
+connections open.
 """
 
 from __future__ import annotations
@@ -43,8 +47,12 @@ def result(i: int) -> dict[str, object]:
     }
 
 
-HANDLERS = {"ours": "bench.handlers:noop", "ours-io": "bench.handlers:post_downstream"}
-HANDLERS["ours-io-lean"] = "bench.handlers:post_downstream_lean"
+HANDLERS = {
+    "ours": "bench.handlers:noop",
+    "ours-io": "bench.handlers:post_downstream",
+    "ours-io-aiohttp": "bench.handlers:post_downstream_aiohttp",
+    "ours-io-lean": "bench.handlers:post_downstream_lean",
+}
 
 
 def plain_rq(connection: redis.Redis, messages: int, io: bool = False) -> float:
@@ -85,13 +93,49 @@ def ours(connection: redis.Redis, messages: int, kind: str) -> float:
     return time.perf_counter() - started
 
 
+def alone(messages: int, kind: str) -> float:
+    """The I/O-bound handler's own ceiling in one process: its calls and nothing else, IO_CONCURRENCY in flight
+    on one uvloop loop (as the worker runs async handlers), no Redis, no worker."""
+    import asyncio
+
+    import uvloop
+
+    from bench import handlers
+    from infobip_inbound.contract.model import UserResponse
+    from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+
+    call = getattr(handlers, HANDLERS[kind.replace("alone", "ours", 1)].split(":")[1])
+    body = orjson.dumps({"results": [result(i) for i in range(-1, messages)]})
+    normalized = normalize_envelope(parse_envelope(body), "forward")
+    warm, *responses = [UserResponse.model_validate_json(n.json) for n in normalized]
+
+    async def calls() -> float:
+        await call(warm)
+        pending = iter(responses)
+
+        async def caller() -> None:
+            for response in pending:
+                await call(response)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(IO_CONCURRENCY)))
+        return time.perf_counter() - started
+
+    return uvloop.run(calls())
+
+
 def main() -> None:
     kind, url, messages = sys.argv[1], sys.argv[2], int(sys.argv[3])
     os.environ["INBOUND_REDIS_URL"] = url
     os.environ.setdefault("INBOUND_LOG_LEVEL", "WARNING")
     connection = redis.Redis.from_url(url)
     io = kind.endswith("-io")
-    seconds = plain_rq(connection, messages, io) if kind.startswith("rq") else ours(connection, messages, kind)
+    if kind.startswith("alone"):
+        seconds = alone(messages, kind)
+    elif kind.startswith("rq"):
+        seconds = plain_rq(connection, messages, io)
+    else:
+        seconds = ours(connection, messages, kind)
     print(json.dumps({"messages": messages, "seconds": seconds}))
 
 
