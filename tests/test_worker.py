@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from infobip_inbound.contract.settings import Settings, load_settings
 from infobip_inbound.contract.store.keys import batch_key, inbox_key
 from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
-from infobip_inbound.workers.jobs import HandlerContext, claim_batch, run_batch
+from infobip_inbound.workers.jobs import HandlerContext, claim_batch, run_batch, take_next
 from infobip_inbound.workers.registry import HandlerNotFound, resolve
 from tests.support import Role, envelope, result, wait_until
 
@@ -233,3 +234,32 @@ def test_an_inbox_whose_marked_drain_job_was_lost_on_its_way_to_a_worker_is_drai
     wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=20)
     worker.stop()
     assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["i1", "i2"]
+
+
+def test_a_response_that_lands_while_a_drain_job_waits_is_taken_by_that_job(
+    start_worker: StartWorker, base_env: dict[str, str], redis_url: str
+) -> None:
+    env = {**base_env, "INBOUND_WORKER_IDLE_WAIT_MS": "4000"}  # the job waits up to 4 s for more
+    settings = load_settings(redis_url=redis_url)
+    put(settings, result("early"))
+    worker = start_worker(env)
+    handled = Path(env["INBOUND_JSONL_PATH"])
+    wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 1, timeout=30)
+    time.sleep(1)  # the job is waiting on the inbox
+    put(settings, result("late"))
+    wait_until(lambda: len(handled.read_text().splitlines()) == 2, timeout=30)
+    jobs = {}
+    for line in worker.log().splitlines():
+        if line.startswith("{") and (record := orjson.loads(line)).get("message") == "handled":
+            jobs[record["message_id"]] = record["job_id"]
+    assert set(jobs) == {"early", "late"}
+    assert jobs["early"] == jobs["late"]
+
+
+def test_a_wait_on_the_inbox_ends_before_the_connection_times_out(redis_url: str) -> None:
+    # A client whose socket times out after 0.5 s, asked to wait 3 s: the wait is cut short, not broken.
+    client = redis.Redis.from_url(redis_url, socket_timeout=0.5)
+    assert take_next(client, "nothing-comes", "job-1", 3.0) is None
+    client.rpush(inbox_key("nothing-comes"), b"entry")
+    assert take_next(client, "nothing-comes", "job-1", 3.0) == b"entry"
+    assert client.lrange(batch_key("job-1"), 0, -1) == [b"entry"]

@@ -97,8 +97,6 @@ def drain_inbox(queue: str) -> dict[str, int]:
     settings = context.settings
     deadline = time.monotonic() + settings.worker_job_budget_seconds
     idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
-    # A blocked read must end well before the client's socket timeout would break it.
-    longest_wait = settings.redis_socket_timeout / 2
     # The follow-up job a claim pushes when it leaves entries behind: prepared once, again only once pushed.
     followup = context.jobs.drain(queue)
     totals: dict[str, int] = {}
@@ -113,7 +111,7 @@ def drain_inbox(queue: str) -> dict[str, int]:
                 wait = min(idle_until, deadline) - time.monotonic()
                 if wait <= 0:
                     break
-                entry = take_next(job.connection, queue, job.id, min(wait, longest_wait))
+                entry = take_next(job.connection, queue, job.id, wait)
                 if entry is None:
                     continue  # the wait ran out: one more claim, then the loop ends unless something came
                 claimed_at, entries = time.time_ns(), [entry]
@@ -144,6 +142,11 @@ def take_next(connection: Redis, queue: str, job_id: str, timeout: float) -> byt
     """Wait up to `timeout` seconds for the inbox's next response and move it into this job's (empty) batch;
     None if none came. The move is atomic, as a claim is: a worker killed after it leaves the response in the
     batch of a job that RQ gives out again."""
+    # The blocked read must end well before the connection's socket timeout would break it (RQ raises a
+    # worker's to minutes; another client may have seconds).
+    socket_timeout = connection.connection_pool.connection_kwargs.get("socket_timeout")
+    if socket_timeout:
+        timeout = min(timeout, socket_timeout / 2)
     # Redis takes a fractional timeout (6.0+); redis-py's hint says int.
     entry = connection.blmove(keys.inbox_key(queue), batch_key(job_id), timeout, "LEFT", "RIGHT")  # type: ignore[arg-type]
     return entry if isinstance(entry, bytes) else None
