@@ -34,9 +34,9 @@ def stop(process: subprocess.Popen[bytes], kill: bool = False, timeout: float = 
 
 
 def settle_heap() -> None:
-    """For a serving process, once its app is built: what is alive now lives as long as the process, so keep
-    it out of every future collection, and collect the young generation less often. The receiver's hot path
-    makes much short-lived garbage and few cycles; default thresholds put collection pauses in its p99."""
+    """For a serving process (receiver, worker), once set up: what is alive now lives as long as the process,
+    so keep it out of every future collection, and collect the young generation less often. The hot paths make
+    much short-lived garbage and few cycles; default thresholds put collection pauses in their p99."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
