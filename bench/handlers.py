@@ -8,6 +8,8 @@ import os
 import re
 import ssl
 import time
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,6 +24,16 @@ _latency_redis: redis.Redis | None = None
 _downstream: dict[asyncio.AbstractEventLoop, list[httpx.AsyncClient]] = {}
 _kept_alive: dict[asyncio.AbstractEventLoop, _KeptAlive] = {}
 _over_aiohttp: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+C = TypeVar("C")
+
+
+def _for_loop(clients: dict[asyncio.AbstractEventLoop, C], make: Callable[[], C]) -> C:
+    """The running loop's client in `clients`, made on first use."""
+    loop = asyncio.get_running_loop()
+    client = clients.get(loop)
+    if client is None:
+        client = clients[loop] = make()
+    return client
 
 
 def noop(response: UserResponse) -> None:
@@ -69,11 +81,8 @@ async def post_downstream(response: UserResponse) -> None:
 async def post_downstream_aiohttp(response: UserResponse) -> None:
     """The same POST as `post_downstream`, through httpx's API over aiohttp's transport (httpx-aiohttp): one
     client per process and loop, its pool sized for the calls in flight."""
-    loop = asyncio.get_running_loop()
-    client = _over_aiohttp.get(loop)
-    if client is None:
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-        client = _over_aiohttp[loop] = HttpxAiohttpClient(timeout=30, verify=_tls(), limits=limits)
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    client = _for_loop(_over_aiohttp, lambda: HttpxAiohttpClient(timeout=30, verify=_tls(), limits=limits))
     answer = await client.post(os.environ["BENCH_DOWNSTREAM_URL"], content=response.model_dump_json())
     answer.raise_for_status()
 
@@ -106,10 +115,7 @@ class _KeptAlive:
 
 async def post_downstream_lean(response: UserResponse) -> None:
     """The same POST as `post_downstream`, through `_KeptAlive` instead of httpx."""
-    loop = asyncio.get_running_loop()
-    client = _kept_alive.get(loop)
-    if client is None:
-        client = _kept_alive[loop] = _KeptAlive(os.environ["BENCH_DOWNSTREAM_URL"])
+    client = _for_loop(_kept_alive, lambda: _KeptAlive(os.environ["BENCH_DOWNSTREAM_URL"]))
     status = await client.post(response.model_dump_json().encode())
     if status >= 400:
         raise RuntimeError(f"downstream answered {status}")

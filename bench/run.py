@@ -172,7 +172,11 @@ def redis_cost(server: RedisServer, measure: Callable[[], float], messages: int)
 
 # The I/O-bound handler's HTTP clients: async httpx (the goal's), httpx's API over aiohttp's transport, and a
 # minimal kept-alive client; each is also measured alone (its calls, no worker) for its own ceiling.
-IO_CLIENTS = {"httpx": "io", "httpx_aiohttp": "io-aiohttp", "lean": "io-lean"}
+IO_CLIENTS = {  # report key: (bench.worker_speed kind suffix, label)
+    "httpx": ("io", "async httpx"),
+    "httpx_aiohttp": ("io-aiohttp", "httpx over aiohttp's transport"),
+    "lean": ("io-lean", "a minimal kept-alive client"),
+}
 
 
 def io_bound(redis_url: str, args: argparse.Namespace, noop_rate: float) -> dict[str, Any]:
@@ -188,7 +192,7 @@ def io_bound(redis_url: str, args: argparse.Namespace, noop_rate: float) -> dict
     try:
         rq_rate = worker_speed(redis_url, "rq-io", args.rq_io_messages, env)
         report["plain_rq_simpleworker_per_s"] = rq_rate
-        for client, kind in IO_CLIENTS.items():
+        for client, (kind, _) in IO_CLIENTS.items():
             redis.Redis.from_url(redis_url).flushall(asynchronous=True)
             ours_rate = worker_speed(redis_url, f"ours-{kind}", args.io_messages, env)
             alone_rate = worker_speed(redis_url, f"alone-{kind}", args.io_messages, env)
@@ -413,11 +417,7 @@ def print_report(report: dict[str, Any], output: Path) -> None:
         io = report["io_worker"]
         rq_io = io["plain_rq_simpleworker_per_s"]
         print(f"I/O-bound handler (20 ms POST), msg/s of one process: plain RQ SimpleWorker {rq_io:.0f}")
-        for client, label in (
-            ("httpx", "async httpx"),
-            ("httpx_aiohttp", "httpx over aiohttp's transport"),
-            ("lean", "a minimal kept-alive client"),
-        ):
+        for client, (_, label) in IO_CLIENTS.items():
             c = io[client]
             goals = "   (goals >= 50x, >= 0.7x)" if client == "httpx" else ""
             print(

@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import orjson
 import redis
@@ -28,6 +29,9 @@ from rq import Queue, SimpleWorker
 
 from bench.baselines import noop as rq_noop
 from bench.baselines import post_downstream as rq_post
+
+if TYPE_CHECKING:
+    from infobip_inbound.contract.model import UserResponse
 
 BATCH = 100  # messages per job on our side, as the receiver's group commit makes them under load
 IO_CONCURRENCY = int(os.environ.get("BENCH_IO_CONCURRENCY", "64"))  # calls in flight of the I/O-bound handler
@@ -55,6 +59,15 @@ HANDLERS = {
 }
 
 
+def responses(numbers: range) -> list[UserResponse]:
+    """The responses handlers see for `result(i)`, i in `numbers`: normalized as the receiver does."""
+    from infobip_inbound.contract.model import UserResponse
+    from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+
+    body = orjson.dumps({"results": [result(i) for i in numbers]})
+    return [UserResponse.model_validate_json(n.json) for n in normalize_envelope(parse_envelope(body), "forward")]
+
+
 def plain_rq(connection: redis.Redis, messages: int, io: bool = False) -> float:
     queue = Queue("bench-plain", connection=connection)
     job = rq_post if io else rq_noop
@@ -67,7 +80,6 @@ def plain_rq(connection: redis.Redis, messages: int, io: bool = False) -> float:
 
 
 def ours(connection: redis.Redis, messages: int, kind: str) -> float:
-    from infobip_inbound.contract.model import UserResponse
     from infobip_inbound.contract.routing import Router
     from infobip_inbound.contract.settings import load_settings
     from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
@@ -82,8 +94,7 @@ def ours(connection: redis.Redis, messages: int, kind: str) -> float:
         handler_flow={handler: {"concurrency": IO_CONCURRENCY}} if io else {},
         job_result_ttl_seconds=0,
     )
-    warm = normalize_envelope(parse_envelope(orjson.dumps({"results": [result(-1)]})), "forward")
-    run_handler(handler, UserResponse.model_validate_json(warm[0].json), settings=settings)
+    run_handler(handler, responses(range(-1, 0))[0], settings=settings)
     writer, router = InboxWriter(settings), Router.from_settings(settings)
     for start in range(0, messages, BATCH):
         body = orjson.dumps({"results": [result(i) for i in range(start, min(messages, start + BATCH))]})
@@ -101,17 +112,13 @@ def alone(messages: int, kind: str) -> float:
     import uvloop
 
     from bench import handlers
-    from infobip_inbound.contract.model import UserResponse
-    from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
 
     call = getattr(handlers, HANDLERS[kind.replace("alone", "ours", 1)].split(":")[1])
-    body = orjson.dumps({"results": [result(i) for i in range(-1, messages)]})
-    normalized = normalize_envelope(parse_envelope(body), "forward")
-    warm, *responses = [UserResponse.model_validate_json(n.json) for n in normalized]
+    warm, *pending_responses = responses(range(-1, messages))
 
     async def calls() -> float:
         await call(warm)
-        pending = iter(responses)
+        pending = iter(pending_responses)
 
         async def caller() -> None:
             for response in pending:
