@@ -204,8 +204,10 @@ def select(
     """The archived journeys that match, newest first, read `chunk` records at a time (memory stays bounded
     however many match). The window's top is fixed when the selection starts, so what arrives meanwhile
     neither shows up nor shifts the pages (pages are counted from the top; evictions happen at the bottom)."""
-    top = int((time.time() if filters.until is None else filters.until) * 1000)
-    bottom = "-inf" if filters.since is None else int(filters.since * 1000)
+    # Scores are whole milliseconds: bounds are rounded to theirs, not truncated (t + 0.001 s in floating
+    # point may come to a hair under t's next millisecond, and would take t in).
+    top = round((time.time() if filters.until is None else filters.until) * 1000)
+    bottom = "-inf" if filters.since is None else round(filters.since * 1000)
     found = 0
     offset = 0
     while limit is None or found < limit:
