@@ -231,6 +231,9 @@ def test_receiver_and_rq_workers_through_the_sentinel(
         return sorted(orjson.loads(line)["message_id"] for line in lines) == ["s1", "s2", "s3"]
 
     wait_until(all_handled, timeout=60)
+    # Every process of the pool listening first: one stopped while it still starts up dies by RQ's
+    # KeyboardInterrupt before it registers its cleanup, and RQ's own maintenance drops its entry later.
+    wait_until(lambda: worker.log().count("*** Listening on") == int(processes), timeout=60)
     # SIGTERM interrupts the blocking dequeue; the worker then deregisters from Redis and exits by itself.
     assert worker.stop() == 0, worker.log()
     with sentinel.primary_client() as direct:
