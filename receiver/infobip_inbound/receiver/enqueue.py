@@ -60,31 +60,9 @@ class _Pending:
         return len(self.responses) + len(self.quarantine)
 
 
-@dataclass(frozen=True, slots=True)
-class InboxWrite:
-    """One queue's share of responses, ready to write; `run` returns a flag per response, 1 queued or 0
-    duplicate. The prepared drain job goes back to the writer's pool when the script did not push it."""
-
-    call: scripts.Call[scripts.Enqueued]
-    queue: str
-    drain_job: PreparedJob
-    drain_jobs: DrainJobs
-
-    def run(self, connection: redis.Redis) -> list[int]:
-        return self._done(self.call.run(connection))
-
-    async def run_async(self, client: aioredis.Redis) -> list[int]:
-        return self._done(await self.call.run_async(client))
-
-    def _done(self, done: scripts.Enqueued) -> list[int]:
-        if not done.drain_job_pushed:
-            self.drain_jobs.unused(self.queue, self.drain_job)
-        return done.flags
-
-
 class InboxWriter:
-    """Builds the enqueue script's write of one queue's share of responses. No I/O. The drain job each write
-    may push is prepared again only once the last one was pushed (DrainJobs)."""
+    """Writes one queue's share of responses with the enqueue script; returns a flag per response, 1 queued or
+    0 duplicate. The drain job each write may push is prepared only when the last one was used (DrainJobs)."""
 
     def __init__(self, settings: Settings) -> None:
         self._dedup_ttl = settings.dedup_window_seconds
@@ -95,12 +73,44 @@ class InboxWriter:
 
     def write(
         self,
+        connection: redis.Redis,
         queue: str,
         responses: list[Normalized],
         request_ids: list[str] | None = None,
         quarantine: Sequence[QuarantineEntry] = (),
         traces: Sequence[str | None] | None = None,
-    ) -> InboxWrite:
+    ) -> list[int]:
+        drain_job = self._drain_jobs.take(queue)
+        done = self._call(queue, drain_job, responses, request_ids, quarantine, traces).run(connection)
+        return self._done(queue, drain_job, done)
+
+    async def write_async(
+        self,
+        client: aioredis.Redis,
+        queue: str,
+        responses: list[Normalized],
+        request_ids: list[str] | None = None,
+        quarantine: Sequence[QuarantineEntry] = (),
+        traces: Sequence[str | None] | None = None,
+    ) -> list[int]:
+        drain_job = self._drain_jobs.take(queue)
+        done = await self._call(queue, drain_job, responses, request_ids, quarantine, traces).run_async(client)
+        return self._done(queue, drain_job, done)
+
+    def _done(self, queue: str, drain_job: PreparedJob, done: scripts.Enqueued) -> list[int]:
+        if not done.drain_job_pushed:
+            self._drain_jobs.unused(queue, drain_job)
+        return done.flags
+
+    def _call(
+        self,
+        queue: str,
+        drain_job: PreparedJob,
+        responses: list[Normalized],
+        request_ids: list[str] | None,
+        quarantine: Sequence[QuarantineEntry],
+        traces: Sequence[str | None] | None,
+    ) -> scripts.Call[scripts.Enqueued]:
         """`request_ids` and `traces`, when given, hold one value per response."""
         if traces:
             rids: Sequence[str | None] = request_ids or [None] * len(responses)
@@ -109,8 +119,7 @@ class InboxWriter:
             entries = [encode_entry(r.json, rid) for r, rid in zip(responses, request_ids, strict=True)]
         else:
             entries = [response.json for response in responses]
-        drain_job = self._drain_jobs.take(queue)
-        call = scripts.enqueue(
+        return scripts.enqueue(
             queue=queue,
             drain_job=drain_job,
             message_ids=[response.message_id for response in responses],
@@ -127,7 +136,6 @@ class InboxWriter:
                 if entry.message_id
             ],
         )
-        return InboxWrite(call, queue, drain_job, self._drain_jobs)
 
 
 def quarantine_entries(
@@ -185,13 +193,14 @@ def enqueue_now(
         return EnqueueResult(0, 0)
     accepted = 0
     for number, (queue, indexes) in enumerate(writes(router, responses)):
-        write = writer.write(
+        flags = writer.write(
+            connection,
             queue,
             [responses[i] for i in indexes],
             quarantine=() if number else quarantine,
             traces=[trace] * len(indexes) if trace else None,
         )
-        accepted += sum(write.run(connection))
+        accepted += sum(flags)
     return EnqueueResult(accepted, len(responses) - accepted, len(quarantine))
 
 
@@ -321,4 +330,4 @@ class Committer:
         quarantine: Sequence[QuarantineEntry],
         traces: list[str | None] | None,
     ) -> list[int]:
-        return await self._writer.write(queue, responses, request_ids, quarantine, traces).run_async(self._client)
+        return await self._writer.write_async(self._client, queue, responses, request_ids, quarantine, traces)
