@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -67,35 +66,3 @@ def test_jobs_queued_under_the_earlier_release_names_run(
     assert worker.stop() == 0
     assert Job.fetch(drain.id, connection=redis_client).get_status() == "finished"
     assert Job.fetch(retry.id, connection=redis_client).get_status() == "finished"
-
-
-def test_a_drain_job_is_prepared_again_only_once_one_is_pushed() -> None:
-    drains = jobs.DrainJobs(jobs.Jobs(load_settings()))
-    first, second = drains.take("q"), drains.take("q")
-    assert first.id != second.id  # writes in flight at once never share an id
-    drains.unused("q", second)
-    assert drains.take("q").id == second.id  # not written: the next write may use it
-    assert drains.take("q").id not in {first.id, second.id}
-
-
-def test_a_writer_queues_one_drain_job_at_a_time_stamped_when_it_is_pushed(redis_client: redis.Redis) -> None:
-    settings = load_settings(default_queue=f"stamp-{uuid.uuid4().hex[:8]}")
-    writer, router = InboxWriter(settings), Router.from_settings(settings)
-    queue = Queue(settings.default_queue, connection=redis_client)
-
-    def write(message_id: str) -> None:
-        body = orjson.dumps(envelope(result(message_id)))
-        enqueue_now(redis_client, writer, router, normalize_envelope(parse_envelope(body), "pull"))
-
-    write("s1")
-    write("s2")  # a drain job waits: this write's prepared job is not pushed, and is kept
-    (waiting,) = queue.jobs
-    waiting.set_status("finished")  # as if a worker had run it
-    queue.remove(waiting)
-    before = datetime.now(UTC)
-    write("s3")
-    (pushed,) = queue.jobs
-    assert pushed.id != waiting.id
-    # The job kept since s2 says when it was queued, not when it was prepared.
-    assert pushed.enqueued_at is not None and pushed.enqueued_at >= before
-    assert pushed.created_at >= before

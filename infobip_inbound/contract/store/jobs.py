@@ -7,16 +7,15 @@ release stay runnable through InboundJob.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import redis
 from rq import Retry
 from rq.job import Job, JobStatus
-from rq.utils import import_attribute, now, utcformat
+from rq.utils import import_attribute, now
 
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store.keys import batch_key
@@ -42,10 +41,6 @@ class InboundJob(Job):
         return import_attribute(current)
 
 
-# The fields that say when a job was made and queued: written as of the write, not of the preparation.
-_STAMPED_FIELDS = ("created_at", "enqueued_at")
-
-
 @dataclass(frozen=True, slots=True)
 class PreparedJob:
     """A job built offline: its id, hash key and hash fields, for a script or transaction to write."""
@@ -53,50 +48,10 @@ class PreparedJob:
     id: str
     key: str
     fields: list[str | bytes]
-    _stamps: tuple[int, ...] = field(default=(), compare=False)  # where the values of _STAMPED_FIELDS are
 
     @property
     def field_count(self) -> int:
         return len(self.fields) // 2
-
-    def fields_now(self) -> list[str | bytes]:
-        """The fields, with the job made and queued now: a job prepared ahead of its write (kept for reuse
-        until a script writes it) says when it was actually queued."""
-        if not self._stamps:
-            return self.fields
-        fields = list(self.fields)
-        stamp = utcformat(now())
-        for index in self._stamps:
-            fields[index] = stamp
-        return fields
-
-
-class DrainJobs:
-    """Prepared drain jobs for writers that push one only now and then (most writes find one waiting).
-
-    Preparing a job (RQ's serialization, about 50 µs) is paid per job pushed, not per write: each write
-    takes a job of its own, and gives it back when the script reports it did not push it (its id was never
-    written). A write that failed, or whose reply was lost, does not give its job back: its id may be in
-    Redis. Concurrent writers never share an id, so one job is never queued twice."""
-
-    _SPARE_MAX = 8  # per queue; more only with that many writes in flight at once
-
-    def __init__(self, jobs: Jobs) -> None:
-        self._jobs = jobs
-        self._spare: dict[str, list[PreparedJob]] = {}
-
-    def take(self, queue: str) -> PreparedJob:
-        spare = self._spare.get(queue)
-        if spare:
-            with contextlib.suppress(IndexError):  # another thread took the last one
-                return spare.pop()
-        return self._jobs.drain(queue)
-
-    def unused(self, queue: str, job: PreparedJob) -> None:
-        """`job` was not written: the next write may use it."""
-        spare = self._spare.setdefault(queue, [])
-        if len(spare) < self._SPARE_MAX:
-            spare.append(job)
 
 
 class Jobs:
@@ -152,9 +107,6 @@ class Jobs:
         )
         job.enqueued_at = now()
         fields: list[str | bytes] = []
-        stamps = []
         for name, value in job.to_dict().items():
-            if name in _STAMPED_FIELDS:
-                stamps.append(len(fields) + 1)
             fields += [name, value if isinstance(value, bytes | str) else str(value)]
-        return PreparedJob(job.id, job.key, fields, tuple(stamps))
+        return PreparedJob(job.id, job.key, fields)

@@ -53,6 +53,10 @@ class Call(Generic[T]):
         return self.reply(await _script(client, self.source)(keys=self.keys, args=self.args))
 
 
+def _flags(reply: Any) -> list[int]:
+    return [int(flag) for flag in reply]
+
+
 # The drain-job block shared by ENQUEUE and CLAIM: it reads KEYS[2..5] and ARGV[3..4+2N] in both.
 _ENSURE_DRAIN_JOB = f"""
 -- KEYS[2]  the queue's pending mark: id of the drain job known to be waiting
@@ -92,7 +96,7 @@ def _drain_job_keys(queue: str, job: PreparedJob) -> list[str]:
 
 
 def _drain_job_args(job: PreparedJob) -> list[Arg]:
-    return [job.id, job.field_count, *job.fields_now()]
+    return [job.id, job.field_count, *job.fields]
 
 
 # The campaign-count block shared by ENQUEUE and RECORD_SEND: one group hash per campaign (bulk id) or
@@ -269,8 +273,7 @@ ENQUEUE = (
 -- ARGV[e = c+13 .. c+12+R]  one inbox entry per response, in the order of their seen keys
 -- ARGV[e+R .. e+3R-1]  with C = 1: per response its keyword and 1 if paired (else 0)
 -- ARGV[last QA]  the quarantine notes' lines
--- Returns {pushed, flags...}: 1 if the prepared drain job was pushed (its id is then used up), and one flag per
--- response: 1 queued, 0 duplicate (seen within the window).
+-- Returns one flag per response: 1 queued, 0 duplicate (seen within the window).
 -- An archived response's record is `A <now> <queue> <inbox entry>` (fields split by \x1f); its events key is
 -- written only by events (infobip_inbound.contract.archive). The index is trimmed by age (records expire by
 -- their TTL) and by size, evicting at most the given number per call so one call stays short after the bound
@@ -304,7 +307,7 @@ if counting then
   first_archive = first_archive + r
 end
 local first_entry = c + 13
-local flags = {0}  -- flags[1]: whether the drain job was pushed
+local flags = {}
 local added = 0
 local groups = {}  -- campaign group key -> this call's new responses of it
 for j = 0, r - 1 do
@@ -359,15 +362,15 @@ if nq > 0 then
   end
 end
 redis.call('HINCRBY', KEYS[6], 'accepted', added)
-redis.call('HINCRBY', KEYS[6], 'duplicates', r - added)
+redis.call('HINCRBY', KEYS[6], 'duplicates', #flags - added)
 if redis.call('HINCRBY', KEYS[7], 'accepted', added) == added then
   redis.call('EXPIRE', KEYS[7], ARGV[2])  -- the bucket's first write (or nothing counted yet)
 end
-if r > added then
-  redis.call('HINCRBY', KEYS[7], 'duplicates', r - added)
+if #flags > added then
+  redis.call('HINCRBY', KEYS[7], 'duplicates', #flags - added)
 end
 if added > 0 then
-  flags[1] = ensure_drain_job(false)
+  ensure_drain_job(false)
 end
 return flags
 """
@@ -381,19 +384,6 @@ class QuarantineWrite:
     id: str
     json: bytes
     at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Enqueued:
-    """What one enqueue did: per response 1 queued or 0 duplicate, and whether the prepared drain job was
-    pushed."""
-
-    flags: list[int]
-    drain_job_pushed: bool
-
-
-def _enqueued(reply: Any) -> Enqueued:
-    return Enqueued([int(flag) for flag in reply[1:]], reply[0] == 1)
 
 
 def enqueue(
@@ -410,7 +400,7 @@ def enqueue(
     archive: ArchiveLimits | None = None,
     archive_notes: Sequence[ArchiveNote] = (),
     at: float | None = None,
-) -> Call[Enqueued]:
+) -> Call[list[int]]:
     """Queue `entries` (one per message id) on `queue`'s inbox and write `quarantine`, together;
     `drain_job` is pushed if none is waiting. With `counts` (one per entry) and `limits`, each queued
     response is counted in its campaign group; a duplicate is not. With `archive`, each queued response
@@ -464,7 +454,7 @@ def enqueue(
             *per_response,
             *(note.line for note in notes),
         ],
-        _enqueued,
+        _flags,
     )
 
 

@@ -31,7 +31,7 @@ from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import scripts
 from infobip_inbound.contract.store.entries import encode_entry
-from infobip_inbound.contract.store.jobs import DrainJobs, Jobs, PreparedJob
+from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.infobip.envelope import Normalized, Unreadable
 from infobip_inbound.runtime.metrics import COMMIT_BATCH_MESSAGES, ENQUEUE_SECONDS
 
@@ -61,56 +61,23 @@ class _Pending:
 
 
 class InboxWriter:
-    """Writes one queue's share of responses with the enqueue script; returns a flag per response, 1 queued or
-    0 duplicate. The drain job each write may push is prepared only when the last one was used (DrainJobs)."""
+    """Builds the enqueue script call for one queue's share of responses. No I/O."""
 
     def __init__(self, settings: Settings) -> None:
         self._dedup_ttl = settings.dedup_window_seconds
         self._quarantine_max = settings.quarantine_max_entries
-        self._drain_jobs = DrainJobs(Jobs(settings))
+        self._jobs = Jobs(settings)
         self._campaigns = campaigns.limits(settings) if settings.campaign_counting else None
         self._archive = archive.limits(settings)
 
-    def write(
+    def script_call(
         self,
-        connection: redis.Redis,
         queue: str,
         responses: list[Normalized],
         request_ids: list[str] | None = None,
         quarantine: Sequence[QuarantineEntry] = (),
         traces: Sequence[str | None] | None = None,
-    ) -> list[int]:
-        drain_job = self._drain_jobs.take(queue)
-        done = self._call(queue, drain_job, responses, request_ids, quarantine, traces).run(connection)
-        return self._done(queue, drain_job, done)
-
-    async def write_async(
-        self,
-        client: aioredis.Redis,
-        queue: str,
-        responses: list[Normalized],
-        request_ids: list[str] | None = None,
-        quarantine: Sequence[QuarantineEntry] = (),
-        traces: Sequence[str | None] | None = None,
-    ) -> list[int]:
-        drain_job = self._drain_jobs.take(queue)
-        done = await self._call(queue, drain_job, responses, request_ids, quarantine, traces).run_async(client)
-        return self._done(queue, drain_job, done)
-
-    def _done(self, queue: str, drain_job: PreparedJob, done: scripts.Enqueued) -> list[int]:
-        if not done.drain_job_pushed:
-            self._drain_jobs.unused(queue, drain_job)
-        return done.flags
-
-    def _call(
-        self,
-        queue: str,
-        drain_job: PreparedJob,
-        responses: list[Normalized],
-        request_ids: list[str] | None,
-        quarantine: Sequence[QuarantineEntry],
-        traces: Sequence[str | None] | None,
-    ) -> scripts.Call[scripts.Enqueued]:
+    ) -> scripts.Call[list[int]]:
         """`request_ids` and `traces`, when given, hold one value per response."""
         if traces:
             rids: Sequence[str | None] = request_ids or [None] * len(responses)
@@ -121,7 +88,7 @@ class InboxWriter:
             entries = [response.json for response in responses]
         return scripts.enqueue(
             queue=queue,
-            drain_job=drain_job,
+            drain_job=self._jobs.drain(queue),
             message_ids=[response.message_id for response in responses],
             entries=entries,
             dedup_ttl=self._dedup_ttl,
@@ -193,14 +160,13 @@ def enqueue_now(
         return EnqueueResult(0, 0)
     accepted = 0
     for number, (queue, indexes) in enumerate(writes(router, responses)):
-        flags = writer.write(
-            connection,
+        call = writer.script_call(
             queue,
             [responses[i] for i in indexes],
             quarantine=() if number else quarantine,
             traces=[trace] * len(indexes) if trace else None,
         )
-        accepted += sum(flags)
+        accepted += sum(call.run(connection))
     return EnqueueResult(accepted, len(responses) - accepted, len(quarantine))
 
 
@@ -330,4 +296,5 @@ class Committer:
         quarantine: Sequence[QuarantineEntry],
         traces: list[str | None] | None,
     ) -> list[int]:
-        return await self._writer.write_async(self._client, queue, responses, request_ids, quarantine, traces)
+        call = self._writer.script_call(queue, responses, request_ids, quarantine, traces)
+        return await call.run_async(self._client)
