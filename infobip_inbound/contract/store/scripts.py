@@ -522,7 +522,8 @@ return claimed
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """What one claim took: the entries now in the job's batch (None when the job holds an unfinished batch
-    from an earlier delivery: that batch is handled first), and whether the prepared follow-up job was pushed."""
+    from an earlier delivery: that batch is handled first), and whether the prepared follow-up job was (or may
+    have been) pushed: its id is then used up."""
 
     entries: list[bytes] | None
     followup_pushed: bool
@@ -530,7 +531,9 @@ class Claimed:
 
 def _claimed(reply: Any) -> Claimed:
     if not isinstance(reply, list):
-        return Claimed(None, False)
+        # -1 is also what the client's retry of a claim whose reply was lost sees: the first attempt may have
+        # pushed the follow-up job, so its id counts as used.
+        return Claimed(None, True)
     return Claimed(reply[1:], reply[0] == 1)
 
 

@@ -104,9 +104,7 @@ def drain_inbox(queue: str) -> dict[str, int]:
         while time.monotonic() < deadline:
             claimed_at = time.time_ns()  # the start of the batch's claim span, when traced
             claimed = claim_batch(job.connection, queue, job.id, context, followup)
-            # No reply of a claim (-1) says the follow-up was not pushed: the client retries a claim whose reply
-            # was lost, and the retry finds the batch the first attempt claimed (and maybe the job it pushed).
-            if claimed.followup_pushed or claimed.entries is None:
+            if claimed.followup_pushed:
                 followup = context.jobs.drain(queue)
             entries = claimed.entries
             if entries == []:
