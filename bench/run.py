@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import redis
 
-from bench import drain, e2e_latency, rate_accuracy
+from bench import drain, e2e_latency, prices, rate_accuracy
 from infobip_inbound.runtime.process import die_with_parent, stop
 from infobip_inbound.shell.redis_server import RedisServer, free_port
 
@@ -86,8 +86,16 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "infobip_inbound.shell.cli", *args]
 
 
-def wrk(url: str, path: str, batch: int, seconds: float, connections: int = 50) -> dict[str, int]:
-    env = {**os.environ, "BENCH_PATH": path, "BENCH_BATCH": str(batch), "BENCH_PREFIX": uuid.uuid4().hex[:8]}
+def wrk(
+    url: str, path: str, batch: int, seconds: float, connections: int = 50, load: dict[str, str] | None = None
+) -> dict[str, int]:
+    env = {
+        **os.environ,
+        "BENCH_PATH": path,
+        "BENCH_BATCH": str(batch),
+        "BENCH_PREFIX": uuid.uuid4().hex[:8],
+        **(load or {}),
+    }
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(LUA), url],
         env=env,
@@ -101,9 +109,10 @@ def wrk(url: str, path: str, batch: int, seconds: float, connections: int = 50) 
     return result
 
 
-def measure(name: str, base: str, path: str, batch: int, seconds: float) -> Case:
-    wrk(base, path, batch, min(2.0, seconds))  # warm-up: connections, imports, script cache
-    raw = wrk(base, path, batch, seconds)
+def measure(name: str, base: str, path: str, batch: int, seconds: float, load: dict[str, str] | None = None) -> Case:
+    """One wrk run after a warm-up; `load`: extra environment for post.lua (BENCH_BAD_EVERY)."""
+    wrk(base, path, batch, min(2.0, seconds), load=load)  # warm-up: connections, imports, script cache
+    raw = wrk(base, path, batch, seconds, load=load)
     rps = raw["requests"] / (raw["duration_us"] / 1e6)
     errors = raw["errors_status"] + raw["errors_connect"] + raw["errors_timeout"]
     return Case(name, batch, rps, rps * batch, raw["p50_us"] / 1000, raw["p99_us"] / 1000, errors)
@@ -265,7 +274,7 @@ def ingest(redis_url: str, args: argparse.Namespace, report: dict[str, Any]) -> 
     }
 
 
-CASES = ("ingest", "worker", "io", "rate", "e2e", "poller")
+CASES = ("ingest", "worker", "io", "rate", "e2e", "poller", "prices")
 
 
 def main() -> None:
@@ -366,6 +375,9 @@ def run_cases(redis_server: RedisServer, args: argparse.Namespace, only: set[str
                 child.stop()
             children.clear()
 
+        if "prices" in only:
+            report["prices"] = prices.measure(redis_server, args)
+
         if "poller" in only:
             sim_port = free_port()
             sim_url = f"http://127.0.0.1:{sim_port}"
@@ -444,6 +456,8 @@ def print_report(report: dict[str, Any], output: Path) -> None:
             f"poller drain: {poller['messages_per_s']:.0f} msg/s of {poller['throttle_bound_per_s']:.0f} bound"
             f" = {poller['fraction_of_bound']:.0%}, 429s {poller['throttled']}   (goal >= 80%)"
         )
+    if "prices" in report:
+        prices.print_prices(report["prices"])
     if "receiver_rss_mb" in report:
         rss = report["receiver_rss_mb"]
         print(
