@@ -4,8 +4,7 @@ import httpx
 import pytest
 from acme_survey import handlers
 
-from infobip_inbound.contract.model import UserResponse
-from infobip_inbound.testing import run_handler, user_response
+from infobip_inbound.handlers import UserResponse, run_handler, user_response
 
 
 def survey_answer() -> UserResponse:

@@ -17,8 +17,7 @@ from functools import cache
 
 import httpx
 
-from infobip_inbound.contract.model import UserResponse
-from infobip_inbound.workers.handler_api import CallContext, PermanentFailure
+from infobip_inbound.handlers import CallContext, PermanentFailure, UserResponse
 
 
 @cache
