@@ -6,7 +6,7 @@ BIN := .venv/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install run test lint fmt schema clean bench bench-smoke example chaos-soak
+.PHONY: install run test lint fmt schema docs-config clean bench bench-smoke example chaos-soak
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -39,6 +39,9 @@ fmt: install
 
 schema: install  ## Refresh the published JSON Schema of UserResponse.
 	$(BIN)/infobip-inbound schema > docs/user-response.schema.json
+
+docs-config: install  ## Regenerate docs/configuration.md from the settings (a test fails when it is stale).
+	$(BIN)/python -m infobip_inbound.shell.settings_reference
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -557,8 +557,13 @@ class ConfigError(Exception):
     """Invalid configuration; the message names the setting."""
 
 
-# INBOUND_ variables read outside Settings.
-OTHER_ENV = frozenset({CONFIG_FILE_ENV, "INBOUND_REDIS_SERVER_BIN"})
+# INBOUND_ variables read outside Settings, with what they do (the configuration reference lists them).
+OTHER_ENV_DOCS = {
+    CONFIG_FILE_ENV: "A TOML file of settings (keys are the variable names, lower-case, without the prefix).",
+    "INBOUND_REDIS_SERVER_BIN": "The redis-server binary `dev` and the tests start (default: the one on PATH,"
+    " else the embedded one).",
+}
+OTHER_ENV = frozenset(OTHER_ENV_DOCS)
 _log = logging.getLogger("infobip_inbound.settings")
 _warned_env: set[str] = set()
 
