@@ -76,6 +76,23 @@ def test_redis_down_is_one_line_and_a_non_zero_exit() -> None:
         assert answer.stderr.strip().count("\n") == 0 and "Redis unavailable" in answer.stderr, (command, answer.stderr)
 
 
+def test_a_burst_worker_with_redis_down_ends_with_one_line() -> None:
+    # A long-running worker waits for Redis to come back; a burst run must end, as the other commands do.
+    env = {"INBOUND_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "PATH": "/usr/bin:/bin"}
+    answer = subprocess.run(
+        [sys.executable, "-m", "infobip_inbound.shell.cli", "worker", "--burst"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,  # it waited for ever before: this bounds the test, not a figure
+    )
+    assert answer.returncode == 1
+    assert answer.stdout == ""
+    (line,) = answer.stderr.splitlines()
+    assert line.startswith("Error: Redis unavailable: ConnectionError: "), line
+
+
 def test_unknown_inbound_variables_are_warned_about_once_with_the_closest_name() -> None:
     assert unknown_env({"INBOUND_REDIS_UR": "x", "INBOUND_PORT": "1", "INBOUND_ZZZ": "1", "OTHER": "1"}) == {
         "INBOUND_REDIS_UR": "INBOUND_REDIS_URL",

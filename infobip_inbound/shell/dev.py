@@ -1,6 +1,8 @@
 """`infobip-inbound dev`: the whole stack in one terminal, for trying it out and developing handlers.
 
-- Redis from INBOUND_REDIS_URL, else an embedded redis-server keeping its data in ./.inbound-dev/.
+- Redis from INBOUND_REDIS_URL, else an embedded redis-server keeping its data in ./.inbound-dev/, which
+  it locks (./.inbound-dev/lock): a second `dev` in the same folder says so and exits, so two redis-servers
+  never append to one AOF.
 - Infobip: the account in INBOUND_INFOBIP_BASE_URL / INBOUND_INFOBIP_API_KEY, else the simulator, on
   which the local receiver is registered for HTTP_FORWARD (first application) and PULL (second), while
   it generates responses for every application; the poller pulls what is not forwarded.
@@ -14,6 +16,7 @@ Ctrl-C (or SIGTERM) stops every process it started.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -21,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 import click
 import httpx
@@ -45,6 +49,26 @@ DEV_AUTO_REPLY = (
     ' "STOP": {"text": "Done: no more messages."}},'
     ' "default": {"text": "Thanks for your answer ({text})."}}'
 )
+
+
+class DataDirLocked(RuntimeError):
+    """Another `dev` holds the data folder."""
+
+
+def _lock_data_dir(data_dir: Path) -> IO[bytes]:
+    """An exclusive lock on the data folder, held while the returned file stays open (the kernel releases it
+    when this process ends, however it ends; child processes do not inherit it)."""
+    data_dir.mkdir(exist_ok=True)
+    lock = (data_dir / "lock").open("ab")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise DataDirLocked(
+            f"another `infobip-inbound dev` is running with its data in {data_dir.resolve()}; stop it first "
+            "(or set INBOUND_REDIS_URL to use a Redis of your own)"
+        ) from None
+    return lock
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -103,7 +127,11 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
     redis_server: RedisServer | None = None
     if not settings.redis_url and not settings.redis_sentinels:
         try:
-            DATA_DIR.mkdir(exist_ok=True)
+            data_lock = _lock_data_dir(DATA_DIR)  # noqa: F841 - held until this process ends
+        except DataDirLocked as exc:
+            click.echo(f"error: {exc}", err=True)
+            return 1
+        try:
             redis_server = RedisServer(data_dir=DATA_DIR.resolve())
         except RedisServerNotFound as exc:
             click.echo(f"error: {exc}", err=True)

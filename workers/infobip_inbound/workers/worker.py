@@ -68,15 +68,17 @@ class InboundWorker(SimpleWorker):
         tracing.flush()  # a WorkerPool's worker process ends with os._exit: no exit hook exports its spans
 
 
-def _new_worker(connection: redis.Redis, queue_names: list[str], name: str) -> InboundWorker:
+def _new_worker(connection: redis.Redis, queue_names: list[str], name: str, *, wait: bool = True) -> InboundWorker:
     """An RQ worker, built once Redis answers: building one names its connection (CLIENT SETNAME), and a
-    restart while Redis is still away must wait for it rather than end the process."""
+    restart while Redis is still away must wait for it rather than end the process (unless not `wait`)."""
     while True:
         try:
             return InboundWorker(
                 [Queue(q, connection=connection) for q in queue_names], connection=connection, name=name
             )
         except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if not wait:
+                raise
             log.warning("Redis unavailable; waiting to start the worker", extra={"error": type(exc).__name__})
             time.sleep(RESTART_DELAY_SECONDS)
 
@@ -126,7 +128,8 @@ class WorkerHealth:
 
 
 def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -> None:
-    """Work until stopped (or, with burst, until the queues are empty)."""
+    """Work until stopped (or, with burst, until the queues are empty). A burst run ends: Redis unreachable
+    raises redis.RedisError (after the client's bounded retries) rather than waiting for it to come back."""
     # The jobs run with these settings, never with a fresh read of the environment. Every routed handler is
     # resolved now, so a bad name fails at start, not on a message. RQ's WorkerPool (rq 3.0) starts its
     # worker processes with multiprocessing's fork context: they inherit this context.
@@ -136,6 +139,8 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     # call for ~100 ms here (the end-to-end p99's tail); forked worker processes inherit the frozen heap.
     settle_heap()
     connection = sync_client(settings)
+    if burst:
+        connection.ping()  # a run that must end does not wait for a Redis that is away
     queue_names = worker_queues(settings)
     if settings.health_port:
         # /metrics on the health port also reports the queues, read from Redis at scrape time.
@@ -165,7 +170,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
         current: list[InboundWorker] = []
         for run in itertools.count():
             # A new name per run: a registration left without its death mark must not block the next run.
-            worker = _new_worker(connection, queue_names, f"{name}-{run}" if run else name)
+            worker = _new_worker(connection, queue_names, f"{name}-{run}" if run else name, wait=not burst)
             current[:] = [worker]
             if run == 0 and settings.health_port:
                 # Longest gap between heartbeats: a blocking dequeue, one job, then a reconnect pause.
@@ -180,6 +185,8 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
             try:
                 worker.work(burst=burst, with_scheduler=False, logging_level=settings.log_level)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if burst:
+                    raise  # the queues were not worked to the end: not a success
                 log.warning("Redis unavailable", extra={"error": type(exc).__name__})
             if burst or worker._shutdown_requested_date is not None:  # SIGTERM or SIGINT
                 return
