@@ -165,6 +165,15 @@ def test_infobip_errors_are_one_line(sim: SimulatorProcess) -> None:
     assert "rejected the API key" in wrong_key.output and "Traceback" not in wrong_key.output
 
 
+def test_a_send_in_doubt_says_so_and_is_not_sent_again(sim: SimulatorProcess) -> None:
+    sim.faults(accept_then_502=1)
+    sent = run(sim, "push", "send", "--registration-id", "R-1", "--text", "once")
+    assert sent.exit_code == 1
+    (line,) = sent.output.splitlines()
+    assert line.startswith("Error: in doubt:") and "not sent again" in line and "HTTP 502" in line
+    assert len(pushes(sim)) == 1
+
+
 def test_omni_scenarios_send_and_reports(sim: SimulatorProcess, tmp_path: Path) -> None:
     created = run(
         sim,

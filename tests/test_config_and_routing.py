@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -48,6 +49,24 @@ def test_invalid_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INBOUND_DEDUP_WINDOW_SECONDS", "-5")
     with pytest.raises(ConfigError, match="INBOUND_DEDUP_WINDOW_SECONDS"):
         load_settings()
+
+
+@pytest.mark.parametrize("name", ["INBOUND_POLL_ACCOUNTS", "INBOUND_ROUTES"])
+def test_bad_json_in_a_setting_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv(name, "[{bad")
+    with pytest.raises(ConfigError, match=f"{name} is not valid JSON") as caught:
+        load_settings()
+    assert "\n" not in str(caught.value)
+    answer = subprocess.run(
+        [sys.executable, "-m", "infobip_inbound.shell.cli", "status"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, name: "[{bad", "INBOUND_REDIS_URL": "redis://127.0.0.1:1/0"},
+        timeout=60,
+    )
+    assert answer.returncode != 0 and "Traceback" not in answer.stderr
+    assert [line for line in answer.stderr.splitlines() if line.startswith("Error:")] == [f"Error: {caught.value}"]
 
 
 def test_invalid_basic_auth_pair_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

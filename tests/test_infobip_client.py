@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
+import httpx
 import pytest
 
-from infobip_inbound.infobip.client import InfobipError, InfobipTransportError
+from infobip_inbound.infobip.client import InfobipError, InfobipTransportError, error_from_response, with_scheme
 from infobip_inbound.infobip.retry import RetryPolicy, parse_retry_after
 from infobip_inbound.shell.redis_server import free_port
 from tests.simulator_support import (
@@ -118,7 +120,7 @@ def test_retries_are_bounded_in_tries(sim: SimulatorProcess) -> None:
     sim.faults(error_burst=100)
     sleep = RecordingSleep()
     with make_client(sim.base_url, sleep=sleep, max_tries=3) as client, pytest.raises(InfobipError) as caught:
-        client.create_configuration(APP)
+        client.list_configurations(APP)
     assert (caught.value.status, caught.value.message_id) == (500, "GENERAL_ERROR")
     assert len(sleep.delays) == 2
     assert sim.counters()["injected_errors"] == 3
@@ -291,3 +293,89 @@ def test_identifiers_cannot_escape_their_path_segment(sim: SimulatorProcess) -> 
         for bad in ("../x", "a/b", "", "x?y"):
             with pytest.raises(ValueError):
                 client.list_configurations(bad)
+
+
+def test_a_push_accepted_then_answered_502_is_in_doubt_and_sent_once(sim: SimulatorProcess) -> None:
+    sim.faults(accept_then_502=1)  # Infobip takes the push; a gateway loses the answer
+    sleep = RecordingSleep()
+    with make_client(sim.base_url, sleep=sleep) as client, pytest.raises(InfobipError) as caught:
+        client.push_to_registration(APP, "REG-1", "Only once")
+    assert (caught.value.status, caught.value.in_doubt) == (502, True)
+    assert "in doubt" in str(caught.value)
+    assert sleep.delays == []
+    assert len(sim.admin("GET", "pushes")["pushes"]) == 1
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda c: c.push_to_registration(APP, "REG-1", "x"),
+        lambda c: c.create_configuration(APP),
+        lambda c: c.create_action(APP, "any", "PULL"),
+    ],
+)
+def test_sends_are_not_retried_after_a_5xx_or_a_timeout(sim: SimulatorProcess, send: Any) -> None:
+    sleep = RecordingSleep()
+    sim.faults(error_burst=5)
+    with make_client(sim.base_url, sleep=sleep) as client, pytest.raises(InfobipError) as caught:
+        send(client)
+    assert caught.value.in_doubt and sleep.delays == []
+    assert sim.counters()["injected_errors"] == 1
+    sim.faults(error_burst=0, slow_seconds=1.0)
+    with (
+        make_client(sim.base_url, sleep=sleep, read_timeout=0.2) as client,
+        pytest.raises(InfobipTransportError) as timed_out,
+    ):
+        send(client)
+    assert timed_out.value.in_doubt and timed_out.value.timed_out and not timed_out.value.refused
+    assert sleep.delays == []
+
+
+def test_sends_are_retried_when_infobip_certainly_did_not_act(sim: SimulatorProcess) -> None:
+    sleep = RecordingSleep()
+    nobody = f"http://127.0.0.1:{free_port()}"
+    with make_client(nobody, sleep=sleep, max_tries=3) as client, pytest.raises(InfobipTransportError) as refused:
+        client.push_to_registration(APP, "REG-1", "x")
+    assert refused.value.refused and not refused.value.in_doubt
+    assert len(sleep.delays) == 2
+    sim.reset(requests_per_second=1)  # the configuration endpoints are throttled: the second call gets 429
+    with make_client(sim.base_url, sleep=sleep, max_tries=40, base_seconds=0.05, max_seconds=0.3) as client:
+        client.list_configurations(APP)
+        assert client.create_configuration(APP)
+    assert sim.counters()["throttled"] >= 1
+    assert len(sim.state()["applications"][APP]["configuration"] or "") > 0
+
+
+def _error(status: int, body: bytes) -> InfobipError:
+    return error_from_response(httpx.Response(status, content=body), "GET", "/x")
+
+
+def test_every_error_shape_infobip_answers_is_read() -> None:
+    legacy = _error(
+        400,
+        b'{"requestError": {"serviceException": {"messageId": "6", "text": "Configuration does not exist",'
+        b' "validationErrors": {"to": ["bad"]}}}}',
+    )
+    assert (legacy.message_id, legacy.text, legacy.validation_errors) == (
+        "6",
+        "Configuration does not exist",
+        {"to": ["bad"]},
+    )
+    for empty in (b'{"requestError": null}', b'{"requestError": {"serviceException": null}}', b"[]", b"null", b""):
+        error = _error(500, empty)
+        assert (error.status, error.message_id) == (500, None)
+    newer = _error(
+        400,
+        b'{"errorCode": "E400", "description": "Request cannot be processed.", "action": "Check the syntax",'
+        b' "violations": [{"property": "messages[0].destinations", "violation": "must not be empty"}],'
+        b' "resources": []}',
+    )
+    assert (newer.message_id, newer.text) == ("E400", "Request cannot be processed.")
+    assert newer.validation_errors == {"messages[0].destinations": ["must not be empty"]}
+
+
+def test_a_base_url_without_a_scheme_is_https() -> None:
+    assert with_scheme("xyz123.api.infobip.com/") == "https://xyz123.api.infobip.com"
+    assert with_scheme("http://127.0.0.1:9090") == "http://127.0.0.1:9090"
+    with make_client("xyz123.api.infobip.com") as client:
+        assert client.base_url == "https://xyz123.api.infobip.com"

@@ -93,16 +93,25 @@ def test_a_lost_answer_is_not_sent_again_unless_at_least_once(
     assert len(pushes_to(sim, "device-1")) == 2
 
 
+def test_a_push_answered_5xx_is_in_doubt_and_never_sent_twice(
+    sim: SimulatorProcess, redis_url: str, redis_client: redis.Redis
+) -> None:
+    settings = settings_for(redis_url, sim.base_url)
+    sim.faults(accept_then_502=1)  # Infobip accepts the push, a gateway answers 502
+    with pytest.raises(InfobipError) as caught:
+        reply(response(), "Thanks!", handler="h", settings=settings)
+    assert (caught.value.status, caught.value.in_doubt) == (502, True)
+    mark = redis_client.get(reply_key(pair_id("m-1", "h")))
+    assert mark is not None and orjson.loads(mark)["state"] == "sending"
+    assert reply(response(), "Thanks!", handler="h", settings=settings).status == "in_doubt"
+    assert len(pushes_to(sim, "device-1")) == 1
+
+
 def test_a_refused_send_leaves_no_mark_so_the_retry_sends(
     sim: SimulatorProcess, redis_url: str, redis_client: redis.Redis
 ) -> None:
     settings = settings_for(redis_url, sim.base_url)
     key = reply_key(pair_id("m-1", "h"))
-    sim.faults(error_burst=2)  # both of the client's tries answer 500
-    with pytest.raises(InfobipError) as refused:
-        reply(response(), "Thanks!", handler="h", settings=settings)
-    assert refused.value.status == 500
-    assert redis_client.get(key) is None
     unknown_app = response(application_code="no-such-app")
     with pytest.raises(InfobipError) as bad:
         reply(unknown_app, "Thanks!", handler="h", settings=settings)

@@ -28,6 +28,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -592,6 +593,12 @@ def load_settings(**overrides: Any) -> Settings:
     _warn_unknown_env()
     try:
         return Settings(**overrides)
+    except SettingsError as exc:
+        # A complex setting (a list or a table) whose text is not JSON: pydantic-settings names the field only.
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = f"INBOUND_{field.group(1).upper()}" if field else "a setting"
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        raise ConfigError(f"invalid configuration: {name} is not valid JSON{cause}") from None
     except ValidationError as exc:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):

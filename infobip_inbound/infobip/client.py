@@ -1,8 +1,13 @@
 """Client of the Infobip API parts infobip-inbound uses: PULL, configurations, actions, sending push (with
 its statistics and reports) and OMNI.
 
-Every call sends `Authorization: App <key>`, retries 429, 5xx and refused connections with backoff (or the
-server's Retry-After), bounded in tries and total time, and turns Infobip's error body into InfobipError.
+Every call sends `Authorization: App <key>` and turns Infobip's error body (either shape) into InfobipError.
+Retries use backoff (or the server's Retry-After), bounded in tries and total time, and depend on what the
+call does (`Kind`): a read is retried on 429, 5xx and any transport failure; a pull or a report fetch (each
+item handed out once) on 429, 5xx and a connection that was never made; a send (push, OMNI, creating a
+configuration, action or scenario) only when Infobip certainly did not act: 429, or a connection that was
+never made. Any other failure of a send after the request went out is "in doubt" (`in_doubt` on the error):
+Infobip may have acted, and it is not sent again.
 The API key lives only in the auth hook: it is not in any repr, log line or exception.
 """
 
@@ -48,7 +53,11 @@ REPORTS_LIMIT_MAX = 1000
 # query and answer at /push/3/reports. Which one an account has is not documented: the path is a parameter.
 PUSH_REPORTS_PATH = "/push/1/reports"
 A = TypeVar("A", bound=Answer)
-_RETRIED_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+_SERVER_ERRORS = frozenset(range(500, 600))
+# What a call does, which decides what is retried (see the module docstring).
+Kind = Literal["read", "read_once", "send"]
+# Failures before any byte of the request was written: Infobip cannot have acted on it.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class InfobipError(Exception):
@@ -64,11 +73,16 @@ class InfobipError(Exception):
         path: str = "",
         validation_errors: Any = None,
         retry_after: float | None = None,
+        in_doubt: bool = False,
     ) -> None:
         where = f" ({method} {path})" if method else ""
         code = f" {message_id}" if message_id else ""
-        super().__init__(f"Infobip answered {status}{code}: {text}{where}")
+        doubt = "; in doubt: Infobip may have acted on it, it was not sent again" if in_doubt else ""
+        super().__init__(f"Infobip answered {status}{code}: {text}{where}{doubt}")
         self.status = status
+        # A send answered 5xx after the request went out: Infobip may have acted on it (a gateway error can
+        # follow an accepted push), so it was not sent again.
+        self.in_doubt = in_doubt
         self.message_id = message_id
         self.text = text
         self.method = method
@@ -80,13 +94,16 @@ class InfobipError(Exception):
 class InfobipTransportError(Exception):
     """No usable answer: the connection failed, timed out or was dropped."""
 
-    def __init__(self, method: str, path: str, cause: httpx.TransportError) -> None:
-        super().__init__(f"no answer from Infobip ({method} {path}): {type(cause).__name__}")
+    def __init__(self, method: str, path: str, cause: httpx.TransportError, *, sends: bool = False) -> None:
+        # No connection was made, so nothing was sent: Infobip cannot have acted on the request.
+        self.refused = isinstance(cause, _NOT_SENT)
+        # A send whose request went out and whose answer never came: Infobip may have acted on it.
+        self.in_doubt = sends and not self.refused
+        doubt = "; in doubt: Infobip may have acted on it, it was not sent again" if self.in_doubt else ""
+        super().__init__(f"no answer from Infobip ({method} {path}): {type(cause).__name__}{doubt}")
         self.method = method
         self.path = path
         self.timed_out = isinstance(cause, httpx.TimeoutException)
-        # No connection was made, so nothing was sent: Infobip cannot have acted on the request.
-        self.refused = isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout)
 
 
 class InfobipNotConfigured(Exception):
@@ -127,8 +144,10 @@ class _AppKeyAuth(httpx.Auth):
         return "_AppKeyAuth(api_key=**********)"
 
 
-def error_from_response(response: httpx.Response, method: str, path: str) -> InfobipError:
-    """Infobip's `{"requestError": {"serviceException": {"messageId", "text"}}}`, or what can be read of it."""
+def error_from_response(response: httpx.Response, method: str, path: str, *, in_doubt: bool = False) -> InfobipError:
+    """Infobip's error body, in either shape it uses, or what can be read of it:
+    `{"requestError": {"serviceException": {"messageId", "text", "validationErrors"}}}` (the /push/1 endpoints;
+    any level may be null) or the newer `{"errorCode", "description", "action", "violations": [...]}`."""
     message_id: str | None = None
     text = response.reason_phrase or "error"
     validation_errors: Any = None
@@ -136,11 +155,20 @@ def error_from_response(response: httpx.Response, method: str, path: str) -> Inf
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         body = None
-    exception = body.get("requestError", {}).get("serviceException") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        body = {}
+    request_error = body.get("requestError")
+    exception = request_error.get("serviceException") if isinstance(request_error, dict) else None
     if isinstance(exception, dict):
-        message_id = str(exception["messageId"]) if exception.get("messageId") is not None else None
-        text = str(exception.get("text") or text)
+        message_id = _text(exception.get("messageId"))
+        text = _text(exception.get("text")) or text
         validation_errors = exception.get("validationErrors")
+    elif "errorCode" in body or "description" in body or "violations" in body:
+        message_id = _text(body.get("errorCode"))
+        text = _text(body.get("description")) or text
+        violations = body.get("violations")
+        if isinstance(violations, list) and violations:
+            validation_errors = _violations(violations)
     return InfobipError(
         response.status_code,
         message_id,
@@ -149,7 +177,30 @@ def error_from_response(response: httpx.Response, method: str, path: str) -> Inf
         path=path,
         validation_errors=validation_errors,
         retry_after=parse_retry_after(response.headers.get("retry-after")),
+        in_doubt=in_doubt,
     )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _violations(violations: list[Any]) -> dict[str, list[str]]:
+    """`[{"property": "to", "violation": "must not be null"}]` by field, the shape of `validationErrors`."""
+    found: dict[str, list[str]] = {}
+    for item in violations:
+        if isinstance(item, dict):
+            field = _text(item.get("property")) or "body"
+            found.setdefault(field, []).append(_text(item.get("violation")) or "invalid")
+        else:
+            found.setdefault("body", []).append(str(item))
+    return found
+
+
+def with_scheme(base_url: str) -> str:
+    """Infobip's portal shows the base URL without a scheme (`xyz.api.infobip.com`): it is HTTPS."""
+    base_url = base_url.strip().rstrip("/")
+    return base_url if "://" in base_url else f"https://{base_url}"
 
 
 class InfobipClient:
@@ -164,7 +215,7 @@ class InfobipClient:
         rng: random.Random | None = None,
         reports_path: str = PUSH_REPORTS_PATH,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = with_scheme(base_url)
         self.reports_path = reports_path
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -211,7 +262,7 @@ class InfobipClient:
         if not 1 <= limit <= PULL_LIMIT_MAX:
             raise ValueError(f"limit must be between 1 and {PULL_LIMIT_MAX}")
         # Not idempotent: a batch whose answer was lost is gone, so only a refused connection is retried.
-        response = self._request("GET", "/push/1/inbox/reports", params={"limit": limit}, idempotent=False)
+        response = self._request("GET", "/push/1/inbox/reports", params={"limit": limit}, kind="read_once")
         return PulledReports(raw=response.content)
 
     # Configurations
@@ -225,7 +276,7 @@ class InfobipClient:
 
     def create_configuration(self, application_code: str) -> str:
         """The new configuration's key. Infobip answers 409 when the application already has one."""
-        return str(self._json("POST", _configurations(application_code), idempotent=False)["key"])
+        return str(self._json("POST", _configurations(application_code), kind="send")["key"])
 
     def delete_configuration(self, application_code: str, configuration_key: str) -> None:
         self._request("DELETE", _configuration(application_code, configuration_key))
@@ -249,7 +300,7 @@ class InfobipClient:
             request["forwardUrl"] = forward_url
         if callback_data is not None:
             request["callbackData"] = callback_data
-        body = self._json("POST", _actions(application_code, configuration_key), json=request, idempotent=False)
+        body = self._json("POST", _actions(application_code, configuration_key), json=request, kind="send")
         return Action.model_validate(body)
 
     def delete_action(self, application_code: str, configuration_key: str, action_key: str) -> None:
@@ -259,7 +310,7 @@ class InfobipClient:
 
     def send_push(self, request: PushRequest) -> PushSendAnswer:
         """POST /push/3/messages: the bulkId and each message's status."""
-        return self._typed(PushSendAnswer, "POST", "/push/3/messages", json=request.wire(), idempotent=False)
+        return self._typed(PushSendAnswer, "POST", "/push/3/messages", json=request.wire(), kind="send")
 
     def push_to_registration(
         self,
@@ -289,7 +340,7 @@ class InfobipClient:
         """Delivery reports of sent pushes, at `reports_path`. Infobip hands each report out once, so a lost
         answer is not asked again (only a refused connection is retried)."""
         params = _report_params(bulk_id, message_id, limit)
-        return self._typed(PushReports, "GET", self.reports_path, params=params, idempotent=False)
+        return self._typed(PushReports, "GET", self.reports_path, params=params, kind="read_once")
 
     # OMNI
 
@@ -298,18 +349,18 @@ class InfobipClient:
         return self._typed(Scenarios, "GET", "/omni/1/scenarios", params=params).scenarios
 
     def create_scenario(self, request: ScenarioRequest) -> Scenario:
-        return self._typed(Scenario, "POST", "/omni/1/scenarios", json=request.wire(), idempotent=False)
+        return self._typed(Scenario, "POST", "/omni/1/scenarios", json=request.wire(), kind="send")
 
     def send_omni(self, request: OmniAdvancedRequest) -> OmniSendAnswer:
         """POST /omni/1/advanced: each destination goes through the scenario's channels in order."""
-        return self._typed(OmniSendAnswer, "POST", "/omni/1/advanced", json=request.wire(), idempotent=False)
+        return self._typed(OmniSendAnswer, "POST", "/omni/1/advanced", json=request.wire(), kind="send")
 
     def omni_reports(
         self, *, bulk_id: str | None = None, message_id: str | None = None, limit: int = REPORTS_DEFAULT_LIMIT
     ) -> OmniReports:
         """OMNI delivery reports; like push reports, each is handed out once."""
         params = _report_params(bulk_id, message_id, limit)
-        return self._typed(OmniReports, "GET", "/omni/1/reports", params=params, idempotent=False)
+        return self._typed(OmniReports, "GET", "/omni/1/reports", params=params, kind="read_once")
 
     # Transport
 
@@ -322,8 +373,8 @@ class InfobipClient:
             problems = "; ".join(f"{field}: {', '.join(msgs)}" for field, msgs in field_errors(exc).items())
             raise InfobipError(200, None, f"unexpected answer: {problems}", method=method, path=path) from None
 
-    def _json(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> dict[str, Any]:
-        response = self._request(method, path, idempotent=idempotent, **kwargs)
+    def _json(self, method: str, path: str, *, kind: Kind = "read", **kwargs: Any) -> dict[str, Any]:
+        response = self._request(method, path, kind=kind, **kwargs)
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -332,13 +383,15 @@ class InfobipClient:
             raise InfobipError(response.status_code, None, "the answer is not a JSON object", method=method, path=path)
         return body
 
-    def _request(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
-        """Send, retrying what is safe to retry, within the policy's tries and time budget.
+    def _request(self, method: str, path: str, *, kind: Kind = "read", **kwargs: Any) -> httpx.Response:
+        """Send, retrying what is safe to retry for this kind of call, within the policy's tries and time budget.
 
-        429, 5xx and refused connections are retried for every call: Infobip did not act on them.
-        Timeouts and dropped connections are retried only for idempotent calls: a POST or a pull may
-        have taken effect before the answer was lost.
+        429 and connections never made are retried for every call: Infobip did not act on them. 5xx is
+        retried for reads and pulls, not for sends (a gateway 502 may follow an accepted push): a send's 5xx,
+        timeout or dropped connection is raised as in doubt. Timeouts and dropped connections are retried
+        only for reads: a pull may have handed its batch out before the answer was lost.
         """
+        sends = kind == "send"
         tries = 0
         waited = 0.0
         while True:
@@ -347,16 +400,18 @@ class InfobipClient:
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TransportError as exc:
-                safe = idempotent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                failure: InfobipError | InfobipTransportError = InfobipTransportError(method, path, exc)
-                if not safe:
-                    raise failure from None
+                lost = InfobipTransportError(method, path, exc, sends=sends)
+                if not (kind == "read" or lost.refused):
+                    raise lost from None
+                failure: InfobipError | InfobipTransportError = lost
                 reason = type(exc).__name__
             else:
                 if response.is_success:
                     return response
-                failure = error_from_response(response, method, path)
-                if response.status_code not in _RETRIED_STATUSES:
+                status = response.status_code
+                in_doubt = sends and status in _SERVER_ERRORS
+                failure = error_from_response(response, method, path, in_doubt=in_doubt)
+                if status != 429 and (status not in _SERVER_ERRORS or sends):
                     raise failure
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
                 reason = str(response.status_code)

@@ -37,7 +37,12 @@ def explain(exc: InfobipError) -> str:
         "6": "the configuration does not exist",
         "8": "Infobip rejected the action request",
     }
-    if exc.status == 401:
+    if exc.in_doubt:
+        reason = (
+            f"in doubt: Infobip answered {exc.status} after the request was sent, so it may have acted on it; "
+            "it was not sent again: check the reports before sending it again"
+        )
+    elif exc.status == 401:
         reason = "Infobip rejected the API key: check INBOUND_INFOBIP_API_KEY and INBOUND_INFOBIP_BASE_URL"
     elif exc.status == 403:
         reason = "the API key is not allowed to do this (missing permissions on the key)"
@@ -67,6 +72,12 @@ def infobip_client(settings: Settings) -> Iterator[InfobipClient]:
         raise click.ClickException(explain(exc)) from None
     except InfobipTransportError as exc:
         hint = " (timed out)" if exc.timed_out else ""
+        if exc.in_doubt:
+            raise click.ClickException(
+                f"in doubt: no answer from Infobip at {client.base_url}{hint} ({exc.method} {exc.path}) after the "
+                "request was sent, so it may have acted on it; it was not sent again: check the reports before "
+                "sending it again"
+            ) from None
         raise click.ClickException(f"no answer from Infobip at {client.base_url}{hint}: {exc}") from None
 
 

@@ -126,6 +126,10 @@ class Simulator:
                 world.faults.drop_next -= 1
                 world.counters.dropped += 1
                 return _DroppedResponse(response.body)
+            if world.faults.accept_then_502 > 0 and response.status_code < 300:
+                world.faults.accept_then_502 -= 1
+                world.counters.injected_errors += 1
+                return Response(b"Bad Gateway", status_code=502, media_type="text/plain")
             return response
 
         return endpoint

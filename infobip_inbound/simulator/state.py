@@ -35,6 +35,9 @@ class Faults:
     slow_seconds: float = 0.0  # added before every API answer
     error_burst: int = 0  # the next N API requests answer 500
     drop_next: int = 0  # the next N API answers are cut off after the headers (the work is done)
+    # The next N API requests are acted on, then answered 502 by a "gateway" (plain text): a send accepted
+    # by Infobip whose answer was lost on the way back.
+    accept_then_502: int = 0
     retry_after_seconds: int | None = None  # sent with 429 answers (Infobip does not document one)
 
     def update(self, values: dict[str, Any]) -> None:
@@ -45,7 +48,7 @@ class Faults:
         for name, value in values.items():
             if name == "retry_after_seconds":
                 value = None if value is None else int(value)
-            elif name in {"error_burst", "drop_next"}:
+            elif name in {"error_burst", "drop_next", "accept_then_502"}:
                 value = int(value)
             else:
                 value = float(value)

@@ -13,9 +13,9 @@ A later call for the same pair that finds "sent" returns the recorded answer and
 the record, so whether Infobip took the push is unknown. It does not send again (at most once: a user gets
 no reply rather than two) and logs it; `reply_at_least_once` chooses the other way (a second reply is then
 possible, a missing one is not). Where it is certain that Infobip did not act, the mark is removed so a retry
-sends: Infobip answered an error (the client has already retried 429 and 5xx), the connection was never
-made, or the request could not be built. A timeout or a connection dropped after the request went out leaves
-the mark: Infobip may have sent it.
+sends: Infobip refused the request (a 4xx; the client has already retried 429), the connection was never
+made, or the request could not be built. A 5xx, a timeout or a connection dropped after the request went out
+leaves the mark (the client's error says `in_doubt`, and it did not send again): Infobip may have sent it.
 
 The Redis writes of the record are retried through a short Redis outage (`persistently`): the push went out,
 and losing its record would re-open the window. Sends are paced per API key across every worker process
@@ -195,11 +195,15 @@ def _send(
     except InfobipError as exc:
         if exc.status < 300:  # accepted, but the answer could not be read: it was sent
             record(None, None)
+        elif exc.in_doubt:
+            log.warning(
+                f"reply outcome unknown (Infobip answered {exc.status}): not sent again by a retry", extra=fields
+            )
         else:
             _release(connection, pair, mark)
         raise
     except InfobipTransportError as exc:
-        if exc.refused:
+        if not exc.in_doubt:
             _release(connection, pair, mark)
         else:
             log.warning("reply outcome unknown (no answer): not sent again by a retry", extra=fields)
