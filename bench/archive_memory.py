@@ -17,9 +17,8 @@ from typing import Any
 import orjson
 import redis
 
-from infobip_inbound.contract import archive
 from infobip_inbound.contract.settings import load_settings
-from infobip_inbound.contract.store import keys, scripts
+from infobip_inbound.contract.store import archive, keys, scripts
 from infobip_inbound.contract.store.entries import encode_entry
 from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.shell.redis_server import RedisServer

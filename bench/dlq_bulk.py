@@ -19,7 +19,7 @@ import time
 import orjson
 import redis
 
-from infobip_inbound.contract import dead_letter
+from infobip_inbound.contract.store import dead_letter
 from infobip_inbound.contract.store.keys import RQ_QUEUES_KEY
 from infobip_inbound.shell.redis_server import RedisServer
 

@@ -18,9 +18,9 @@ import pytest
 import redis
 
 from bench import archive_memory
-from infobip_inbound.contract import archive, dead_letter
-from infobip_inbound.contract.archive import Filters, Journey
 from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.contract.store import archive, dead_letter
+from infobip_inbound.contract.store.archive import Filters, Journey
 from infobip_inbound.workers.replay import Replayer, replay_id
 from tests.conftest import TOKEN
 from tests.support import ReceiverProcess, Role, envelope, handled_ids, result, run_cli, wait_until

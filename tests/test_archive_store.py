@@ -5,12 +5,11 @@ from __future__ import annotations
 import orjson
 import redis
 
-from infobip_inbound.contract import archive
-from infobip_inbound.contract.archive import Filters
 from infobip_inbound.contract.model import Source
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
-from infobip_inbound.contract.store import keys
+from infobip_inbound.contract.store import archive, keys
+from infobip_inbound.contract.store.archive import Filters
 from infobip_inbound.infobip.envelope import normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now, quarantine_entries
 from tests.support import envelope, result

@@ -7,10 +7,9 @@ from typing import Any
 import orjson
 import redis
 
-from infobip_inbound.contract import campaigns
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import load_settings
-from infobip_inbound.contract.store import keys
+from infobip_inbound.contract.store import campaigns, keys
 from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 

@@ -14,8 +14,8 @@ from click.testing import CliRunner, Result
 from rq import Queue
 
 import tests.handlers as handlers
-from infobip_inbound.contract import dead_letter
 from infobip_inbound.contract.settings import Settings, load_settings
+from infobip_inbound.contract.store import dead_letter
 from infobip_inbound.shell.cli import main
 from infobip_inbound.workers.jobs import HandlerContext, run_batch
 from tests.support import result

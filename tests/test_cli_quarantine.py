@@ -11,12 +11,12 @@ import orjson
 import redis
 from click.testing import CliRunner, Result
 
-from infobip_inbound.contract import quarantine
-from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
+from infobip_inbound.contract.store import quarantine
 from infobip_inbound.contract.store.entries import decode_entry
 from infobip_inbound.contract.store.keys import inbox_key
+from infobip_inbound.contract.store.quarantine import QuarantineEntry
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 from infobip_inbound.receiver.pull_store import PullStore
 from infobip_inbound.shell.cli import main

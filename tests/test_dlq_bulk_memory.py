@@ -8,7 +8,7 @@ from __future__ import annotations
 import redis
 
 from bench.dlq_bulk import fill, run_cli
-from infobip_inbound.contract import dead_letter
+from infobip_inbound.contract.store import dead_letter
 
 
 def test_retry_all_over_100k_dead_letters_in_bounded_memory(redis_url: str, redis_client: redis.Redis) -> None:

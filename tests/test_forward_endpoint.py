@@ -255,7 +255,7 @@ def test_an_odd_result_beside_an_ordinary_one_is_queued_with_it(
 def test_a_result_that_cannot_be_read_is_quarantined_and_its_neighbours_queued(
     receiver: ReceiverProcess, redis_client: redis.Redis
 ) -> None:
-    from infobip_inbound.contract import quarantine
+    from infobip_inbound.contract.store import quarantine
 
     unreadable = {"text": "no message id", "applicationCode": "app-1"}
     body = envelope(result("plain-1"), unreadable, result("plain-2"))
@@ -277,7 +277,7 @@ def test_a_result_that_cannot_be_read_is_quarantined_and_its_neighbours_queued(
 def test_a_body_that_is_not_an_envelope_is_refused_and_nothing_is_stored(
     receiver: ReceiverProcess, redis_client: redis.Redis
 ) -> None:
-    from infobip_inbound.contract import quarantine
+    from infobip_inbound.contract.store import quarantine
 
     answer = post(receiver, [result("x")])
     assert answer.status_code == 400

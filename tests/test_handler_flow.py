@@ -12,9 +12,8 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.contract import dead_letter, handler_state
 from infobip_inbound.contract.settings import load_settings
-from infobip_inbound.contract.store import keys, scripts
+from infobip_inbound.contract.store import dead_letter, handler_state, keys, scripts
 from infobip_inbound.contract.store.keys import RQ_JOB_PREFIX, handled_key
 from infobip_inbound.workers.idempotency import pair_id
 from tests.downstream import Downstream

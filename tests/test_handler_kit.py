@@ -8,9 +8,9 @@ import time
 import redis
 
 import tests.kit_handlers as kit
-from infobip_inbound.contract import dead_letter
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.contract.store import dead_letter
 from infobip_inbound.contract.store.keys import SCHEDULED_KEY
 from infobip_inbound.testing import envelope, infobip_result, run_handler, user_response
 from infobip_inbound.workers.jobs import HandlerContext, run_batch

@@ -12,8 +12,8 @@ import redis
 from rq import Queue
 
 import tests.handlers as handlers
-from infobip_inbound.contract import dead_letter
 from infobip_inbound.contract.settings import HandlerRetry, load_settings
+from infobip_inbound.contract.store import dead_letter
 from infobip_inbound.contract.store.keys import SCHEDULED_KEY, SEEN_PREFIX
 from infobip_inbound.shell.redis_server import RedisServer
 from infobip_inbound.workers.jobs import HandlerContext, run_batch

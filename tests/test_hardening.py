@@ -182,7 +182,7 @@ def test_openapi_description(start_receiver: StartReceiver, base_env: dict[str, 
 def test_values_that_cannot_be_stored_are_quarantined(
     start_receiver: StartReceiver, base_env: dict[str, str], redis_client: redis.Redis, path: str
 ) -> None:
-    from infobip_inbound.contract import quarantine
+    from infobip_inbound.contract.store import quarantine
 
     # A number beyond 64 bits validates, but cannot be encoded for the queue: that result is set aside.
     receiver = start_receiver({**base_env, "INBOUND_AUTH_DISABLED": "true"})

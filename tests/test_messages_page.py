@@ -17,9 +17,9 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.contract import archive
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.contract.store import archive
 from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 from tests.support import ROOT, ReceiverProcess, envelope, forward, headless_chromium, result

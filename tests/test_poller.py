@@ -14,7 +14,7 @@ import orjson
 import pytest
 import redis
 
-from infobip_inbound.contract import quarantine
+from infobip_inbound.contract.store import quarantine
 from infobip_inbound.contract.store.keys import POLLER_LEASE_KEY as LEASE_KEY
 from infobip_inbound.contract.store.keys import PULL_RAW_KEY as RAW_KEY
 from infobip_inbound.contract.store.keys import PULL_UNPARSEABLE_KEY as UNPARSEABLE_KEY

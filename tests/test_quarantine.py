@@ -14,7 +14,7 @@ import httpx
 import redis
 from click.testing import CliRunner
 
-from infobip_inbound.contract import quarantine
+from infobip_inbound.contract.store import quarantine
 from infobip_inbound.shell.cli import main
 from infobip_inbound.simulator.generator import ODD_SHAPES
 from tests.conftest import TOKEN

@@ -357,7 +357,7 @@ class Settings(BaseSettings):
         default=1_000_000, gt=0, description="`redis_stream` trims the stream to about this many entries."
     )
 
-    # Campaign counts (infobip_inbound.contract.campaigns)
+    # Campaign counts (infobip_inbound.contract.store.campaigns)
     campaign_counting: bool = Field(default=True, description="Count responses per bulk id and application.")
     campaign_max_groups: int = Field(
         default=10_000, ge=1, description="Most bulks (and applications) counted; the least recent beyond it go."
@@ -372,7 +372,7 @@ class Settings(BaseSettings):
         default=300, ge=1, description="How long Infobip's statistics of a bulk are reused before asking again."
     )
 
-    # The archive (infobip_inbound.contract.archive)
+    # The archive (infobip_inbound.contract.store.archive)
     archive: bool = Field(
         default=True, description="Keep every accepted response with its journey, for `messages` and `replay`."
     )

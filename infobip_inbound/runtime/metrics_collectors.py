@@ -14,7 +14,7 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from infobip_inbound.contract import handler_state, quarantine
+from infobip_inbound.contract.store import handler_state, quarantine
 from infobip_inbound.runtime import status
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ import redis
 from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.worker import Worker
 
-from infobip_inbound.contract import archive, campaigns, dead_letter, handler_state, quarantine, throughput
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store import archive, campaigns, dead_letter, handler_state, quarantine, throughput
 from infobip_inbound.contract.store.entries import decode_entry
 from infobip_inbound.contract.store.keys import (
     POLLER_LEASE_KEY,

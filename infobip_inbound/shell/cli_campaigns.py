@@ -13,10 +13,9 @@ from typing import Any
 import click
 import redis
 
-from infobip_inbound.contract import campaigns
-from infobip_inbound.contract.campaigns import Campaign
 from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
-from infobip_inbound.contract.store import scripts
+from infobip_inbound.contract.store import campaigns, scripts
+from infobip_inbound.contract.store.campaigns import Campaign
 from infobip_inbound.infobip.client import InfobipClient, InfobipError, InfobipNotConfigured, InfobipTransportError
 from infobip_inbound.runtime.redis_client import sync_client
 from infobip_inbound.shell.cli_infobip import json_option, print_json, print_table

@@ -11,7 +11,7 @@ import click
 import orjson
 import redis
 
-from infobip_inbound.contract import dead_letter
+from infobip_inbound.contract.store import dead_letter
 from infobip_inbound.shell import bulk
 from infobip_inbound.shell.bulk import parse_age
 

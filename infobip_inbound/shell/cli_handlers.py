@@ -8,9 +8,9 @@ import click
 import orjson
 import redis
 
-from infobip_inbound.contract import handler_state
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
+from infobip_inbound.contract.store import handler_state
 from infobip_inbound.shell.bulk import store_command
 
 

@@ -1,5 +1,5 @@
 """`infobip-inbound messages show|list` and `infobip-inbound replay`: find an archived message, see what
-happened to it, and run handlers over archived messages again (infobip_inbound.contract.archive)."""
+happened to it, and run handlers over archived messages again (infobip_inbound.contract.store.archive)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import click
 import redis
 
-from infobip_inbound.contract import archive
-from infobip_inbound.contract.archive import Filters, Journey
+from infobip_inbound.contract.store import archive
+from infobip_inbound.contract.store.archive import Filters, Journey
 from infobip_inbound.shell import bulk
 
 _FILTER_NAMES = ("newer_than", "older_than", "application", "keyword", "bulk_id", "source", "outcome", "outcome_of")

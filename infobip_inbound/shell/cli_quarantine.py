@@ -13,8 +13,8 @@ import click
 import orjson
 import redis
 
-from infobip_inbound.contract import quarantine as store
-from infobip_inbound.contract.quarantine import QuarantineEntry
+from infobip_inbound.contract.store import quarantine as store
+from infobip_inbound.contract.store.quarantine import QuarantineEntry
 from infobip_inbound.shell import bulk
 
 

@@ -15,8 +15,8 @@ import orjson
 import redis
 from pydantic import BaseModel, ValidationError
 
-from infobip_inbound.contract import campaigns
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store import campaigns
 from infobip_inbound.infobip.omni import (
     OmniAdvancedRequest,
     OmniReport,

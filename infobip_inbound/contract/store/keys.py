@@ -90,15 +90,15 @@ def send_throttle_key(api_key: str) -> str:
     return SEND_THROTTLE_PREFIX + hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
-# Dead letters (infobip_inbound.contract.dead_letter).
+# Dead letters (dead_letter.py).
 DLQ_KEY = "inbound:dlq"  # hash: entry id -> JSON entry
 DLQ_INDEX = "inbound:dlq:index"  # sorted set: entry id scored by failed_at
 
-# Quarantine (infobip_inbound.contract.quarantine): results that could not be made into a UserResponse.
+# Quarantine (quarantine.py): results that could not be made into a UserResponse.
 QUARANTINE_KEY = "inbound:quarantine"  # hash: entry id -> JSON entry (the result as sent, why, whence)
 QUARANTINE_INDEX = "inbound:quarantine:index"  # sorted set: entry id scored by when it was set aside
 
-# The archive (infobip_inbound.contract.archive): every accepted response with its journey, for look-up and replay.
+# The archive (archive.py): every accepted response with its journey, for look-up and replay.
 ARCHIVE_PREFIX = "inbound:archive:m:"  # string per message id: its acceptance line (queue, request, response)
 ARCHIVE_EVENTS_PREFIX = "inbound:archive:e:"  # string per message id: its later events, one line each
 ARCHIVE_INDEX = "inbound:archive"  # sorted set: message id scored by when it was accepted (ms); the size bound
@@ -118,7 +118,7 @@ def replay_key(replay_id: str, pair: str) -> str:
     return REPLAY_PREFIX + replay_id + ":" + pair
 
 
-# Throughput buckets (infobip_inbound.contract.throughput).
+# Throughput buckets (throughput.py).
 THROUGHPUT_PREFIX = "inbound:stats:t:"  # hash per bucket, named by its start (unix seconds)
 THROUGHPUT_BUCKET_SECONDS = 10
 THROUGHPUT_KEEP_SECONDS = 3900  # a bucket's TTL: a little over the hour that `status` reads
@@ -133,7 +133,7 @@ def throughput_key(bucket_start: int) -> str:
     return THROUGHPUT_PREFIX + str(bucket_start)
 
 
-# Campaign counts (infobip_inbound.contract.campaigns): responses per bulk id, and per application for those
+# Campaign counts (campaigns.py): responses per bulk id, and per application for those
 # without one; written by the enqueue script, so duplicates are never counted.
 CAMPAIGN_PREFIX = "inbound:campaign:"  # hash per group: totals, keyword counts, delay buckets, send time
 CAMPAIGN_BULK_PREFIX = CAMPAIGN_PREFIX + "bulk:"  # group of the responses to one bulk (a campaign)

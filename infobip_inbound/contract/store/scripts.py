@@ -275,7 +275,7 @@ ENQUEUE = (
 -- ARGV[last QA]  the quarantine notes' lines
 -- Returns one flag per response: 1 queued, 0 duplicate (seen within the window).
 -- An archived response's record is `A <now> <queue> <inbox entry>` (fields split by \x1f); its events key is
--- written only by events (infobip_inbound.contract.archive). The index is trimmed by age (records expire by
+-- written only by events (infobip_inbound.contract.store.archive). The index is trimmed by age (records expire by
 -- their TTL) and by size, evicting at most the given number per call so one call stays short after the bound
 -- is lowered; evicted records and their events are deleted by name (prefix + id), like the campaign groups.
 """

@@ -4,7 +4,7 @@ Concurrent requests hand their responses to one Committer. While one write is in
 requests gather (for `max_wait` more, if set, and up to `max_messages`); then it writes each queue's
 share in one Lua script call that, atomically: marks every message_id seen (SET NX EX), appends only
 the new responses to the queue's inbox, counts them in their campaign groups
-(infobip_inbound.contract.campaigns), and makes sure a real RQ job is waiting to drain it
+(infobip_inbound.contract.store.campaigns), and makes sure a real RQ job is waiting to drain it
 (infobip_inbound.contract.store). A message marked seen is therefore always on a queue, and a failed write
 leaves nothing half-done for Infobip's retry to trip over. Results that could not be read go to the
 quarantine in the same call as the first queue's share. Each request's future resolves only after every
@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 import redis
 import redis.asyncio as aioredis
 
-from infobip_inbound.contract import archive, campaigns
 from infobip_inbound.contract.model import Source
-from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store import scripts
+from infobip_inbound.contract.store import archive, campaigns, scripts
 from infobip_inbound.contract.store.entries import encode_entry
 from infobip_inbound.contract.store.jobs import Jobs
+from infobip_inbound.contract.store.quarantine import QuarantineEntry
 from infobip_inbound.infobip.envelope import Normalized, Unreadable
 from infobip_inbound.runtime.metrics import COMMIT_BATCH_MESSAGES, ENQUEUE_SECONDS
 

@@ -15,8 +15,8 @@ import time
 from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
-from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store.quarantine import QuarantineEntry
 from infobip_inbound.infobip.envelope import InvalidEnvelope, Normalized, normalize, read_envelope
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
 from infobip_inbound.receiver.auth import ForwardAuth

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from infobip_inbound.contract import durations
-from infobip_inbound.contract.archive import SELECTABLE, Filters
+from infobip_inbound.contract.store.archive import SELECTABLE, Filters
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000  # one page reads at most this many records' matches; narrower filters find older ones

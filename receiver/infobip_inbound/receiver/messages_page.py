@@ -1,4 +1,4 @@
-"""The admin message look-up, read from the archive (infobip_inbound.contract.archive):
+"""The admin message look-up, read from the archive (infobip_inbound.contract.store.archive):
 
     /admin/messages[.json]?id=…&newer=1h&…   matching messages, newest first, a page at a time
     /admin/messages/{message_id}[.json]      one message: its fields and its journey as a timeline (404: not archived)
@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from infobip_inbound.contract import archive
-from infobip_inbound.contract.archive import Event, Journey
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store import archive
+from infobip_inbound.contract.store.archive import Event, Journey
 from infobip_inbound.receiver.admin_auth import AdminAuth
 from infobip_inbound.receiver.edge.errors import error_response
 from infobip_inbound.receiver.message_query import Query, read, search_form

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infobip_inbound.contract.archive import SELECTABLE
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store.archive import SELECTABLE
 from infobip_inbound.infobip.envelope import InfobipEnvelope
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
 from infobip_inbound.receiver.edge.errors import REFUSALS

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import redis
 
-from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.store.keys import PULL_RAW_KEY, PULL_UNPARSEABLE_KEY
+from infobip_inbound.contract.store.quarantine import QuarantineEntry
 from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now, quarantine_entries
 from infobip_inbound.runtime import tracing

@@ -16,9 +16,9 @@ from itertools import islice
 import orjson
 import redis
 
-from infobip_inbound.contract import quarantine
-from infobip_inbound.contract.quarantine import QuarantineEntry
 from infobip_inbound.contract.routing import Router
+from infobip_inbound.contract.store import quarantine
+from infobip_inbound.contract.store.quarantine import QuarantineEntry
 from infobip_inbound.infobip.envelope import InvalidEnvelope, Normalized, normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now, quarantine_entries
 

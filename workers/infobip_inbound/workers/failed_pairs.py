@@ -20,8 +20,8 @@ import redis
 from redis.client import Pipeline
 from rq.job import JobStatus
 
-from infobip_inbound.contract import archive, dead_letter
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store import archive, dead_letter
 from infobip_inbound.contract.store.entries import decode_entry
 from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.contract.store.keys import RQ_QUEUES_KEY, SCHEDULED_KEY, batch_key, rq_queue_key

@@ -25,11 +25,10 @@ from redis import Redis
 from redis.client import Pipeline
 from rq import get_current_job
 
-from infobip_inbound.contract import archive
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store import keys, scripts
+from infobip_inbound.contract.store import archive, keys, scripts
 from infobip_inbound.contract.store.entries import decode_traced_entry
 from infobip_inbound.contract.store.jobs import Jobs, PreparedJob
 from infobip_inbound.contract.store.keys import batch_key

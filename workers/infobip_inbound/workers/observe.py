@@ -18,8 +18,8 @@ from typing import Any
 
 from redis.client import Pipeline
 
-from infobip_inbound.contract import throughput
 from infobip_inbound.contract.model import UserResponse
+from infobip_inbound.contract.store import throughput
 from infobip_inbound.runtime import tracing
 from infobip_inbound.runtime.logs import request_id_var
 from infobip_inbound.runtime.metrics import HANDLED, HANDLER_SECONDS, JOB_RETRIES

@@ -22,10 +22,9 @@ import orjson
 import redis
 from redis.client import Pipeline
 
-from infobip_inbound.contract import archive
-from infobip_inbound.contract.archive import Journey
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store import keys
+from infobip_inbound.contract.store import archive, keys
+from infobip_inbound.contract.store.archive import Journey
 from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.workers.failed_pairs import schedule_batch
 from infobip_inbound.workers.idempotency import pair_id
