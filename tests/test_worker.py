@@ -268,3 +268,19 @@ def test_a_wait_on_the_inbox_ends_before_the_connection_times_out(redis_url: str
     client.rpush(inbox_key("nothing-comes"), b"entry")
     assert take_next(client, "nothing-comes", "job-1", 3.0) == b"entry"
     assert client.lrange(batch_key("job-1"), 0, -1) == [b"entry"]
+
+
+def test_a_claim_takes_the_oldest_entries_in_order_however_many(redis_url: str) -> None:
+    # More than one RPUSH slice (1,000) in one claim, and entries beyond the claim's maximum left in the inbox.
+    settings = load_settings(redis_url=redis_url, default_handlers=["jsonl"], worker_claim_max=2500)
+    client = redis.Redis.from_url(redis_url)
+    entries = [b"{%d}" % i for i in range(2600)]
+    client.rpush(inbox_key("big"), *entries)
+    claimed = claim_batch(client, "big", "job-big", HandlerContext.build(settings))
+    assert claimed.entries == entries[:2500]
+    assert client.lrange(batch_key("job-big"), 0, -1) == entries[:2500]
+    assert client.lrange(inbox_key("big"), 0, -1) == entries[2500:]
+    assert claimed.followup_pushed  # entries remain: a follow-up drain job waits for them
+    # Claimed again by the same job (a retry): it keeps its batch and takes nothing more.
+    assert claim_batch(client, "big", "job-big", HandlerContext.build(settings)).entries is None
+    client.close()

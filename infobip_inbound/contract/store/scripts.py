@@ -508,8 +508,16 @@ if redis.call('GET', KEYS[2]) == ARGV[2] then
 end
 local n = math.min(redis.call('LLEN', KEYS[1]), tonumber(ARGV[1]))
 local claimed = {0}
-for i = 1, n do
-  claimed[i + 1] = redis.call('LMOVE', KEYS[1], KEYS[6], 'LEFT', 'RIGHT')
+if n > 0 then
+  -- Three commands per claim, not one LMOVE per entry; RPUSH takes them in slices (Lua's unpack is bounded).
+  local taken = redis.call('LRANGE', KEYS[1], 0, n - 1)
+  redis.call('LTRIM', KEYS[1], n, -1)
+  for first = 1, n, 1000 do
+    redis.call('RPUSH', KEYS[6], unpack(taken, first, math.min(n, first + 999)))
+  end
+  for i = 1, n do
+    claimed[i + 1] = taken[i]
+  end
 end
 if redis.call('LLEN', KEYS[1]) > 0 then
   claimed[1] = ensure_drain_job(false)
