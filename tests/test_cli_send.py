@@ -224,6 +224,9 @@ def test_omni_scenarios_send_and_reports(sim: SimulatorProcess, tmp_path: Path) 
     by_key = run(sim, "omni", "send", "--scenario", second["key"], "--phone-number", "41793026727", "--sms-text", "x")
     assert by_key.exit_code == 0 and "1 message(s) accepted" in by_key.output
     assert "CHANNEL" in run(sim, "omni", "reports").output
+    for dropped in (["--payload", '{"k": 1}'], ["--push-title", "T"]):
+        lost = run(sim, "omni", "send", "--phone-number", "41793026727", "--sms-text", "x", *dropped)
+        assert lost.exit_code == 2 and dropped[0] in lost.output and "--push-text" in lost.output
     nothing = run(sim, "omni", "send", "--phone-number", "41793026727")
     assert nothing.exit_code == 1 and "at least one channel" in nothing.output
     both = run(sim, "omni", "send", "--file", str(from_file), "--sms-text", "x")

@@ -300,3 +300,13 @@ def test_statistics_answer_is_read_with_unknown_fields_kept() -> None:
     )
     assert (stats.total_sent, stats.delivered, stats.errors.cloud, stats.delivery.rate) == (10, 7, 1, 0.7)
     assert stats.wire()["clicked"] == 2
+
+
+def test_statistics_infobip_left_out_are_none_not_zero() -> None:
+    from infobip_inbound.contract.campaigns import Campaign, rates
+
+    stats = PushStatistics.model_validate({"totalSent": 4, "errors": {"cloud": 0}})
+    assert (stats.total_sent, stats.delivered, stats.seen) == (4, None, None)
+    assert (stats.errors.registration, stats.errors.cloud, stats.delivery.rate) == (None, 0, None)
+    figures = rates(Campaign("bulk", "B-1", total=2), stats.wire())
+    assert (figures["sent"], figures["delivered"], figures["seen"]) == (4, None, None)

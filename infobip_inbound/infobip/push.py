@@ -193,21 +193,23 @@ class PushSendAnswer(Answer):
 
 
 class StatisticsErrors(Answer):
-    registration: int = 0  # invalid registrations: the app was uninstalled
-    expired: int = 0  # validity period ran out (notifications disabled)
-    cloud: int = 0  # APNS / FCM failures
+    """A figure Infobip left out is None, never 0: an absent count is not a real zero."""
+
+    registration: int | None = None  # invalid registrations: the app was uninstalled
+    expired: int | None = None  # validity period ran out (notifications disabled)
+    cloud: int | None = None  # APNS / FCM failures
 
 
 class Delivery(Answer):
-    rate: float = 0.0  # delivered / total sent
+    rate: float | None = None  # delivered / total sent
 
 
 class PushStatistics(Answer):
-    """`GET /push/1/statistics?bulkId=...`."""
+    """`GET /push/1/statistics?bulkId=...`. Every figure Infobip left out is None (shown as "—")."""
 
-    total_sent: int = 0
-    delivered: int = 0
-    seen: int = 0
+    total_sent: int | None = None
+    delivered: int | None = None
+    seen: int | None = None
     errors: StatisticsErrors = Field(default_factory=StatisticsErrors)
     delivery: Delivery = Field(default_factory=Delivery)
 

@@ -211,6 +211,13 @@ def _record_send(settings: Settings, bulk_id: str) -> None:
         click.echo(f"warning: send time of bulk {bulk_id} not recorded: {type(exc).__name__}", err=True)
 
 
+NOT_GIVEN = "—"  # a figure Infobip left out of its answer: not a zero
+
+
+def _figure(value: int | None) -> str:
+    return NOT_GIVEN if value is None else str(value)
+
+
 @push.command("stats")
 @click.argument("bulk_id")
 @json_option
@@ -222,16 +229,16 @@ def push_stats(bulk_id: str, as_json: bool) -> None:
     if as_json:
         print_json(stats.wire())
         return
-    errors = stats.errors
+    errors, rate = stats.errors, stats.delivery.rate
     click.echo(f"bulk {bulk_id}")
     rows = [
-        ["total sent", str(stats.total_sent)],
-        ["delivered", str(stats.delivered)],
-        ["seen", str(stats.seen)],
-        ["errors: registration", str(errors.registration)],
-        ["errors: expired", str(errors.expired)],
-        ["errors: cloud", str(errors.cloud)],
-        ["delivery rate", f"{stats.delivery.rate:.1%}"],
+        ["total sent", _figure(stats.total_sent)],
+        ["delivered", _figure(stats.delivered)],
+        ["seen", _figure(stats.seen)],
+        ["errors: registration", _figure(errors.registration)],
+        ["errors: expired", _figure(errors.expired)],
+        ["errors: cloud", _figure(errors.cloud)],
+        ["delivery rate", NOT_GIVEN if rate is None else f"{rate:.1%}"],
     ]
     print_table(["statistic", "value"], rows)
 
@@ -366,6 +373,9 @@ def omni_send(
     options = (scenario_key, push_text, push_title, payload, sms_text)
     if path is not None and (phone_numbers or registration_ids or email_addresses or any(options)):
         raise click.UsageError("give either --file or the message options, not both")
+    if push_text is None and (push_title is not None or payload is not None):
+        needs = ", ".join(name for name, v in (("--push-title", push_title), ("--payload", payload)) if v is not None)
+        raise click.UsageError(f"{needs} belong to the push: give --push-text too (or a request in --file)")
     if path is not None:
         body = load_file(path)
     else:

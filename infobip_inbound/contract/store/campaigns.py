@@ -209,14 +209,19 @@ def cache_statistics(connection: redis.Redis, bulk_id: str, statistics: dict[str
     connection.set(keys.campaign_stats_key(bulk_id), orjson.dumps(statistics), ex=ttl_seconds)
 
 
+def _count(statistics: dict[str, Any], name: str) -> int | None:
+    """A figure of Infobip's statistics; one it left out is None, not a zero."""
+    value = statistics.get(name)
+    return None if value is None else int(value)
+
+
 def rates(campaign: Campaign, statistics: dict[str, Any] | None) -> dict[str, Any]:
     """Responses ÷ delivered and ÷ seen, from Infobip's statistics (`totalSent`, `delivered`, `seen`)."""
     if not statistics:
         return {"sent": None, "delivered": None, "seen": None, "per_delivered": None, "per_seen": None}
-    delivered = int(statistics.get("delivered") or 0)
-    seen = int(statistics.get("seen") or 0)
+    delivered, seen = _count(statistics, "delivered"), _count(statistics, "seen")
     return {
-        "sent": int(statistics.get("totalSent") or 0),
+        "sent": _count(statistics, "totalSent"),
         "delivered": delivered,
         "seen": seen,
         "per_delivered": round(campaign.total / delivered, 4) if delivered else None,
