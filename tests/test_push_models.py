@@ -4,6 +4,7 @@ when built, before anything could be sent. The seed's snippets have stray commas
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from infobip_inbound.infobip.omni import (
     OmniPush,
     OmniSms,
     OmniTo,
+    Scenario,
     ScenarioRequest,
     ScenarioStep,
 )
@@ -199,12 +201,13 @@ def test_invalid_push_requests_are_refused(body: dict[str, Any], complaint: str)
         ({"type": "EMAIL", "email": "nobody"}, "pattern"),
         ({"type": "MULTIPLE"}, "needs \\$and or \\$or"),
         ({"type": "MULTIPLE", "$and": []}, "at least 1"),
-        ({"type": "MULTIPLE", "$or": [{"platform": "Windows"}]}, "platform must be one of"),
         ({"type": "MULTIPLE", "$or": [{"notificationsEnabled": "yes"}]}, "true or false"),
-        ({"type": "MULTIPLE", "$or": [{"platform": "iOS", "osVersion": "17"}]}, "exactly one attribute"),
         ({"type": "MULTIPLE", "$or": [{"$not": [{"platform": "iOS"}]}]}, "unknown operator"),
         ({"type": "MULTIPLE", "$or": [{"$and": []}]}, "non-empty list"),
         ({"type": "MULTIPLE", "$or": [{"tier": ["gold"]}]}, "string, number or boolean"),
+        ({"type": "MULTIPLE", "$or": [{}]}, "at least one attribute"),
+        ({"type": "REGISTRATION", "pushRegistrationId": "R", "extra": {"type": "EMAIL"}}, "modelled fields"),
+        ({"type": "REGISTRATION", "pushRegistrationId": "R", "pushRegistrationID": "typo"}, "Extra inputs"),
     ],
 )
 def test_invalid_destinations_are_refused(destination: dict[str, Any], complaint: str) -> None:
@@ -217,7 +220,6 @@ def test_invalid_destinations_are_refused(destination: dict[str, Any], complaint
     [
         ({"mirroredPushOpenTitle": "Open"}, "MODAL"),
         ({"mirroredPushStyle": "BANNER", "onTapButtonAction": "x"}, "MODAL"),
-        ({"mirroredPushExpirationPeriod": 5}, "go together"),
         ({"mirroredPushExpirationPeriod": 5, "mirroredPushExpirationTimeUnit": "days"}, "minutes or hours"),
         ({"inAppStyle": "FULLSCREEN"}, "MODAL"),
         ({"badge": -1}, "greater than or equal"),
@@ -275,7 +277,6 @@ def test_omni_send_example_round_trips_and_builds() -> None:
         (ScenarioRequest, {**SCENARIO, "flow": []}, "at least 1"),
         (ScenarioRequest, {**SCENARIO, "flow": [{"from": "a", "channel": "push"}]}, "pattern"),
         (ScenarioRequest, {**SCENARIO, "flow": [{"channel": "PUSH"}]}, "from"),
-        (ScenarioRequest, {**SCENARIO, "flow": SCENARIO["flow"] * 2}, "once"),  # type: ignore[operator]
         (OmniAdvancedRequest, {**OMNI_SEND, "destinations": [{"to": {}}]}, "at least one address"),
         (OmniAdvancedRequest, {**OMNI_SEND, "destinations": []}, "at least 1"),
         (OmniAdvancedRequest, {"scenarioKey": "k", "destinations": OMNI_SEND["destinations"]}, "at least one channel"),
@@ -303,10 +304,61 @@ def test_statistics_answer_is_read_with_unknown_fields_kept() -> None:
 
 
 def test_statistics_infobip_left_out_are_none_not_zero() -> None:
-    from infobip_inbound.contract.campaigns import Campaign, rates
+    from infobip_inbound.contract.store.campaigns import Campaign, rates
 
     stats = PushStatistics.model_validate({"totalSent": 4, "errors": {"cloud": 0}})
     assert (stats.total_sent, stats.delivered, stats.seen) == (4, None, None)
     assert (stats.errors.registration, stats.errors.cloud, stats.delivery.rate) == (None, 0, None)
     figures = rates(Campaign("bulk", "B-1", total=2), stats.wire())
     assert (figures["sent"], figures["delivered"], figures["seen"]) == (4, None, None)
+
+
+def test_never_stricter_than_infobip_open_platforms_and_several_attributes(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "infobip_inbound.infobip")
+    huawei = {"type": "MULTIPLE", "$or": [{"platform": "Huawei"}]}
+    assert DESTINATION.validate_python(huawei).wire() == huawei
+    assert caplog.records == []
+    # Several attributes in one condition, as the seed's device attributes combine (all must hold).
+    several = {"type": "MULTIPLE", "$and": [{"platform": "iOS", "osVersion": "17.1", "notificationsEnabled": True}]}
+    assert DESTINATION.validate_python(several).wire() == several
+    future = {"type": "MULTIPLE", "$or": [{"platform": "HarmonyOS"}]}
+    assert DESTINATION.validate_python(future).wire() == future
+    assert [r.getMessage() for r in caplog.records] == [
+        "platform 'HarmonyOS' is none of Android, iOS, Huawei: sent as given"
+    ]
+
+
+def test_fields_infobip_may_add_go_through_the_explicit_extra_mapping() -> None:
+    message = PushMessage.model_validate(
+        {
+            "sender": "8a9b7c6d5e4f",
+            "destinations": [{**REGISTRATION, "extra": {"newDestinationField": True}}],
+            "content": {"text": "Hi"},
+            "extra": {"validityPeriod": 3600},
+        }
+    )
+    assert message.wire() == {
+        "sender": "8a9b7c6d5e4f",
+        "destinations": [{**REGISTRATION, "newDestinationField": True}],
+        "content": {"text": "Hi"},
+        "validityPeriod": 3600,
+    }
+    to = OmniTo(phone_number="41793026727", extra={"viberNumber": "41793026727"})
+    destination = OmniDestination(to=to, extra={"newField": "x"})
+    assert destination.wire() == {"to": {"phoneNumber": "41793026727", "viberNumber": "41793026727"}, "newField": "x"}
+
+
+def test_the_projects_own_rules_warn_instead_of_refusing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "infobip_inbound.infobip")
+    twice = {**SCENARIO, "flow": SCENARIO["flow"] * 2}  # type: ignore[operator]
+    assert ScenarioRequest.model_validate(twice).wire() == twice
+    alone = {"mirroredPushExpirationPeriod": 5}
+    assert NotificationOptions.model_validate(alone).wire() == alone
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and "more than once" in messages[0] and "together" in messages[1]
+
+
+def test_the_scenario_default_flag_is_read_under_either_name() -> None:
+    assert Scenario.model_validate({"key": "k", "default": True}).default is True
+    assert Scenario.model_validate({"key": "k", "defaultScenario": True}).default is True
+    assert ScenarioRequest.model_validate(SCENARIO).wire()["default"] is True  # sent as the seed writes it

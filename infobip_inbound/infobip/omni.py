@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
 
 from infobip_inbound.infobip.push import PHONE_NUMBER, NotificationOptions
-from infobip_inbound.infobip.wire import Answer, Price, ReportError, Request, Status
+from infobip_inbound.infobip.wire import Answer, Extensible, Price, ReportError, Request, Status, warn
 
 PUSH = "PUSH"
 
@@ -29,14 +29,15 @@ class ScenarioRequest(Request):
 
     name: str = Field(min_length=1)
     flow: list[ScenarioStep] = Field(min_length=1)
-    default: bool | None = None
+    default: bool | None = None  # the seed's name; older public clients wrote `defaultScenario`
 
     @field_validator("flow")
     @classmethod
     def _channels_once(cls, flow: list[ScenarioStep]) -> list[ScenarioStep]:
+        # Our reading, not the seed's rule: a channel twice is sent, with a warning.
         channels = [step.channel for step in flow]
         if len(set(channels)) != len(channels):
-            raise ValueError("each channel may appear once in a flow")
+            warn(f"a channel appears more than once in the flow ({' -> '.join(channels)}): sent as given")
         return flow
 
 
@@ -49,14 +50,15 @@ class Scenario(Answer):
     key: str
     name: str | None = None
     flow: list[ScenarioStepAnswer] = Field(default_factory=list)
-    default: bool | None = None
+    # The seed writes `default`; older public clients read `defaultScenario`: either is read.
+    default: bool | None = Field(default=None, validation_alias=AliasChoices("default", "defaultScenario"))
 
 
 class Scenarios(Answer):
     scenarios: list[Scenario] = Field(default_factory=list)
 
 
-class OmniTo(Request):
+class OmniTo(Extensible):
     """Where to reach the person on each channel of the scenario; at least one address."""
 
     phone_number: str | None = Field(default=None, pattern=PHONE_NUMBER)
@@ -71,7 +73,7 @@ class OmniTo(Request):
         return self
 
 
-class OmniDestination(Request):
+class OmniDestination(Extensible):
     to: OmniTo
     message_id: str | None = None
 

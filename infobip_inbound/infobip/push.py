@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from infobip_inbound.infobip.wire import Answer, Price, ReportError, Request, Status
+from infobip_inbound.infobip.wire import Answer, Extensible, Price, ReportError, Request, Status, warn
 
 # Device attributes that MULTIPLE destinations can filter on without any setup (seed 000).
 DEVICE_STRING_ATTRIBUTES = frozenset(
@@ -20,53 +20,56 @@ DEVICE_STRING_ATTRIBUTES = frozenset(
 DEVICE_BOOLEAN_ATTRIBUTES = frozenset({"deviceSecure", "notificationsEnabled"})
 # Personal attributes: set over the Mobile SDK or the People API.
 PERSON_ATTRIBUTES = frozenset({"externalUserId", "phoneNumber", "email"})
-PLATFORMS = ("Android", "iOS")  # the accepted values the seed documents
+# The platforms Infobip documents (the seed lists Android and iOS; Infobip also has Huawei devices and SDK).
+# An open set: another value is sent as given, with a warning.
+PLATFORMS = ("Android", "iOS", "Huawei")
 PHONE_NUMBER = r"^\+?[0-9]{3,20}$"  # MSISDN in international format, e.g. 41793026727
 AND, OR = "$and", "$or"
 
 
 def _check_condition(condition: dict[str, Any], depth: int = 0) -> dict[str, Any]:
-    """One element of a `$and` / `$or` list: a single-attribute filter (`{"platform": "iOS"}`), or a nested
-    `{"$and": [...]}` / `{"$or": [...]}` group. Custom installation attributes are any other name; the seed
-    types them as strings, numbers and booleans are let through since custom attributes may be typed."""
-    if len(condition) != 1:
-        raise ValueError(f"a condition names exactly one attribute (or one $and/$or group), not {len(condition)}")
-    ((name, value),) = condition.items()
-    if name in (AND, OR):
-        if depth >= 4:
-            raise ValueError("conditions are nested too deeply")
-        if not isinstance(value, list) or not value:
-            raise ValueError(f"{name} must be a non-empty list of conditions")
-        for item in value:
-            if not isinstance(item, dict):
-                raise ValueError(f"each element of {name} must be an object")
-            _check_condition(item, depth + 1)
-    elif not name or name.startswith("$"):
-        raise ValueError(f"unknown operator or empty attribute name {name!r}")
-    elif name in DEVICE_BOOLEAN_ATTRIBUTES:
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be true or false")
-    elif name in DEVICE_STRING_ATTRIBUTES or name in PERSON_ATTRIBUTES:
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{name} must be a non-empty string")
-        if name == "platform" and value not in PLATFORMS:
-            raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}")
-    elif not isinstance(value, str | bool | int | float):
-        raise ValueError(f"custom attribute {name} must be a string, number or boolean")
+    """One element of a `$and` / `$or` list: attribute filters (`{"platform": "iOS"}`, several in one object
+    all apply), or nested `{"$and": [...]}` / `{"$or": [...]}` groups. Custom installation attributes are any
+    other name; the seed types them as strings, numbers and booleans are let through since custom attributes
+    may be typed."""
+    if not condition:
+        raise ValueError("a condition names at least one attribute (or a $and/$or group)")
+    for name, value in condition.items():
+        if name in (AND, OR):
+            if depth >= 4:
+                raise ValueError("conditions are nested too deeply")
+            if not isinstance(value, list) or not value:
+                raise ValueError(f"{name} must be a non-empty list of conditions")
+            for item in value:
+                if not isinstance(item, dict):
+                    raise ValueError(f"each element of {name} must be an object")
+                _check_condition(item, depth + 1)
+        elif not name or name.startswith("$"):
+            raise ValueError(f"unknown operator or empty attribute name {name!r}")
+        elif name in DEVICE_BOOLEAN_ATTRIBUTES:
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false")
+        elif name in DEVICE_STRING_ATTRIBUTES or name in PERSON_ATTRIBUTES:
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty string")
+            if name == "platform" and value not in PLATFORMS:
+                warn(f"platform {value!r} is none of {', '.join(PLATFORMS)}: sent as given")
+        elif not isinstance(value, str | bool | int | float):
+            raise ValueError(f"custom attribute {name} must be a string, number or boolean")
     return condition
 
 
 Condition = Annotated[dict[str, Any], AfterValidator(_check_condition)]
 
 
-class RegistrationDestination(Request):
+class RegistrationDestination(Extensible):
     """One installation (application instance on a device), personalized or not."""
 
     type: Literal["REGISTRATION"] = "REGISTRATION"
     push_registration_id: str = Field(min_length=1)
 
 
-class ExternalUserDestination(Request):
+class ExternalUserDestination(Extensible):
     """Every device of the person with this external user ID (or only the primary one)."""
 
     type: Literal["EXTERNAL_USER_ID"] = "EXTERNAL_USER_ID"
@@ -74,19 +77,19 @@ class ExternalUserDestination(Request):
     target_only_primary_devices: bool | None = None
 
 
-class PhoneNumberDestination(Request):
+class PhoneNumberDestination(Extensible):
     type: Literal["PHONE_NUMBER"] = "PHONE_NUMBER"
     phone_number: str = Field(pattern=PHONE_NUMBER)
     target_only_primary_devices: bool | None = None
 
 
-class EmailDestination(Request):
+class EmailDestination(Extensible):
     type: Literal["EMAIL"] = "EMAIL"
     email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     target_only_primary_devices: bool | None = None
 
 
-class MultipleDestination(Request):
+class MultipleDestination(Extensible):
     """A segment: `$and` (all must hold) and/or `$or` (any must hold) over personal and device attributes.
     With both, a device must satisfy both lists (seed 000, advanced targeting example 2)."""
 
@@ -146,8 +149,10 @@ class NotificationOptions(Request):
 
     @model_validator(mode="after")
     def _mirrored_push(self) -> NotificationOptions:
+        # Our reading, not the seed's rule: one without the other is sent, with a warning.
         if (self.mirrored_push_expiration_period is None) != (self.mirrored_push_expiration_time_unit is None):
-            raise ValueError("mirroredPushExpirationPeriod and mirroredPushExpirationTimeUnit go together")
+            warn("mirroredPushExpirationPeriod and mirroredPushExpirationTimeUnit are usually given together")
+        # The seed: "If the mirroredPushStyle is set to MODAL, you can also define buttons."
         buttons = self.mirrored_push_dismiss_title, self.mirrored_push_open_title, self.on_tap_button_action
         if any(b is not None for b in buttons) and self.mirrored_push_style != "MODAL":
             raise ValueError("mirrored push buttons need mirroredPushStyle MODAL")
@@ -168,7 +173,7 @@ class PushOptions(Request):
     notification_options: NotificationOptions | None = None
 
 
-class PushMessage(Request):
+class PushMessage(Extensible):
     sender: str = Field(min_length=1)  # the application code (or application ID) of the application profile
     destinations: list[Destination] = Field(min_length=1)
     content: PushContent

@@ -3,10 +3,21 @@ objects that send answers and delivery reports carry."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+
+log = logging.getLogger("infobip_inbound.infobip")
 
 
 class Request(BaseModel):
@@ -18,6 +29,36 @@ class Request(BaseModel):
     def wire(self) -> dict[str, Any]:
         """The JSON body, exactly as Infobip documents it: camelCase, no unset fields."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Extensible(Request):
+    """A request object Infobip may add fields to: `extra` holds them, sent beside the modelled fields as
+    given. Explicit, so a typo in a modelled field is still refused rather than passed through."""
+
+    extra: dict[str, Any] | None = Field(default=None, description="Fields Infobip added that are not modelled.")
+
+    @model_validator(mode="after")
+    def _extra_is_new(self) -> Extensible:
+        modelled = {field.alias or name for name, field in type(self).model_fields.items()} | set(
+            type(self).model_fields
+        )
+        clash = sorted(set(self.extra or {}) & modelled)
+        if clash:
+            raise ValueError(f"extra names modelled fields ({', '.join(clash)}): set them as fields")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _with_extra(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        data.pop("extra", None)
+        if self.extra:
+            data.update(self.extra)
+        return data
+
+
+def warn(message: str) -> None:
+    """A request Infobip may accept that looks wrong to us: said, not refused (never stricter than Infobip)."""
+    log.warning(message)
 
 
 class Answer(BaseModel):
