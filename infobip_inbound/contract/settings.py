@@ -230,6 +230,21 @@ class Settings(BaseSettings):
     redis_ssl_ca_certs: Path | None = Field(
         default=None, description="CA bundle for Redis TLS (rediss:// URL or INBOUND_REDIS_SENTINEL_TLS)."
     )
+    redis_ack_replicas: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Replicas that must hold a write (Redis WAIT) before it counts as stored: a forward is answered"
+        " 200, a pulled batch kept. 0: the primary's memory (and AOF) alone; a failover can lose what it had not"
+        " replicated yet. 1 or more: nothing acknowledged is lost with the primary, and writes fail (503) while"
+        " fewer replicas answer.",
+    )
+    redis_ack_timeout_ms: int = Field(
+        default=1000,
+        ge=1,
+        le=60_000,
+        description="How long a write waits for INBOUND_REDIS_ACK_REPLICAS replicas before it counts as failed.",
+    )
 
     @field_validator("redis_sentinels", mode="before")
     @classmethod
@@ -260,6 +275,15 @@ class Settings(BaseSettings):
         url = info.data.get("redis_url") or ""
         if value is not None and not url.startswith("rediss://") and not info.data.get("redis_sentinel_tls"):
             raise ValueError("a CA is only used over TLS: a rediss:// INBOUND_REDIS_URL or INBOUND_REDIS_SENTINEL_TLS")
+        return value
+
+    @field_validator("redis_ack_timeout_ms")
+    @classmethod
+    def _ack_within_socket_timeout(cls, value: int, info: ValidationInfo) -> int:
+        socket_timeout = info.data.get("redis_socket_timeout")
+        if socket_timeout is not None and value >= socket_timeout * 1000:
+            # The wait must end with an answer, not with the connection's read timing out under it.
+            raise ValueError("must be below INBOUND_REDIS_SOCKET_TIMEOUT (in ms)")
         return value
 
     # Forward endpoint

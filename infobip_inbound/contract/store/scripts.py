@@ -52,6 +52,10 @@ class Call(Generic[T]):
     async def run_async(self, client: aioredis.Redis) -> T:
         return self.reply(await _script(client, self.source)(keys=self.keys, args=self.args))
 
+    def sha(self, client: redis.Redis | aioredis.Redis) -> str:
+        """The script's hash, for an EVALSHA queued on a pipeline (store.replication)."""
+        return str(_script(client, self.source).sha)
+
 
 def _flags(reply: Any) -> list[int]:
     return [int(flag) for flag in reply]
@@ -361,6 +365,8 @@ if nq > 0 then
     redis.call('HINCRBY', KEYS[6], 'quarantine_evicted', over)
   end
 end
+-- Written on every call, duplicates only too: a WAIT after the call then covers what an earlier attempt wrote
+-- (infobip_inbound.contract.store.replication).
 redis.call('HINCRBY', KEYS[6], 'accepted', added)
 redis.call('HINCRBY', KEYS[6], 'duplicates', #flags - added)
 if redis.call('HINCRBY', KEYS[7], 'accepted', added) == added then

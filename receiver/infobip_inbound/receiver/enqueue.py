@@ -8,7 +8,8 @@ the new responses to the queue's inbox, counts them in their campaign groups
 (infobip_inbound.contract.store). A message marked seen is therefore always on a queue, and a failed write
 leaves nothing half-done for Infobip's retry to trip over. Results that could not be read go to the
 quarantine in the same call as the first queue's share. Each request's future resolves only after every
-write holding its messages has returned.
+write holding its messages has returned, and, with INBOUND_REDIS_ACK_REPLICAS, once that many replicas hold it
+(infobip_inbound.contract.store.replication).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import redis.asyncio as aioredis
 from infobip_inbound.contract.model import Source
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store import archive, campaigns, scripts
+from infobip_inbound.contract.store import archive, campaigns, replication, scripts
 from infobip_inbound.contract.store.entries import encode_entry
 from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.contract.store.quarantine import QuarantineEntry
@@ -68,6 +69,8 @@ class InboxWriter:
         self._jobs = Jobs(settings)
         self._campaigns = campaigns.limits(settings) if settings.campaign_counting else None
         self._archive = archive.limits(settings)
+        # Replicas that must hold a write before it counts (store.replication); None: the primary alone.
+        self.ack = replication.Acknowledgement.of(settings)
 
     def script_call(
         self,
@@ -165,7 +168,8 @@ def enqueue_now(
             quarantine=() if number else quarantine,
             traces=[trace] * len(indexes) if trace else None,
         )
-        accepted += sum(call.run(connection))
+        flags = replication.run(call, connection, writer.ack)
+        accepted += sum(flags)
     return EnqueueResult(accepted, len(responses) - accepted, len(quarantine))
 
 
@@ -296,4 +300,4 @@ class Committer:
         traces: list[str | None] | None,
     ) -> list[int]:
         call = self._writer.script_call(queue, responses, request_ids, quarantine, traces)
-        return await call.run_async(self._client)
+        return await replication.run_async(call, self._client, self._writer.ack)

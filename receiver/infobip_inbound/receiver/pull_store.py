@@ -5,7 +5,9 @@ before anything else looks at it. Processing goes through the same dedup-and-enq
 forward path, so processing a batch twice (after a crash between enqueue and removal) queues nothing
 twice. A result that cannot be read is quarantined beside the good ones in the same write, and a body that
 is not an envelope at all is quarantined whole: nothing pulled is dropped. If Redis fails between the pull and
-the store, the body is written to a local spill file and stored on the next tick.
+the store, the body is written to a local spill file and stored on the next tick. With
+INBOUND_REDIS_ACK_REPLICAS, a store (and a queueing) counts only once that many replicas hold it: a body the
+replicas did not acknowledge is spilled too, and a spill file is removed only once its body is acknowledged.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import redis
 
 from infobip_inbound.contract.routing import Router
+from infobip_inbound.contract.store import replication
 from infobip_inbound.contract.store.keys import PULL_RAW_KEY, PULL_UNPARSEABLE_KEY
 from infobip_inbound.contract.store.quarantine import QuarantineEntry
 from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize, read_envelope
@@ -59,9 +62,12 @@ class PullStore:
     def store(self, batch_id: str, raw: bytes) -> None:
         """Keep the raw body: in Redis, or if Redis fails now, in a local spill file. Never raises for Redis."""
         try:
-            self._connection.hset(PULL_RAW_KEY, batch_id, raw)
-        except redis.RedisError:
-            log.error("Redis failed right after a pull; spilling the batch to disk", extra={"batch_id": batch_id})
+            self._keep(batch_id, raw)
+        except redis.RedisError as exc:
+            log.error(
+                "Redis failed right after a pull; spilling the batch to disk",
+                extra={"batch_id": batch_id, "error": type(exc).__name__},
+            )
             self._spill(batch_id, raw)
 
     def process(self, batch_id: str, raw: bytes, stored_in: str = PULL_RAW_KEY) -> Processed:
@@ -118,6 +124,9 @@ class PullStore:
             log.warning("processed %d pulled batch(es) left by an earlier run", len(done))
         return done
 
+    def _keep(self, batch_id: str, raw: bytes) -> None:
+        replication.write(self._connection, self._writer.ack, lambda pipe: pipe.hset(PULL_RAW_KEY, batch_id, raw))
+
     def _spill(self, batch_id: str, raw: bytes) -> None:
         self._spill_dir.mkdir(parents=True, exist_ok=True)
         final = self._spill_dir / f"{batch_id.replace(':', '~')}.json"
@@ -132,5 +141,5 @@ class PullStore:
         if not self._spill_dir.is_dir():
             return
         for path in sorted(self._spill_dir.glob("*.json")):
-            self._connection.hset(PULL_RAW_KEY, path.stem.replace("~", ":"), path.read_bytes())
+            self._keep(path.stem.replace("~", ":"), path.read_bytes())
             path.unlink()
