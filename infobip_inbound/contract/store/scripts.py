@@ -180,9 +180,17 @@ _ARCHIVE = f"""
 local function archive_id(record)
   return string.sub(record, {len(keys.ARCHIVE_PREFIX) + 1})
 end
-local function archive_accepted(index, record, entry, now, queue, age)
+-- A call's accepted records share its time: their index entries are collected (`indexed`, score and id pairs)
+-- and added with one ZADD per slice (index_accepted), not one per message.
+local function archive_accepted(indexed, record, entry, now, queue, age)
   redis.call('SET', record, 'A\\31' .. now .. '\\31' .. queue .. '\\31' .. entry, 'EX', age)
-  redis.call('ZADD', index, now, archive_id(record))
+  indexed[#indexed + 1] = now
+  indexed[#indexed + 1] = archive_id(record)
+end
+local function index_accepted(index, indexed)
+  for first = 1, #indexed, 1000 do
+    redis.call('ZADD', index, unpack(indexed, first, math.min(#indexed, first + 999)))
+  end
 end
 local function archive_note(index, record, events, line, now, age)
   redis.call('APPEND', events, line .. '\\n')
@@ -314,6 +322,7 @@ local first_entry = c + 13
 local flags = {}
 local added = 0
 local groups = {}  -- campaign group key -> this call's new responses of it
+local indexed = {}  -- archive index entries of this call's queued responses
 for j = 0, r - 1 do
   if redis.call('SET', KEYS[first_seen + j], '1', 'NX', 'EX', ttl) then
     local entry = ARGV[first_entry + j]
@@ -325,13 +334,14 @@ for j = 0, r - 1 do
       tally(groups, KEYS[first_seen + r + j], ARGV[at], ARGV[at + 1])
     end
     if archiving then
-      archive_accepted(KEYS[11], KEYS[first_archive + j], entry, now, queue, archive_age)
+      archive_accepted(indexed, KEYS[first_archive + j], entry, now, queue, archive_age)
     end
   else
     flags[#flags + 1] = 0
   end
 end
 if archiving then
+  index_accepted(KEYS[11], indexed)
   local first_line = #ARGV - nqa + 1
   for j = 0, nqa - 1 do
     local at = first_archive + r + 2 * j
