@@ -65,6 +65,17 @@ JOB_RETRIES = Counter(
     "(message, handler) pairs handed to a retry after a failed call, by queue.",
     ["queue"],
 )
+NEWER_RESPONSES = Counter(
+    "infobip_inbound_newer_responses_read",
+    "Queued responses written by a newer release (a higher schema_version), read as this release's version"
+    " (a rolling upgrade in progress, or workers left behind); by the schema_version written.",
+    ["schema_version"],
+)
+UNREADABLE_RESPONSES = Counter(
+    "infobip_inbound_unreadable_responses",
+    "Queued responses this release could not read at all, dead-lettered (handler empty: the routed handlers)"
+    " for a release that can read them.",
+)
 
 # Poller
 PULL_ERRORS = Counter(

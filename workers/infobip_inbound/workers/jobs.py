@@ -25,11 +25,9 @@ from redis import Redis
 from redis.client import Pipeline
 from rq import get_current_job
 
-from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import archive, keys, scripts
-from infobip_inbound.contract.store.entries import decode_traced_entry
 from infobip_inbound.contract.store.jobs import Jobs, PreparedJob
 from infobip_inbound.contract.store.keys import batch_key
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
@@ -39,6 +37,7 @@ from infobip_inbound.workers.idempotency import already_handled, pair_id, record
 from infobip_inbound.workers.maintenance import job_lease
 from infobip_inbound.workers.observe import BatchObserver
 from infobip_inbound.workers.pair_calls import Pair, PairCalls
+from infobip_inbound.workers.reading import read_entries
 from infobip_inbound.workers.registry import HandlerRegistry
 
 log = logging.getLogger("infobip_inbound.worker")
@@ -179,13 +178,13 @@ def run_batch(
     batch has no pair done yet); else it is read, with the pairs done in an earlier delivery."""
     observer = observer or BatchObserver()
     done_key = keys.done_key(batch_key)
-    raw_responses, done_raw = (entries, set()) if entries is not None else _load(connection, batch_key, done_key)
-    responses = []
-    for raw in raw_responses:
-        request_id, trace, response_json = decode_traced_entry(raw)
-        response = UserResponse.model_validate_json(response_json)
-        observer.brought_by(response.message_id, request_id, trace)
-        responses.append(response)
+    raw_entries, done_raw = (entries, set()) if entries is not None else _load(connection, batch_key, done_key)
+    # Entries any release queued, read as this one's model; those that cannot be are dead-lettered below.
+    readable, failures = read_entries(raw_entries)
+    raw_responses = [entry.raw for entry in readable]
+    responses = [entry.response for entry in readable]
+    for entry in readable:
+        observer.brought_by(entry.response.message_id, entry.request_id, entry.trace)
     observer.claimed(len(responses))  # a claim span when tracing is on
     plan = [(handler,) if handler else context.router.destination(r).handlers for r in responses]
     done = {member.decode() for member in done_raw}
@@ -198,9 +197,9 @@ def run_batch(
             if (p := pair_id(r.message_id, h)) not in done
         ],
     )
+    failures = [failure for failure in failures if failure.pair not in done]  # settled in an earlier delivery
     settings = context.settings
     ttl = settings.dedup_window_seconds
-    failures: list[FailedPair] = []
     pending: list[Pair] = []
     skipped = 0
     for raw, response, names in zip(raw_responses, responses, plan, strict=True):
@@ -251,7 +250,7 @@ def run_batch(
     context.calls.run(pending, observer, record, succeeded, failed, gate.admit, pacer)
     queue = queue or context.settings.default_queue
     held = gate.finish(connection, context.jobs, done_key, queue, tries)
-    outcome = {"responses": len(raw_responses), "handled": handled, "skipped": skipped}
+    outcome = {"responses": len(raw_entries), "handled": handled, "skipped": skipped}
     if held:
         outcome["held"] = held
     if failures:
