@@ -17,6 +17,7 @@ from redis.client import Pipeline
 
 from infobip_inbound.contract import durations
 from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
+from infobip_inbound.shell.terminal import say
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -128,7 +129,7 @@ def list_items(
         if as_json:
             click.echo(("," if listed else "") + to_json(item).decode(), nl=False)
         else:
-            click.echo(line(item))
+            say(line(item))
         listed += 1
     if as_json:
         click.echo(f'],"listed":{listed},"{total[0]}":{total[1]}}}')
@@ -173,7 +174,7 @@ def purge(
             if dry_run:
                 if not as_json:
                     for entry in chunk:
-                        click.echo("would purge " + describe(entry))
+                        say("would purge " + describe(entry))
                 continue
             pipe = connection.pipeline(transaction=True)
             remove(pipe, (entry.id for entry in chunk))

@@ -19,6 +19,7 @@ from infobip_inbound.contract.store.campaigns import Campaign
 from infobip_inbound.infobip.client import InfobipClient, InfobipError, InfobipNotConfigured, InfobipTransportError
 from infobip_inbound.runtime.redis_client import sync_client
 from infobip_inbound.shell.cli_infobip import json_option, print_json, print_table
+from infobip_inbound.shell.terminal import say
 
 PACE_WAIT_MAX_SECONDS = 30.0
 
@@ -160,7 +161,8 @@ def campaigns_list(limit: int, no_statistics: bool, as_json: bool) -> None:
         rows,
     )
     if apps:
-        click.echo("\nwithout a bulk id (unprompted), per application:")
+        say()
+        say("without a bulk id (unprompted), per application:")
         print_table(
             ["application", "responses", "paired", "last response", "keywords"],
             [
@@ -169,7 +171,8 @@ def campaigns_list(limit: int, no_statistics: bool, as_json: bool) -> None:
             ],
         )
     if statistics.problem:
-        click.echo(f"\nstatistics: {statistics.problem}", err=True)
+        say(err=True)
+        say(f"statistics: {statistics.problem}", err=True)
 
 
 @campaigns_group.command("show")
@@ -204,14 +207,15 @@ def campaigns_show(bulk_id: str, no_statistics: bool, as_json: bool) -> None:
         ("median delay", _seconds(figures["median_delay_seconds"]) + " after the send (±10%)"),
     ]
     for name, value in lines:
-        click.echo(f"{name:<15} {value}")
+        say(f"{name:<15} {value}")
     keywords = [[keyword or "(none)", str(count)] for keyword, count in figures["keywords"].items()]
     if figures["other_keywords"]:
         keywords.append(["(other)", str(figures["other_keywords"])])
     click.echo("")
     print_table(["keyword", "responses"], keywords)
     if statistics.problem:
-        click.echo(f"\nstatistics: {statistics.problem}", err=True)
+        say(err=True)
+        say(f"statistics: {statistics.problem}", err=True)
 
 
 def attach(main: click.Group) -> None:

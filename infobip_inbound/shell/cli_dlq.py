@@ -14,6 +14,7 @@ import redis
 from infobip_inbound.contract.store import dead_letter
 from infobip_inbound.shell import bulk
 from infobip_inbound.shell.bulk import parse_age
+from infobip_inbound.shell.terminal import say
 
 __all__ = ["attach", "dlq", "parse_age"]
 
@@ -97,7 +98,7 @@ def list_(as_json: bool, **filters: Any) -> None:
         if as_json:
             click.echo(orjson.dumps({k: v for k, v in dataclasses.asdict(entry).items() if k != "traceback"}).decode())
         else:
-            click.echo(_line(entry))
+            say(_line(entry))
         listed += 1
     if not as_json:
         click.echo(f"{listed} entr{'y' if listed == 1 else 'ies'} (of {dead_letter.count(connection)})")
@@ -112,7 +113,9 @@ def show(entry_id: str) -> None:
     if entry is None:
         raise click.ClickException(f"no dead-letter entry {entry_id}")
     document = {**dataclasses.asdict(entry), "response": orjson.loads(entry.response)}
-    click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    # JSON escapes C0 but not DEL or C1; `safe` writes those as JSON escapes too, so this stays valid JSON.
+    for line in orjson.dumps(document, option=orjson.OPT_INDENT_2).decode().split("\n"):
+        say(line)
 
 
 @dlq.command()
@@ -137,7 +140,7 @@ def retry(entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, as_json: 
         selected = retried = 0
         for selected, entry in enumerate(entries, start=1):  # noqa: B007 - the count is used after the loop
             if not as_json:
-                click.echo("would retry " + _line(entry))
+                say("would retry " + _line(entry))
     else:
         progress = bulk.Progress("retried", enabled=not as_json)
         try:

@@ -20,6 +20,7 @@ from infobip_inbound.infobip.client import (
 )
 from infobip_inbound.infobip.forward_url import forward_url_for, redact_forward_url
 from infobip_inbound.shell.registration import Plan, apply, plan_register, plan_unregister
+from infobip_inbound.shell.terminal import table
 
 
 def _settings() -> Settings:
@@ -101,10 +102,8 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     if not rows:
         click.echo("(none)")
         return
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for line in table([h.upper() for h in headers], [list(row) for row in rows]):
+        click.echo(line)
 
 
 def print_json(value: Any) -> None:

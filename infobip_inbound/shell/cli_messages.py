@@ -14,6 +14,7 @@ import redis
 from infobip_inbound.contract.store import archive
 from infobip_inbound.contract.store.archive import Filters, Journey
 from infobip_inbound.shell import bulk
+from infobip_inbound.shell.terminal import say
 
 _FILTER_NAMES = ("newer_than", "older_than", "application", "keyword", "bulk_id", "source", "outcome", "outcome_of")
 
@@ -119,7 +120,7 @@ def show(message_id: str, as_json: bool) -> None:
         bulk.print_json(journey.to_dict())
         return
     for line in _story(journey):
-        click.echo(line)
+        say(line)
 
 
 @messages.command("list")
@@ -201,7 +202,7 @@ def replay(
         bulk.print_json({"command": "replay", "dry_run": dry_run, "handlers": list(handlers), **outcome.to_dict()})
         return
     verb = "would queue" if dry_run else "queued"
-    click.echo(
+    say(
         f"replay {outcome.replay_id}: {outcome.messages} messages, {verb} {outcome.queued} (message, handler) "
         f"pairs, {outcome.already} queued by this replay before"
         + (f", {outcome.unarchived} never queued (quarantined)" if outcome.unarchived else "")

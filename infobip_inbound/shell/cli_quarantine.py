@@ -16,6 +16,7 @@ import redis
 from infobip_inbound.contract.store import quarantine as store
 from infobip_inbound.contract.store.quarantine import QuarantineEntry
 from infobip_inbound.shell import bulk
+from infobip_inbound.shell.terminal import say
 
 
 def _filters(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -136,9 +137,10 @@ def show(entry_id: str, as_json: bool) -> None:
     }
     for name, value in fields.items():
         if value is not None:
-            click.echo(f"{name:<11} {value}")
-    click.echo("raw:")
-    click.echo(_raw_text(entry.raw))
+            say(f"{name:<11} {value}")
+    say("raw:")
+    for line in _raw_text(entry.raw).split("\n"):  # what was sent, line by line
+        say(line)
 
 
 @quarantine.command()
@@ -183,7 +185,7 @@ def reprocess(
                             outcome += f", keep {len(verdict.requarantine)} result(s)"
                     else:
                         outcome = f"still fails ({(verdict.reason or '')[:120]})"
-                    click.echo(f"{outcome}: {_line(verdict.entry)}")
+                    say(f"{outcome}: {_line(verdict.entry)}")
     finally:
         progress.close()
     if as_json:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from infobip_inbound.shell.terminal import safe, table
+
 
 def _when(at: float | None) -> str:
     if not at:
@@ -23,10 +25,7 @@ def _age(seconds: float | None) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return lines
+    return table(headers, rows, indent="  ")
 
 
 def render(snapshot: dict[str, Any]) -> str:
@@ -99,4 +98,5 @@ def render(snapshot: dict[str, Any]) -> str:
                 f"  {status.get('owner')} account {name}: pending {account.get('pending')}, "
                 f"pulled {account.get('pulled')}, {problem}"
             )
-    return "\n".join(lines) + "\n"
+    # Campaign ids are bulk ids as sent and a poller's last error quotes an answer: made safe for a terminal.
+    return "\n".join(safe(line) for line in lines) + "\n"
