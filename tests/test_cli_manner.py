@@ -152,6 +152,7 @@ REDIS_JSON_COMMANDS = {
     "messages show": ["m-1"],
     "messages list": [],
     "replay": ["--handler", "log", "--all", "--yes"],
+    "workers-ready": ["--timeout", "0"],
 }
 
 

@@ -9,6 +9,9 @@ fails alone, dead-lettered for the routes, while its batch goes on.
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -163,3 +166,17 @@ def test_a_worker_of_this_release_handles_the_next_and_the_previous_releases_ent
     assert (dead.message_id, dead.handler) == ("bad-1", "")
     assert dead.error.startswith("UnreadableResponse: ") and "source" in dead.error
     assert orjson.loads(dead.response)["source"] == "webhook"  # kept as queued, for a release that reads it
+
+
+def test_writers_can_wait_for_a_worker_that_reads_their_version(
+    start_worker: StartWorker, base_env: dict[str, str], redis_url: str
+) -> None:
+    command = [sys.executable, "-m", "infobip_inbound.shell.cli", "workers-ready", "--json"]
+    env = {**os.environ, "INBOUND_REDIS_URL": redis_url}
+    none = subprocess.run([*command, "--timeout", "0"], env=env, capture_output=True, text=True, timeout=60)
+    assert none.returncode == 1 and none.stdout == ""
+    assert none.stderr.splitlines() == [f"Error: no running worker reads schema version {SCHEMA_VERSION} after 0 s"]
+    start_worker(base_env)
+    ready = subprocess.run([*command, "--timeout", "60"], env=env, capture_output=True, text=True, timeout=120)
+    assert ready.returncode == 0, ready.stderr
+    assert orjson.loads(ready.stdout) == {"schema_version": SCHEMA_VERSION, "workers": 1}

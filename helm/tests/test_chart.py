@@ -417,3 +417,34 @@ def test_bad_values_fail_at_install(override: str, message: str) -> None:
     result = helm("template", "inbound", str(CHART), "--set", override)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def _role(d: dict[str, Any]) -> str:
+    return str(d["metadata"]["labels"]["app.kubernetes.io/component"])
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_writers_start_only_once_a_worker_of_their_release_runs(name: str) -> None:
+    # docs/deployment.md, "Versions side by side": workers roll out before the receiver and the poller.
+    worker = deployment(name, "worker")["spec"]["template"]["spec"]["containers"][0]
+    redis_env = {k: v for k, v in env_of(worker).items() if "REDIS" in k or k == "INBOUND_CONFIG_FILE"}
+    writers = [d for d in of_kind(name, "Deployment") if _role(d) != "worker"]
+    assert writers
+    for d in writers:
+        pod = d["spec"]["template"]["spec"]
+        (init,) = pod["initContainers"]
+        assert init["args"][0] == "workers-ready" and init["image"] == pod["containers"][0]["image"]
+        assert {k: v for k, v in env_of(init).items() if k in redis_env} == redis_env
+        assert init["securityContext"] == pod["containers"][0]["securityContext"]
+        assert init["resources"]["requests"]["memory"] and init["resources"]["limits"]["memory"]
+
+
+def test_without_workers_in_the_release_writers_do_not_wait_for_them() -> None:
+    result = helm("template", "inbound", str(CHART), "--set", "workers.enabled=false")
+    assert result.returncode == 0, result.stderr
+    (receiver,) = [
+        doc
+        for doc in yaml.safe_load_all(result.stdout)
+        if doc and doc["kind"] == "Deployment" and _role(doc) == "receiver"
+    ]
+    assert "initContainers" not in receiver["spec"]["template"]["spec"]

@@ -103,6 +103,43 @@ def worker(burst: bool, processes: int, queues: tuple[str, ...]) -> None:
         raise click.ClickException(one_line(f"Redis unavailable: {type(exc).__name__}: {exc}")) from None
 
 
+@main.command("workers-ready")
+@click.option("--timeout", type=click.FloatRange(min=0), default=600, show_default=True, help="Seconds to wait.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as one JSON document.")
+def workers_ready(timeout: float, as_json: bool) -> None:
+    """Wait until a running worker reads the responses this release writes. The chart runs it before a
+    receiver or poller starts, so workers roll out before the writers of a new version."""
+    import time
+
+    import redis
+
+    from infobip_inbound.contract.model import SCHEMA_VERSION
+    from infobip_inbound.contract.store.readers import Readers
+    from infobip_inbound.shell.bulk import connection, one_line
+
+    readers = Readers(connection(_settings()))
+    deadline = time.monotonic() + timeout
+    problem = ""
+    while True:
+        try:
+            workers = readers.reading(SCHEMA_VERSION)
+        except redis.RedisError as exc:  # Redis may come up after this container: wait for it too
+            workers, problem = 0, f"; last error: Redis unavailable: {type(exc).__name__}: {exc}"
+        if workers:
+            outcome = {"schema_version": SCHEMA_VERSION, "workers": workers}
+            click.echo(
+                orjson.dumps(outcome).decode()
+                if as_json
+                else f"{workers} worker(s) read schema version {SCHEMA_VERSION}"
+            )
+            return
+        if time.monotonic() >= deadline:
+            raise click.ClickException(
+                one_line(f"no running worker reads schema version {SCHEMA_VERSION} after {timeout:g} s{problem}")
+            )
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
 @main.command()
 def poller() -> None:
     """Drain Infobip's PULL inbox into the queues (one active poller across replicas, by lease)."""

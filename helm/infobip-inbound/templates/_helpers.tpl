@@ -281,6 +281,26 @@ topologySpreadConstraints:
 {{- end }}
 {{- end -}}
 
+{{/* Readers before writers: the receiver's and the poller's pods wait for a worker of their release
+(docs/deployment.md, "Versions side by side"). */}}
+{{- define "inbound.workersFirst" -}}
+{{- if and .Values.workers.enabled .Values.workersFirst.enabled }}
+initContainers:
+  - name: workers-ready
+    image: {{ include "inbound.image" . }}
+    imagePullPolicy: {{ .Values.image.pullPolicy }}
+    args: ["workers-ready", "--timeout", {{ .Values.workersFirst.timeoutSeconds | quote }}]
+    env:
+      {{- include "inbound.env" . | nindent 6 }}
+    resources:
+      {{- toYaml .Values.workersFirst.resources | nindent 6 }}
+    securityContext:
+      {{- toYaml .Values.securityContext | nindent 6 }}
+    volumeMounts:
+      {{- include "inbound.volumeMounts" . | nindent 6 }}
+{{- end }}
+{{- end -}}
+
 {{/* Pod-level fields shared by the three Deployments. */}}
 {{- define "inbound.podSpecCommon" -}}
 {{- $values := index .root.Values .valuesKey -}}

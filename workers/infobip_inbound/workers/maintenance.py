@@ -5,7 +5,8 @@ job only after the job timeout plus a minute, and then spend a retry on it (or f
 Here a job that is STARTED but whose lease has lapsed is put back at the front of its queue at once,
 without spending a retry: its batch's done-set makes the re-run skip the pairs already settled.
 The same thread moves retry batches whose backoff has passed onto their queues, releases RQ's scheduled jobs
-(whole-job retries) when due, and makes sure a drain job waits for every inbox that holds entries.
+(whole-job retries) when due, makes sure a drain job waits for every inbox that holds entries, and
+announces which response version this worker reads (infobip_inbound.contract.store.readers).
 
 RQ's own scheduler is not used: it runs in one worker's forked process that ends on a Redis error (and
 outlives a SIGKILLed worker), its lock outlives it by a minute, and the other workers try for the lock only
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +31,7 @@ from rq.utils import utcparse
 
 from infobip_inbound.contract.store import keys, scripts
 from infobip_inbound.contract.store.jobs import Jobs
+from infobip_inbound.contract.store.readers import ANNOUNCE_SECONDS, Readers
 
 log = logging.getLogger("infobip_inbound.worker")
 
@@ -141,9 +145,13 @@ class Maintenance:
         return pushed
 
     def run(self) -> None:
-        next_reap = 0.0
+        next_reap = next_announce = 0.0
+        readers, me = Readers(self._connection), f"{socket.gethostname()}-{os.getpid()}"
         while not self.stop.wait(self._tick):
             try:
+                if time.monotonic() >= next_announce:  # the version this worker reads (store.readers says why)
+                    readers.announce(me)
+                    next_announce = time.monotonic() + ANNOUNCE_SECONDS
                 self._move_all_due()
                 self.ensure_drained()
                 if time.monotonic() >= next_reap:
