@@ -9,7 +9,11 @@ and the job functions of the plain RQ worker baselines (bench.worker_speed).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
+import time
 
 import httpx
 import orjson
@@ -40,6 +44,25 @@ def post_downstream(payload: object) -> None:
         _downstream = httpx.Client(timeout=30)
     answer = _downstream.post(os.environ["BENCH_DOWNSTREAM_URL"], content=orjson.dumps(payload))
     answer.raise_for_status()
+
+
+def relay(payload: object) -> None:
+    """The job function of the plain RQ relay baseline: what the built-in `http_relay` sends, signed the same
+    way (Standard Webhooks), one sync POST per job over a kept-alive client."""
+    global _downstream
+    if _downstream is None:
+        _downstream = httpx.Client(timeout=30)
+    body = orjson.dumps(payload)
+    webhook_id, timestamp = "msg_" + hashlib.sha256(body).hexdigest()[:32], str(int(time.time()))
+    key = base64.b64decode(os.environ["INBOUND_HTTP_RELAY_SECRETS"].removeprefix("whsec_"))
+    signed = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": webhook_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": "v1," + base64.b64encode(signed).decode(),
+    }
+    _downstream.post(os.environ["INBOUND_HTTP_RELAY_URL"], content=body, headers=headers).raise_for_status()
 
 
 async def bare(request: Request) -> Response:

@@ -5,7 +5,9 @@ job per message. Run by bench/run.py as a child process so that each measurement
 
 prints one JSON line: {"messages": N, "seconds": S}. KIND: rq, ours (no-op handler); rq-io, ours-io,
 ours-io-aiohttp, ours-io-lean (I/O-bound, below); alone-io, alone-io-aiohttp, alone-io-lean (the same
-handler's calls alone, no worker: the handler's own ceiling in one process).
+handler's calls alone, no worker: the handler's own ceiling in one process); rq-relay, ours-relay, alone-relay
+(the built-in `http_relay` to the downstream, configured by INBOUND_HTTP_RELAY_* in the environment: a plain
+RQ job making the same signed POST per message, the worker running the built-in, the built-in's calls alone).
 
 The -io kinds call the downstream at BENCH_DOWNSTREAM_URL once per message (bench.downstream answers after
 20 ms): plain RQ with a sync POST per job, ours with an async handler POSTing the same body (async httpx;
@@ -29,6 +31,7 @@ from rq import Queue, SimpleWorker
 
 from bench.baselines import noop as rq_noop
 from bench.baselines import post_downstream as rq_post
+from bench.baselines import relay as rq_relay
 
 if TYPE_CHECKING:
     from infobip_inbound.contract.model import UserResponse
@@ -53,6 +56,7 @@ def result(i: int) -> dict[str, object]:
 
 HANDLERS = {
     "ours": "bench.handlers:noop",
+    "ours-relay": "http_relay",
     "ours-io": "bench.handlers:post_downstream",
     "ours-io-aiohttp": "bench.handlers:post_downstream_aiohttp",
     "ours-io-lean": "bench.handlers:post_downstream_lean",
@@ -68,9 +72,9 @@ def responses(numbers: range) -> list[UserResponse]:
     return [UserResponse.model_validate_json(n.json) for n in normalize_envelope(parse_envelope(body), "forward")]
 
 
-def plain_rq(connection: redis.Redis, messages: int, io: bool = False) -> float:
+def plain_rq(connection: redis.Redis, messages: int, kind: str) -> float:
     queue = Queue("bench-plain", connection=connection)
-    job = rq_post if io else rq_noop
+    job = {"rq": rq_noop, "rq-io": rq_post, "rq-relay": rq_relay}[kind]
     job(result(-1))  # warm: imports and the kept-alive connection
     queue.enqueue_many([Queue.prepare_data(job, (result(i),), result_ttl=0) for i in range(messages)])
     worker = SimpleWorker([queue], connection=connection)
@@ -88,7 +92,7 @@ def ours(connection: redis.Redis, messages: int, kind: str) -> float:
     from infobip_inbound.workers.worker import run_worker
 
     handler = HANDLERS[kind]
-    io = kind != "ours"
+    io = kind.startswith("ours-io")  # the built-in relay runs at its own default concurrency
     settings = load_settings(
         default_handlers=[handler],
         handler_flow={handler: {"concurrency": IO_CONCURRENCY}} if io else {},
@@ -106,15 +110,30 @@ def ours(connection: redis.Redis, messages: int, kind: str) -> float:
 
 def alone(messages: int, kind: str) -> float:
     """The I/O-bound handler's own ceiling in one process: its calls and nothing else, IO_CONCURRENCY in flight
-    on one uvloop loop (as the worker runs async handlers), no Redis, no worker."""
+    on one uvloop loop (as the worker runs async handlers), no Redis, no worker. The built-in relay is called
+    as built from the settings: IO_CONCURRENCY at once when async, one after another when sync."""
     import asyncio
+    import inspect
 
     import uvloop
 
     from bench import handlers
 
-    call = getattr(handlers, HANDLERS[kind.replace("alone", "ours", 1)].split(":")[1])
     warm, *pending_responses = responses(range(-1, messages))
+    if kind == "alone-relay":
+        from infobip_inbound.contract.settings import load_settings
+        from infobip_inbound.workers.registry import build
+
+        relay = build("http_relay", load_settings(default_handlers=["http_relay"]))
+        if not inspect.iscoroutinefunction(relay):
+            relay(warm)
+            started = time.perf_counter()
+            for response in pending_responses:
+                relay(response)
+            return time.perf_counter() - started
+        call = relay
+    else:
+        call = getattr(handlers, HANDLERS[kind.replace("alone", "ours", 1)].split(":")[1])
 
     async def calls() -> float:
         await call(warm)
@@ -136,11 +155,10 @@ def main() -> None:
     os.environ["INBOUND_REDIS_URL"] = url
     os.environ.setdefault("INBOUND_LOG_LEVEL", "WARNING")
     connection = redis.Redis.from_url(url)
-    io = kind.endswith("-io")
     if kind.startswith("alone"):
         seconds = alone(messages, kind)
     elif kind.startswith("rq"):
-        seconds = plain_rq(connection, messages, io)
+        seconds = plain_rq(connection, messages, kind)
     else:
         seconds = ours(connection, messages, kind)
     print(json.dumps({"messages": messages, "seconds": seconds}))
