@@ -62,3 +62,17 @@ def wait_for_file(response: UserResponse) -> None:
         if release.exists():
             return
         time.sleep(0.05)
+
+
+def hold_then_record(response: UserResponse) -> None:
+    """Appends the message id to TEST_CALL_LOG, first waiting (bounded) while the file named by TEST_HOLD_FILE
+    exists: workers held behind the traffic."""
+    import time
+
+    hold = Path(os.environ["TEST_HOLD_FILE"])
+    for _ in range(1200):
+        if not hold.exists():
+            break
+        time.sleep(0.05)
+    with open(os.environ["TEST_CALL_LOG"], "a") as log:
+        log.write(response.message_id + "\n")
