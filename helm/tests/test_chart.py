@@ -283,6 +283,31 @@ def test_sentinel_mode_passes_the_sentinels() -> None:
     assert env["INBOUND_REDIS_SENTINEL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "redis"
 
 
+@pytest.mark.parametrize(
+    ("values", "replicas"),
+    [
+        ([], 0),  # one endpoint and no replicas declared: the primary alone
+        (["redis.replicas=2"], 1),
+        (["redis.mode=sentinel", "redis.sentinel.hosts={s-0:26379}"], 1),
+        (["redis.mode=sentinel", "redis.sentinel.hosts={s-0:26379}", "redis.ackReplicas=0"], 0),
+        (["redis.ackReplicas=2", "redis.ackTimeoutMs=250"], 2),
+    ],
+)
+def test_writes_wait_for_a_replica_wherever_one_is_declared(values: list[str], replicas: int) -> None:
+    args = [arg for value in values for arg in ("--set", value)]
+    result = helm("template", "inbound", str(CHART), "--show-only", "templates/configmap.yaml", *args)
+    assert result.returncode == 0, result.stderr
+    (configmap,) = [c for c in yaml.safe_load_all(result.stdout) if c and "config.toml" in c["data"]]
+    settings = tomllib.loads(configmap["data"]["config.toml"])
+    assert settings["redis_ack_replicas"] == replicas
+    assert settings["redis_ack_timeout_ms"] == (250 if "redis.ackTimeoutMs=250" in values else 1000)
+
+
+def test_the_sentinel_example_acknowledges_one_replica() -> None:
+    assert config_toml("sentinel")["redis_ack_replicas"] == 1
+    assert config_toml("default")["redis_ack_replicas"] == 0
+
+
 @pytest.mark.parametrize("name", ["keda", "sentinel"])
 def test_keda_scales_workers_on_every_rq_queue_list(name: str) -> None:
     (scaled,) = of_kind(name, "ScaledObject")
@@ -411,6 +436,8 @@ POLLER_ON = "poller.enabled=true,secrets.infobipApiKey=k,config.infobip.baseUrl=
         (f"{POLLER_ON},poller.spillDir=spill", "does not match pattern"),
         (f"{POLLER_ON},poller.limit=1001", "maximum"),
         (f"{POLLER_ON},poller.requestsPerSecond=11", "maximum"),
+        ("redis.ackTimeoutMs=5000", "redis.ackTimeoutMs must be below config.redisSocketTimeout"),
+        ("redis.ackReplicas=-1", "minimum"),
     ],
 )
 def test_bad_values_fail_at_install(override: str, message: str) -> None:

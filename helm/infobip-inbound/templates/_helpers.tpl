@@ -69,6 +69,18 @@ app.kubernetes.io/part-of: infobip-inbound
 {{- default (include "inbound.secretName" .) .Values.redis.auth.existingSecret -}}
 {{- end -}}
 
+{{/* Replicas a write waits for: redis.ackReplicas, else 1 where replicas exist (sentinel mode, redis.replicas). */}}
+{{- define "inbound.redisAckReplicas" -}}
+{{- $r := .Values.redis -}}
+{{- if not (kindIs "invalid" $r.ackReplicas) -}}
+{{- $r.ackReplicas | int -}}
+{{- else if or (eq $r.mode "sentinel") (gt (int $r.replicas) 0) -}}
+1
+{{- else -}}
+0
+{{- end -}}
+{{- end -}}
+
 {{- define "inbound.redisHasPassword" -}}
 {{- if .Values.redis.auth.enabled -}}true{{- end -}}
 {{- end -}}
