@@ -284,3 +284,36 @@ def test_a_claim_takes_the_oldest_entries_in_order_however_many(redis_url: str) 
     # Claimed again by the same job (a retry): it keeps its batch and takes nothing more.
     assert claim_batch(client, "big", "job-big", HandlerContext.build(settings)).entries is None
     client.close()
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_burst_worker_drains_an_inbox_left_without_a_drain_job_before_it_exits(
+    base_env: dict[str, str], redis_url: str, redis_client: redis.Redis, processes: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from rq.job import Job
+
+    from tests.support import ROOT
+
+    settings = load_settings(redis_url=redis_url)
+    put(settings, result("b1"), result("b2"))
+    queue = Queue(settings.default_queue, connection=redis_client)
+    (job_id,) = queue.job_ids
+    queue.remove(job_id)  # its drain job failed for good: nothing on the queue, entries in the inbox
+    redis_client.hset(Job.key_for(job_id), "status", "failed")
+    done = subprocess.run(
+        [sys.executable, "-m", "infobip_inbound.shell.cli", "worker", "--burst", "--processes", processes],
+        env={**os.environ, **base_env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    assert handled.exists(), done.stderr
+    assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["b1", "b2"]
+    assert redis_client.llen(inbox_key(settings.default_queue)) == 0

@@ -26,7 +26,7 @@ from redis.client import Pipeline
 from rq import get_current_job
 
 from infobip_inbound.contract.routing import Router
-from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.settings import Settings, load_settings
 from infobip_inbound.contract.store import archive, keys, scripts
 from infobip_inbound.contract.store.jobs import Jobs, PreparedJob
 from infobip_inbound.contract.store.keys import batch_key
@@ -84,11 +84,24 @@ def current_context() -> HandlerContext:
     return _context
 
 
+def job_context() -> HandlerContext:
+    """The context of this process's jobs: the one the worker installed or, in a process no worker set up (a
+    plain `rq worker`), one built once from the environment, as `infobip-inbound worker` would build it. A worker
+    started with explicit settings (run_worker) has installed its own before any job runs."""
+    if _context is None:
+        log.warning(
+            "no job context in this process (a plain `rq worker`?): built from the INBOUND_ environment; run"
+            " `infobip-inbound worker` somewhere too, for retries and recovery"
+        )
+        return install_context(load_settings())
+    return _context
+
+
 def drain_inbox(queue: str) -> dict[str, int]:
     job = get_current_job()
     if job is None:
         raise RuntimeError("drain_inbox runs only inside an RQ worker")
-    context = current_context()
+    context = job_context()
     # Keep claiming while responses keep coming, within a time budget, and wait a moment for more before
     # ending: RQ's cost per job (several round trips) is then paid once per busy spell. The wait blocks on the
     # inbox itself, so a response that arrives mid-job is taken the moment it lands, not at the next poll.
@@ -155,7 +168,7 @@ def handle_batch(batch_key: str, handler: str | None = None, tries: int = 1) -> 
     job = get_current_job()
     if job is None:
         raise RuntimeError("handle_batch runs only inside an RQ worker")
-    context = current_context()
+    context = job_context()
     with job_lease(job.connection, job.id, context.settings.job_visibility_seconds):
         observer = BatchObserver(job)
         return run_batch(

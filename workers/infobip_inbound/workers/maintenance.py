@@ -144,6 +144,13 @@ class Maintenance:
             log.warning("queued drain jobs for inboxes left without one", extra={"jobs": pushed})
         return pushed
 
+    def catch_up(self) -> int:
+        """One pass of the duties that put work on the queues, now (a burst worker does not wait for the
+        thread's tick): due retries released, a drain job for every inbox left without one. Returns how many
+        drain jobs it pushed."""
+        self._move_all_due()
+        return self.ensure_drained()
+
     def run(self) -> None:
         next_reap = next_announce = 0.0
         readers, me = Readers(self._connection), f"{socket.gethostname()}-{os.getpid()}"

@@ -147,25 +147,37 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
         register(RedisStateCollector(lambda: connection, queue_names))
     maintenance = Maintenance(connection, queue_names, settings.job_visibility_seconds, Jobs(settings))
     maintenance.start()
+
+    def more_work() -> bool:
+        """Whether a burst run must go on: an inbox left without a drain job (a job that failed for good, or was
+        lost) or a retry now due was queued by the catch-up, or jobs came meanwhile."""
+        return maintenance.catch_up() > 0 or any(Queue(q, connection=connection).count for q in queue_names)
+
     try:
+        if burst:
+            maintenance.catch_up()  # before RQ first finds the queues empty
         if processes > 1:
-            pool = _Pool(
-                queue_names,
-                connection=connection,
-                num_workers=processes,
-                worker_class=InboundWorker,
-                job_class=InboundJob,
-            )
-            if settings.health_port:
+            pools: list[_Pool] = []  # the current one: a burst run may need another round
+            for run in itertools.count():
+                pool = _Pool(
+                    queue_names,
+                    connection=connection,
+                    num_workers=processes,
+                    worker_class=InboundWorker,
+                    job_class=InboundJob,
+                )
+                pools[:] = [pool]
+                if run == 0 and settings.health_port:
 
-                def pool_age() -> float | None:
-                    checked = pool.checked_at
-                    return None if checked is None else time.monotonic() - checked
+                    def pool_age() -> float | None:
+                        checked = pools[0].checked_at
+                        return None if checked is None else time.monotonic() - checked
 
-                health = WorkerHealth(settings, _LIVE_SLACK_SECONDS, pool_age)
-                serve_health(settings.host, settings.health_port, health.live, health.ready)
-            pool.start(burst=burst, logging_level=settings.log_level)
-            return
+                    health = WorkerHealth(settings, _LIVE_SLACK_SECONDS, pool_age)
+                    serve_health(settings.host, settings.health_port, health.live, health.ready)
+                pool.start(burst=burst, logging_level=settings.log_level)
+                if not (burst and more_work()):
+                    return
         name = f"infobip-inbound-{socket.gethostname()}-{os.getpid()}"
         current: list[InboundWorker] = []
         for run in itertools.count():
@@ -188,7 +200,11 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
                 if burst:
                     raise  # the queues were not worked to the end: not a success
                 log.warning("Redis unavailable", extra={"error": type(exc).__name__})
-            if burst or worker._shutdown_requested_date is not None:  # SIGTERM or SIGINT
+            if worker._shutdown_requested_date is not None:  # SIGTERM or SIGINT
+                return
+            if burst:
+                if more_work():
+                    continue
                 return
             # RQ ends its loop on an unexpected error (Redis gone mid-job): start again once it is back.
             log.warning("worker loop ended unexpectedly; starting again")
