@@ -105,7 +105,7 @@ def test_bad_sends_get_infobips_error_body(sim: SimulatorProcess) -> None:
     url = sim.base_url + "/push/3/messages"
     bad_destination = {"messages": [{"sender": APP, "destinations": [{"type": "MULTIPLE"}], "content": {"text": "x"}}]}
     for body, field in [
-        (bad_destination, "messages[0].destinations[0].MULTIPLE"),
+        (bad_destination, "messages[0].destinations[0].$and"),
         ({"messages": []}, "messages"),
         ({"messages": [{"sender": APP, "content": {"text": "x"}}]}, "messages[0].destinations"),
     ]:

@@ -10,7 +10,6 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from starlette.applications import Starlette
@@ -19,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from infobip_inbound.simulator import schemas
 from infobip_inbound.simulator.answers import infobip_error, json_response
 from infobip_inbound.simulator.devices import Devices
 from infobip_inbound.simulator.forwarder import Forwarder
@@ -103,6 +103,7 @@ class Simulator:
             if key is None:
                 world.counters.unauthorized += 1
                 return infobip_error(401, "UNAUTHORIZED", "Invalid login details")
+            world.requests.append(await _recorded(request))
             if throttled and not self.throttle.allow(key):
                 world.counters.throttled += 1
                 retry_after = world.faults.retry_after_seconds
@@ -218,7 +219,7 @@ class Simulator:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             body = None
-        problems = _action_problems(body)
+        problems = schemas.problems(schemas.ACTION, body)
         if problems:
             return infobip_error(400, "8", "Invalid action request", validationErrors=problems)
         assert isinstance(body, dict)
@@ -308,6 +309,10 @@ class Simulator:
     async def pushes(self, request: Request) -> Response:
         return json_response(200, {"pushes": self.world.sent_pushes})
 
+    async def requests(self, request: Request) -> Response:
+        """Admin: the last Infobip API requests, as they came (method, path, query, JSON body)."""
+        return json_response(200, {"requests": list(self.world.requests)})
+
     async def reset(self, request: Request) -> Response:
         await self.forwarder.stop()
         await self.devices.stop()
@@ -332,22 +337,13 @@ class Simulator:
             await self.forwarder.stop()
 
 
-def _action_problems(body: Any) -> dict[str, list[str]]:
-    if not isinstance(body, dict):
-        return {"body": ["must be a JSON object"]}
-    problems: dict[str, list[str]] = {}
-    kind = body.get("type")
-    if kind not in {"HTTP_FORWARD", "PULL"}:
-        problems["type"] = ["must be HTTP_FORWARD or PULL"]
-    if kind == "HTTP_FORWARD":
-        url = body.get("forwardUrl")
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in {"http", "https"} or not parts.hostname:
-            problems["forwardUrl"] = ["must be an http(s) URL"]
-    callback = body.get("callbackData")
-    if callback is not None and not isinstance(callback, str):
-        problems["callbackData"] = ["must be a string"]
-    return problems
+async def _recorded(request: Request) -> dict[str, Any]:
+    raw = await request.body()  # Starlette keeps it: the endpoint reads it again
+    try:
+        body: Any = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        body = raw.decode("utf-8", "replace")
+    return {"method": request.method, "path": request.url.path, "query": request.url.query, "body": body}
 
 
 def create_app(options: Options | None = None) -> Starlette:
@@ -379,6 +375,7 @@ def create_app(options: Options | None = None) -> Starlette:
         Route("/_sim/options", sim.set_options, methods=["PUT"]),
         Route("/_sim/messages", sim.messages, methods=["GET", "POST"]),
         Route("/_sim/pushes", sim.pushes, methods=["GET"]),
+        Route("/_sim/requests", sim.requests, methods=["GET"]),
         Route("/_sim/devices", sim.list_devices, methods=["GET"]),
         Route("/_sim/seen", send.seen, methods=["POST"]),
         Route("/_sim/reset", sim.reset, methods=["POST"]),

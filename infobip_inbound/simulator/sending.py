@@ -1,13 +1,11 @@
-"""The simulator's send side: `POST /push/3/messages`, bulk statistics and sent-message reports, OMNI
-scenarios, the advanced OMNI send and its reports.
-
-Bodies are validated with the client's own request models and refused with Infobip's error body
-(400 BAD_REQUEST, `validationErrors` by field); unlike Infobip, fields those models do not know are
-refused too. There are no devices here, so delivery is decided by the address, case-insensitively:
-one starting with `invalid` fails as an invalid registration, `expired` as expired, `cloud` as a cloud
-(APNS/FCM) error; anything else is delivered. A MULTIPLE destination is one delivered message. A push
-delivered to a registration id reaches a simulated device (infobip_inbound.simulator.devices), whose user
-may respond, which opens it (`seen` in the statistics); `POST /_sim/seen` marks delivered ones seen too.
+"""The simulator's send side: `POST /push/3/messages`, bulk statistics and sent-message reports, OMNI scenarios, the
+advanced OMNI send and its reports. Bodies are validated against JSON Schemas written from the seed documents
+(simulator.schemas), never with the client's own models, so a client mistake fails here; a bad one is refused with
+Infobip's error body (400 BAD_REQUEST, `validationErrors` by field). There are no devices here, so delivery is decided
+by the address, case-insensitively: one starting with `invalid` fails as an invalid registration, `expired` as
+expired, `cloud` as a cloud (APNS/FCM) error; anything else is delivered. A MULTIPLE destination is one delivered
+message. A push delivered to a registration id reaches a simulated device (infobip_inbound.simulator.devices), whose
+user may respond, which opens it (`seen` in the statistics); `POST /_sim/seen` marks delivered ones seen too.
 """
 
 from __future__ import annotations
@@ -15,20 +13,17 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from jsonschema import Draft202012Validator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from infobip_inbound.infobip.omni import PUSH, OmniAdvancedRequest, ScenarioRequest
-from infobip_inbound.infobip.push import PushRequest
-from infobip_inbound.infobip.wire import field_errors
+from infobip_inbound.simulator import schemas
 from infobip_inbound.simulator.answers import infobip_error, json_response
 from infobip_inbound.simulator.state import World
 
-M = TypeVar("M", bound=BaseModel)
 Outcome = Literal["delivered", "registration", "expired", "cloud"]
 REPORTS_DEFAULT_LIMIT = 50
 REPORTS_MAX_LIMIT = 1000
@@ -62,16 +57,17 @@ def infobip_time(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
 
 
-async def parse(request: Request, model: type[M]) -> M | Response:
-    """The body as `model`, or Infobip's 400 answer saying what is wrong with it."""
+async def parse(request: Request, schema: Draft202012Validator) -> dict[str, Any] | Response:
+    """The body, valid against `schema`, or Infobip's 400 answer saying what is wrong with it."""
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
         return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors={"body": ["malformed JSON"]})
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors=field_errors(exc))
+    found = schemas.problems(schema, body)
+    if found:
+        return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors=found)
+    assert isinstance(body, dict)  # every schema requires an object
+    return body
 
 
 def _report(bulk_id: str, message_id: str, to: str, result: Outcome, **extra: Any) -> dict[str, Any]:
@@ -129,26 +125,25 @@ class Sending:
     # Push
 
     async def send_push(self, request: Request) -> Response:
-        parsed = await parse(request, PushRequest)
+        parsed = await parse(request, schemas.PUSH)
         if isinstance(parsed, Response):
             return parsed
         world = self._world()
         # Not documented what Infobip answers for an unknown sender; refused as a bad request here.
         unknown = {
             f"messages[{i}].sender": ["application does not exist"]
-            for i, message in enumerate(parsed.messages)
-            if message.sender not in world.applications
+            for i, message in enumerate(parsed["messages"])
+            if message["sender"] not in world.applications
         }
         if unknown:
             return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors=unknown)
         bulk_id = self._new_key()
         reports = world.bulks.setdefault(bulk_id, [])
         answers = []
-        for message in parsed.messages:
-            wire = message.wire()
-            world.sent_pushes.append({"bulkId": bulk_id, **wire})
+        for message in parsed["messages"]:
+            world.sent_pushes.append({"bulkId": bulk_id, **message})
             world.counters.pushes_sent += 1
-            for destination in wire["destinations"]:
+            for destination in message["destinations"]:
                 message_id = self._new_key()
                 to = _address(destination)
                 report = _report(
@@ -158,7 +153,7 @@ class Sending:
                 world.push_reports.append(report)
                 answers.append({"messageId": message_id, "status": PENDING, "destination": destination})
                 if self._delivered and destination["type"] == "REGISTRATION" and report["outcome"] == "delivered":
-                    self._delivered(message.sender, to, report)
+                    self._delivered(message["sender"], to, report)
         return json_response(200, {"bulkId": bulk_id, "messages": answers})
 
     async def statistics(self, request: Request) -> Response:
@@ -208,43 +203,46 @@ class Sending:
         return json_response(200, {"scenarios": scenarios})
 
     async def create_scenario(self, request: Request) -> Response:
-        parsed = await parse(request, ScenarioRequest)
+        parsed = await parse(request, schemas.SCENARIO)
         if isinstance(parsed, Response):
             return parsed
         world = self._world()
         unknown = {
             f"flow[{i}].from": ["application does not exist"]
-            for i, step in enumerate(parsed.flow)
-            if step.channel == PUSH and step.from_ not in world.applications
+            for i, step in enumerate(parsed["flow"])
+            if step["channel"] == "PUSH" and step["from"] not in world.applications
         }
         if unknown:
             return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors=unknown)
-        if parsed.default:
+        is_default = bool(parsed.pop("default", None) or parsed.pop("defaultScenario", None))
+        if is_default:
             for other in world.scenarios.values():
                 other["default"] = False
-        scenario = {"key": self._new_key(), **parsed.wire(), "default": bool(parsed.default)}
+        scenario = {"key": self._new_key(), **parsed, "default": is_default}
         world.scenarios[scenario["key"]] = scenario
         return json_response(200, scenario)
 
     async def send_omni(self, request: Request) -> Response:
-        parsed = await parse(request, OmniAdvancedRequest)
+        parsed = await parse(request, schemas.OMNI)
         if isinstance(parsed, Response):
             return parsed
         world = self._world()
-        if parsed.scenario_key is not None:
-            scenario = world.scenarios.get(parsed.scenario_key)
+        if not set(parsed) - _OMNI_NOT_CHANNELS:
+            missing = ["give the content of at least one channel (push, sms, ...)"]
+            return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors={"body": missing})
+        if parsed.get("scenarioKey") is not None:
+            scenario = world.scenarios.get(parsed["scenarioKey"])
             problem = "scenario does not exist"
         else:
             scenario = next((s for s in world.scenarios.values() if s["default"]), None)
             problem = "no scenarioKey and no default scenario"
         if scenario is None:
             return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors={"scenarioKey": [problem]})
-        wire = parsed.wire()
-        bulk_id = parsed.bulk_id or self._new_key()
+        bulk_id = parsed.get("bulkId") or self._new_key()
         answers = []
-        for destination in wire["destinations"]:
+        for destination in parsed["destinations"]:
             message_id = destination.get("messageId") or self._new_key()
-            channel, to, result = _through_flow(scenario["flow"], destination["to"], wire)
+            channel, to, result = _through_flow(scenario["flow"], destination["to"], parsed)
             world.omni_reports.append(_report(bulk_id, message_id, to, result, channel=channel))
             world.counters.omni_sent += 1
             answers.append({"to": destination["to"], "status": PENDING, "messageId": message_id})
@@ -252,6 +250,10 @@ class Sending:
 
     async def omni_reports(self, request: Request) -> Response:
         return _take_reports(self._world().omni_reports, request)
+
+
+# The fields of an advanced OMNI request that are not a channel's block.
+_OMNI_NOT_CHANNELS = frozenset({"scenarioKey", "bulkId", "callbackData", "notifyUrl", "destinations"})
 
 
 def _address(destination: dict[str, Any]) -> str:

@@ -102,6 +102,7 @@ class World:
         self.push_reports: deque[dict[str, Any]] = deque()  # not yet fetched (each is handed out once)
         self.scenarios: dict[str, dict[str, Any]] = {}  # key -> scenario as Infobip answers it
         self.omni_reports: deque[dict[str, Any]] = deque()
+        self.requests: deque[dict[str, Any]] = deque(maxlen=200)  # the last API requests, for /_sim/requests
         self.pulls_in_flight = 0
         self._keys = itertools.count(1)
 
