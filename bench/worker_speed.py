@@ -111,7 +111,7 @@ def ours(connection: redis.Redis, messages: int, kind: str) -> float:
 def alone(messages: int, kind: str) -> float:
     """The I/O-bound handler's own ceiling in one process: its calls and nothing else, IO_CONCURRENCY in flight
     on one uvloop loop (as the worker runs async handlers), no Redis, no worker. The built-in relay is called
-    as built from the settings: IO_CONCURRENCY at once when async, one after another when sync."""
+    as built from the settings: as many in flight as the worker runs when async, one after another when sync."""
     import asyncio
     import inspect
 
@@ -124,7 +124,9 @@ def alone(messages: int, kind: str) -> float:
         from infobip_inbound.contract.settings import load_settings
         from infobip_inbound.workers.registry import build
 
-        relay = build("http_relay", load_settings(default_handlers=["http_relay"]))
+        settings = load_settings(default_handlers=["http_relay"])
+        relay = build("http_relay", settings)
+        concurrency = settings.flow_policy("http_relay").limit(is_async=True)  # as many in flight as the worker's
         if not inspect.iscoroutinefunction(relay):
             relay(warm)
             started = time.perf_counter()
@@ -134,6 +136,7 @@ def alone(messages: int, kind: str) -> float:
         call = relay
     else:
         call = getattr(handlers, HANDLERS[kind.replace("alone", "ours", 1)].split(":")[1])
+        concurrency = IO_CONCURRENCY
 
     async def calls() -> float:
         await call(warm)
@@ -144,7 +147,7 @@ def alone(messages: int, kind: str) -> float:
                 await call(response)
 
         started = time.perf_counter()
-        await asyncio.gather(*(caller() for _ in range(IO_CONCURRENCY)))
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
         return time.perf_counter() - started
 
     return uvloop.run(calls())

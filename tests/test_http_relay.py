@@ -104,3 +104,20 @@ def test_relay_secrets_are_redacted_from_logs() -> None:
 
     secrets = secrets_of(load_settings(http_relay_secrets=f"{OLD},{NEW}"))
     assert {OLD, NEW, OLD.removeprefix("whsec_")} <= set(secrets)
+
+
+def test_an_answer_or_a_failed_connection_never_shows_the_urls_credentials_or_query() -> None:
+    with WebhookEndpoint([OLD], [(400, {})]) as endpoint:
+        url = endpoint.url.replace("http://", "http://relay-user:pass-5b1e9@") + "?key=query-key-77c2"
+        run = run_handler("http_relay", user_response(), settings=relay_settings(url, OLD))
+    refused = run_handler(
+        "http_relay",
+        user_response(),
+        settings=relay_settings("http://u:pass-5b1e9@127.0.0.1:9/h?key=query-key-77c2", OLD),
+    )
+    for outcome in (run, refused):
+        shown = f"{outcome.error!r} {outcome.error}"
+        assert "pass-5b1e9" not in shown
+        assert "query-key-77c2" not in shown
+    assert (run.outcome, refused.outcome) == ("dead_letter", "retry")
+    assert "127.0.0.1" in str(run.error)
