@@ -139,11 +139,11 @@ def test_register_after_rotation_replaces_the_action_and_keeps_others(sim: Simul
         other = client.create_action(APP, cfg, "HTTP_FORWARD", "https://someone-else.example.test/hook", "theirs")
         # A duplicate of ours, as a crashed earlier run could leave behind.
         client.create_action(APP, cfg, "HTTP_FORWARD", f"{PUBLIC}/infobip/forward/old-token", "infobip-inbound")
-    rotated = run(sim, "register", "--public-url", PUBLIC, INBOUND_FORWARD_TOKENS=f"new-token-xyz,{TOKEN}")
+    rotated = run(sim, "register", "--public-url", PUBLIC, INBOUND_FORWARD_TOKENS=f"new-token-xyz-0123456,{TOKEN}")
     assert rotated.exit_code == 0, rotated.output
     assert rotated.output.count("delete stale") == 2
     urls = sorted(a["forwardUrl"] for a in actions(sim))
-    assert urls == sorted([other.forward_url, f"{PUBLIC}/infobip/forward/new-token-xyz"])
+    assert urls == sorted([other.forward_url, f"{PUBLIC}/infobip/forward/new-token-xyz-0123456"])
 
 
 def test_register_dry_run_changes_nothing(sim: SimulatorProcess) -> None:
@@ -154,9 +154,16 @@ def test_register_dry_run_changes_nothing(sim: SimulatorProcess) -> None:
 
 
 def test_register_with_basic_credentials(sim: SimulatorProcess) -> None:
-    run(sim, "register", "--public-url", PUBLIC, INBOUND_FORWARD_TOKENS="", INBOUND_FORWARD_BASIC_AUTH="infobip:pa ss")
+    run(
+        sim,
+        "register",
+        "--public-url",
+        PUBLIC,
+        INBOUND_FORWARD_TOKENS="",
+        INBOUND_FORWARD_BASIC_AUTH="infobip:pa ss-0123456789ab",
+    )
     (action,) = actions(sim)
-    assert action["forwardUrl"] == "https://infobip:pa%20ss@inbound.example.test/infobip/forward"
+    assert action["forwardUrl"] == "https://infobip:pa%20ss-0123456789ab@inbound.example.test/infobip/forward"
 
 
 def test_register_pull_replaces_forward(sim: SimulatorProcess) -> None:
@@ -186,9 +193,15 @@ def test_unregister_deletes_the_configuration_it_leaves_empty(sim: SimulatorProc
 
 
 def test_forward_url_helpers() -> None:
-    settings = load_settings(forward_tokens=["a/b"])
-    assert forward_url_for("https://h.example:443/base/", settings) == "https://h.example/base/infobip/forward/a%2Fb"
-    assert forward_url_for("http://h:8080/infobip/forward", settings) == "http://h:8080/infobip/forward/a%2Fb"
+    settings = load_settings(forward_tokens=["a/b-0123456789abcd"])
+    assert (
+        forward_url_for("https://h.example:443/base/", settings)
+        == "https://h.example/base/infobip/forward/a%2Fb-0123456789abcd"
+    )
+    assert (
+        forward_url_for("http://h:8080/infobip/forward", settings)
+        == "http://h:8080/infobip/forward/a%2Fb-0123456789abcd"
+    )
     assert same_service("https://u:p@H.example/base/infobip/forward", "https://h.example/base")
     assert same_service("https://h.example/base/infobip/forward/old", "https://h.example/base")
     assert not same_service("https://h.example/other/infobip/forward/old", "https://h.example/base")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -101,11 +102,15 @@ def test_config_file_with_env_override(monkeypatch: pytest.MonkeyPatch, tmp_path
     )
     monkeypatch.setenv("INBOUND_CONFIG_FILE", str(config))
     monkeypatch.setenv("INBOUND_DEFAULT_QUEUE", "from-env")
-    monkeypatch.setenv("INBOUND_FORWARD_TOKENS", "tok-a1, tok-b2 ,tok-c3")
+    monkeypatch.setenv("INBOUND_FORWARD_TOKENS", "tok-a1-0123456789ab, tok-b2-0123456789ab ,tok-c3-0123456789ab")
     settings = load_settings()
     assert settings.default_queue == "from-env"
     assert settings.routes[0].match.application_code == ["shop"]
-    assert [t.get_secret_value() for t in settings.forward_tokens] == ["tok-a1", "tok-b2", "tok-c3"]
+    assert [t.get_secret_value() for t in settings.forward_tokens] == [
+        "tok-a1-0123456789ab",
+        "tok-b2-0123456789ab",
+        "tok-c3-0123456789ab",
+    ]
     assert settings.queues == ["from-env", "orders"]
     assert "tok-a1" not in repr(settings)
 
@@ -154,3 +159,44 @@ def test_auth_tokens_and_basic_rotation() -> None:
     with pytest.raises(ValueError, match="INBOUND_FORWARD_TOKENS"):
         ForwardAuth([], [], disabled=False)
     assert ForwardAuth([], [], disabled=True).allows(None, None)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("INBOUND_FORWARD_TOKENS", "t"),
+        ("INBOUND_FORWARD_TOKENS", "long-enough-token-1,short"),
+        ("INBOUND_FORWARD_BASIC_AUTH", "infobip:short-password"),
+        ("INBOUND_ADMIN_TOKENS", "admin"),
+        ("INBOUND_FORWARD_TOKENS", "local-dev-token"),
+        ("INBOUND_ADMIN_TOKENS", "local-dev-admin"),
+    ],
+)
+def test_weak_or_published_credentials_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable) as refused:
+        load_settings()
+    assert "16 characters" in str(refused.value) or "published default" in str(refused.value)
+
+
+def test_dev_accepts_its_own_published_credentials_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INBOUND_DEV_DEFAULTS", "true")
+    monkeypatch.setenv("INBOUND_FORWARD_TOKENS", "local-dev-token")
+    monkeypatch.setenv("INBOUND_ADMIN_TOKENS", "local-dev-admin")
+    assert [t.get_secret_value() for t in load_settings().forward_tokens] == ["local-dev-token"]
+    monkeypatch.setenv("INBOUND_FORWARD_TOKENS", "t")
+    with pytest.raises(ConfigError, match="16 characters"):
+        load_settings()
+
+
+def test_a_strong_token_leaves_ordinary_words_in_the_logs(capsys: pytest.CaptureFixture[str]) -> None:
+    from infobip_inbound.runtime.logs import configure_logging
+
+    configure_logging(load_settings(forward_tokens=["t" * 16], log_format="console"))
+    try:
+        logging.getLogger("test").warning("time left without tokens")
+    finally:
+        logging.getLogger().handlers.clear()
+    assert "time left without tokens" in capsys.readouterr().err

@@ -124,10 +124,10 @@ def test_basic_auth_with_rotation(start_receiver: StartReceiver, base_env: dict[
     env = {
         **base_env,
         "INBOUND_FORWARD_TOKENS": "",
-        "INBOUND_FORWARD_BASIC_AUTH": "infobip:old-pw,infobip:new-pw",
+        "INBOUND_FORWARD_BASIC_AUTH": "infobip:old-pw-0123456789ab,infobip:new-pw-0123456789ab",
     }
     receiver = start_receiver(env)
-    for password, status in [("old-pw", 200), ("new-pw", 200), ("wrong", 401)]:
+    for password, status in [("old-pw-0123456789ab", 200), ("new-pw-0123456789ab", 200), ("wrong", 401)]:
         answer = post(receiver, envelope(result(f"ba-{password}")), path="/infobip/forward", auth=("infobip", password))
         assert answer.status_code == status
     unauthenticated = post(receiver, envelope(result("ba-none")), path="/infobip/forward")

@@ -71,8 +71,8 @@ def test_every_configured_secret_is_redacted(capsys: pytest.CaptureFixture[str])
     settings = load_settings(
         redis_url="redis://user:redis-pass-123@localhost:6379/0",
         forward_tokens=["forward-token-123"],
-        forward_basic_auth=["infobip:basic-pass-123"],
-        admin_tokens=["admin-token-123"],
+        forward_basic_auth=["infobip:basic-pass-1234567"],
+        admin_tokens=["admin-token-1234567"],
         infobip_api_key="api-key-123",
         poll_accounts=[{"name": "other", "api_key": "other-key-123"}],
         log_format="json",
@@ -82,8 +82,8 @@ def test_every_configured_secret_is_redacted(capsys: pytest.CaptureFixture[str])
     try:
         logging.getLogger("test").warning(
             "leaks %s %s",
-            "forward-token-123 basic-pass-123",
-            "admin-token-123",
+            "forward-token-123 basic-pass-1234567",
+            "admin-token-1234567",
             extra={"k": "api-key-123 other-key-123"},
         )
         logging.getLogger("test").warning("url redis://user:redis-pass-123@localhost")
@@ -91,7 +91,7 @@ def test_every_configured_secret_is_redacted(capsys: pytest.CaptureFixture[str])
         request_id_var.reset(token)
         logging.getLogger().handlers.clear()
     err = capsys.readouterr().err
-    for secret in ("forward-token-123", "basic-pass-123", "admin-token-123", "api-key-123", "other-key-123"):
+    for secret in ("forward-token-123", "basic-pass-1234567", "admin-token-1234567", "api-key-123", "other-key-123"):
         assert secret not in err
     assert "redis-pass-123" not in err
     assert err.count(REDACTED) >= 6

@@ -34,6 +34,22 @@ from pydantic_settings import (
 
 CONFIG_FILE_ENV = "INBOUND_CONFIG_FILE"
 
+# The shortest forward token, Basic password or admin token accepted: too long to guess, and long enough that
+# the log redactor, which replaces each configured secret wherever it appears, never rewrites an ordinary word.
+SECRET_MIN_LENGTH = 16
+# `infobip-inbound dev`'s own loopback credentials: documented and printed, so accepted only under `dev`.
+DEV_FORWARD_TOKEN = "local-dev-token"  # noqa: S105
+DEV_ADMIN_TOKEN = "local-dev-admin"  # noqa: S105
+_DEV_CREDENTIALS = frozenset({DEV_FORWARD_TOKEN, DEV_ADMIN_TOKEN})
+
+
+def _strong(secret: str, what: str, dev_defaults: bool) -> None:
+    if secret in _DEV_CREDENTIALS:
+        if not dev_defaults:
+            raise ValueError(f"{what} is `infobip-inbound dev`'s published default: set one of your own")
+    elif len(secret) < SECRET_MIN_LENGTH:
+        raise ValueError(f"each {what} must be at least {SECRET_MIN_LENGTH} characters (one has {len(secret)})")
+
 
 class RouteMatch(BaseModel):
     """Conditions of a route; every condition given must hold (an empty match matches everything)."""
@@ -287,6 +303,11 @@ class Settings(BaseSettings):
         return value
 
     # Forward endpoint
+    dev_defaults: bool = Field(
+        default=False,
+        description="Set by `infobip-inbound dev` for the processes it starts: they accept its published loopback"
+        " credentials. Never set it elsewhere.",
+    )
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
     port: int = Field(default=8080, ge=1, le=65535)
     forward_tokens: Annotated[list[SecretStr], NoDecode] = Field(
@@ -501,11 +522,19 @@ class Settings(BaseSettings):
 
     @field_validator("forward_basic_auth")
     @classmethod
-    def _user_colon_password(cls, value: list[SecretStr]) -> list[SecretStr]:
+    def _user_colon_password(cls, value: list[SecretStr], info: ValidationInfo) -> list[SecretStr]:
         for pair in value:
             user, sep, password = pair.get_secret_value().partition(":")
             if not sep or not user or not password:
                 raise ValueError("each entry must be user:password")
+            _strong(password, "password", bool(info.data.get("dev_defaults")))
+        return value
+
+    @field_validator("forward_tokens", "admin_tokens")
+    @classmethod
+    def _strong_tokens(cls, value: list[SecretStr], info: ValidationInfo) -> list[SecretStr]:
+        for token in value:
+            _strong(token.get_secret_value(), "token", bool(info.data.get("dev_defaults")))
         return value
 
     @field_validator("http_relay_secrets")

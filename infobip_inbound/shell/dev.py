@@ -30,16 +30,21 @@ import click
 import httpx
 from pydantic import SecretStr
 
-from infobip_inbound.contract.settings import CONFIG_FILE_ENV, ConfigError, load_settings
+from infobip_inbound.contract.settings import (
+    CONFIG_FILE_ENV,
+    DEV_ADMIN_TOKEN,
+    DEV_FORWARD_TOKEN,
+    ConfigError,
+    load_settings,
+)
 from infobip_inbound.infobip.client import InfobipClient
 from infobip_inbound.infobip.push import PushContent, PushMessage, PushRequest, RegistrationDestination
 from infobip_inbound.runtime.process import die_with_parent, stop
 from infobip_inbound.shell.redis_server import RedisServer, RedisServerNotFound, free_port
 
-DEV_TOKEN = "local-dev-token"  # noqa: S105 - loopback-only development default, printed on purpose
+DEV_TOKEN = DEV_FORWARD_TOKEN  # loopback-only development default, printed on purpose
 SIMULATOR_KEY = "dev-simulator-key"
 SIMULATOR_APPS = ("8a9b7c6d5e4f", "2f3e4d5c6b7a", "c0ffee123456")
-DEV_ADMIN_TOKEN = "local-dev-admin"  # noqa: S105 - the status page's, likewise
 DATA_DIR = Path(".inbound-dev")
 CAMPAIGN_DEVICES = 10  # simulated devices per application that the start-up campaign goes to
 RESPOND_SHARE = 0.5
@@ -116,6 +121,7 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
     if not (env.get("INBOUND_FORWARD_TOKENS") or env.get("INBOUND_FORWARD_BASIC_AUTH")):
         env["INBOUND_FORWARD_TOKENS"] = DEV_TOKEN
     env.setdefault("INBOUND_ADMIN_TOKENS", DEV_ADMIN_TOKEN)
+    env["INBOUND_DEV_DEFAULTS"] = "true"  # its own published credentials, accepted here only
     os.environ.update(env)
     try:
         settings = load_settings()

@@ -29,7 +29,7 @@ from tests.metrics_support import scrape, value
 from tests.support import ReceiverProcess, envelope, result
 
 TOKEN = "fuzz-token-5d4c3b2a1f0e"
-BASIC = "fuzz:basic-9a8b7c6d"
+BASIC = "fuzz:basic-9a8b7c6d5e4f"
 SCALE = int(os.environ.get("FUZZ_SCALE", "1"))
 PROPERTY_CASES = 2200 * SCALE  # per property test (four of them)
 SCHEMA_CASES = 900 * SCALE  # per operation (five of them)
