@@ -145,6 +145,9 @@ def create_app(settings: Settings, client: aioredis.Redis | None = None) -> ASGI
         lifespan=receiver.lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
     )
+    # No redirect to the path with(out) a trailing slash: its Location would be built from the Host header,
+    # and it would answer before any credential check.
+    app.router.redirect_slashes = False
     app.state.receiver = receiver
     return harden(app, forward=receiver.forward)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 import orjson
 import redis
@@ -61,8 +61,28 @@ def when(at: float | None) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
+_MESSAGE_PREFIX = "/admin/messages/"
+_JSON_SUFFIX = ".json"
+
+
 def page_url(message_id: str, suffix: str = "") -> str:
-    return f"/admin/messages/{quote(message_id, safe='')}{suffix}"
+    """The page of a message (with ".json": its JSON). Every `/` and `.` of the id is escaped, so the id is one
+    segment and never ends in a literal ".json": `message_of` reads it back from the raw path, whatever it is."""
+    return f"{_MESSAGE_PREFIX}{quote(message_id, safe='').replace('.', '%2E')}{suffix}"
+
+
+def message_of(scope: Mapping[str, Any]) -> tuple[str, bool]:
+    """The message id a `page_url` names, and whether its JSON is asked for. Read from the raw path (the
+    decoded one has lost which `/` and `.` were escaped); an unescaped id (typed by hand) reads as itself."""
+    raw: bytes | None = scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else quote(scope["path"], safe="/")
+    named = path[len(_MESSAGE_PREFIX) :] if path.startswith(_MESSAGE_PREFIX) else path
+    as_json = named.endswith(_JSON_SUFFIX)
+    if as_json:
+        named = named[: -len(_JSON_SUFFIX)]
+    return unquote(named, errors="surrogateescape").encode("utf-8", "surrogateescape").decode(
+        "utf-8", "replace"
+    ), as_json
 
 
 def _document(title: str, body: str) -> str:
@@ -225,12 +245,11 @@ class MessagesPage:
         return self._auth.enabled
 
     def routes(self) -> list[Route]:
-        # The .json twins first: `{message_id}` would match "x.json" too.
+        # One route for a message's page and its JSON: `message_of` tells them apart on the raw path.
         return [
             Route("/admin/messages.json", self.search_json, methods=["GET"]),
             Route("/admin/messages", self.search_page, methods=["GET"]),
-            Route("/admin/messages/{message_id}.json", self.message_json, methods=["GET"]),
-            Route("/admin/messages/{message_id}", self.message_page, methods=["GET"]),
+            Route("/admin/messages/{message_path:path}", self.message, methods=["GET"]),
         ]
 
     def _guarded(self, request: Request, read_it: Callable[[], Response]) -> Response:
@@ -279,24 +298,20 @@ class MessagesPage:
 
         return self._guarded(request, answer)
 
-    def message_page(self, request: Request) -> Response:
-        message_id: str = request.path_params["message_id"]
+    def message(self, request: Request) -> Response:
+        message_id, as_json = message_of(request.scope)
+        return self._guarded(
+            request, lambda: self._message_json(message_id) if as_json else self._message_page(message_id)
+        )
 
-        def answer() -> Response:
-            journey = archive.load(self._connection, message_id)
-            if journey is None:
-                return HTMLResponse(render_missing(message_id), 404, headers=_HEADERS)
-            return HTMLResponse(render_message(journey), headers=_HEADERS)
+    def _message_page(self, message_id: str) -> Response:
+        journey = archive.load(self._connection, message_id)
+        if journey is None:
+            return HTMLResponse(render_missing(message_id), 404, headers=_HEADERS)
+        return HTMLResponse(render_message(journey), headers=_HEADERS)
 
-        return self._guarded(request, answer)
-
-    def message_json(self, request: Request) -> Response:
-        message_id: str = request.path_params["message_id"]
-
-        def answer() -> Response:
-            journey = archive.load(self._connection, message_id)
-            if journey is None:
-                return error_response(404, "not_found", "not in the archive", _JSON_HEADERS, message_id=message_id)
-            return Response(archive.to_json(journey), media_type="application/json", headers=_JSON_HEADERS)
-
-        return self._guarded(request, answer)
+    def _message_json(self, message_id: str) -> Response:
+        journey = archive.load(self._connection, message_id)
+        if journey is None:
+            return error_response(404, "not_found", "not in the archive", _JSON_HEADERS, message_id=message_id)
+        return Response(archive.to_json(journey), media_type="application/json", headers=_JSON_HEADERS)

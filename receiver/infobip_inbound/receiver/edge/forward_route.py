@@ -1,6 +1,10 @@
 """The hot path's own route: a POST to /infobip/forward[/{token}] goes straight to the forward endpoint,
 past Starlette's router and the middleware (the endpoint sets the security headers and answers its own
-faults itself). Anything else goes on to the app."""
+faults itself). Anything else goes on to the app.
+
+Every POST under the forward path is the endpoint's, whatever follows the prefix (a trailing slash, more
+segments): the endpoint's credential check answers it, so no other answer (a redirect built from the
+Host header, a 404 that tells a path apart) comes before the check."""
 
 from __future__ import annotations
 
@@ -32,10 +36,6 @@ def forward_token(path: str) -> str | Literal[False] | None:
     """For the forward routes: the path token, or None without one. False for any other path."""
     if path == FORWARD_PATH:
         return None
-    if (
-        path.startswith(_FORWARD_PREFIX)
-        and "/" not in path[len(_FORWARD_PREFIX) :]
-        and len(path) > len(_FORWARD_PREFIX)
-    ):
-        return path[len(_FORWARD_PREFIX) :]
+    if path.startswith(_FORWARD_PREFIX):
+        return path[len(_FORWARD_PREFIX) :] or None
     return False
