@@ -96,14 +96,15 @@ def test_counters_match_what_was_sent_and_logs_hold_no_secret(
             assert post(f"{FORWARD}/{TOKEN}", body_of(batch)) == 200
         for batch in envelopes[10:20]:  # single messages again: 10 duplicates
             assert post(f"{FORWARD}/{TOKEN}", body_of(batch[1:2]), **{"X-Request-ID": TOKEN}) == 200
-        # Refused: wrong token and wrong password (401), bad envelope (400), not JSON (415), too large (413).
+        # Refused: wrong token and wrong password (401), bad envelope (400), not JSON
+        # whatever its Content-Type (400, and counted by its type), too large (413).
         assert post(f"{FORWARD}/not-the-token", body_of(["r-1"])) == 401
         assert post(f"{FORWARD}/{TOKEN}x", body_of(["r-2"])) == 401
         bad_basic = "Basic " + base64.b64encode(f"{BASIC_USER}:{BASIC_PASSWORD}x".encode()).decode()
         assert post(FORWARD, body_of(["r-3"]), Authorization=bad_basic) == 401
         assert post(f"{FORWARD}/{TOKEN}", b'{"results": {"messageId": 5}}') == 400  # not a results array
         assert post(f"{FORWARD}/{TOKEN}", b"{not json") == 400
-        assert post(f"{FORWARD}/{TOKEN}", b"x", **{"Content-Type": "text/plain"}) == 415
+        assert post(f"{FORWARD}/{TOKEN}", b"x", **{"Content-Type": "text/plain"}) == 400
         assert post(f"{FORWARD}/{TOKEN}", b"[" + b" " * 300_000 + b"]") == 413
 
         ok_messages = 200 - len(failing)
@@ -125,7 +126,7 @@ def test_counters_match_what_was_sent_and_logs_hold_no_secret(
         # Receiver: every uvicorn process's counts, whichever answers the scrape. Each process adds its
         # forward counts to the shared samples every 0.2 s (infobip_inbound.receiver.observe): wait until all are in,
         # then every later scrape must show exactly them.
-        forward_counts = {"200": 55, "401": 3, "400": 2, "415": 1, "413": 1}
+        forward_counts = {"200": 55, "401": 3, "400": 3, "413": 1}
 
         def forward_counted() -> bool:
             samples = scrape(receiver.base_url + "/metrics")
@@ -143,14 +144,14 @@ def test_counters_match_what_was_sent_and_logs_hold_no_secret(
             samples = scrape(receiver.base_url + "/metrics")
             assert value(samples, "infobip_inbound_http_requests_total", route=FORWARD, status="200") == 55
             assert value(samples, "infobip_inbound_http_requests_total", route=FORWARD, status="401") == 3
-            assert value(samples, "infobip_inbound_http_requests_total", route=FORWARD, status="400") == 2
-            assert value(samples, "infobip_inbound_http_requests_total", route=FORWARD, status="415") == 1
+            assert value(samples, "infobip_inbound_http_requests_total", route=FORWARD, status="400") == 3
             assert value(samples, "infobip_inbound_http_requests_total", route=FORWARD, status="413") == 1
             assert value(samples, "infobip_inbound_messages_total", outcome="accepted") == 200
             assert value(samples, "infobip_inbound_messages_total", outcome="duplicate") == 35
             assert value(samples, "infobip_inbound_rejected_total", reason="unauthorized") == 3
-            assert value(samples, "infobip_inbound_rejected_total", reason="invalid_envelope") == 2
-            assert value(samples, "infobip_inbound_rejected_total", reason="unsupported_media_type") == 1
+            assert value(samples, "infobip_inbound_rejected_total", reason="invalid_envelope") == 3
+            assert value(samples, "infobip_inbound_forward_content_types_total", type="text/plain") == 1
+            assert value(samples, "infobip_inbound_forward_content_types_total", type="missing") == 0
             assert value(samples, "infobip_inbound_rejected_total", reason="payload_too_large") == 1
             assert 1 <= value(samples, "infobip_inbound_enqueue_seconds_count") <= 55  # one per group commit
             assert value(samples, "infobip_inbound_commit_batch_messages_sum") == 235

@@ -33,10 +33,16 @@ MESSAGES = Counter(
 REJECTED = Counter(
     "infobip_inbound_rejected",
     "Forward requests refused, by reason (the error code of the answer): forbidden (403, allowlist),"
-    " too_many_requests (429, rate limit), unauthorized (401), unsupported_media_type (415),"
+    " too_many_requests (429, rate limit), unauthorized (401),"
     " payload_too_large (413, body size), invalid_envelope (400), too_deep (400, JSON nesting),"
     " too_many_results (413), unavailable (503, Redis cannot store); nothing of a refused request is queued.",
     ["reason"],
+)
+UNUSUAL_CONTENT_TYPES = Counter(
+    "infobip_inbound_forward_content_types",
+    "Forward requests whose Content-Type is not JSON, read as JSON all the same, by type: a named one"
+    " (text/plain, application/x-json, ...), missing, or other.",
+    ["type"],
 )
 ENQUEUE_SECONDS = Histogram(
     "infobip_inbound_enqueue_seconds",

@@ -20,7 +20,7 @@ from infobip_inbound.contract.store.quarantine import QuarantineEntry
 from infobip_inbound.infobip.envelope import InvalidEnvelope, Normalized, normalize, read_envelope
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
 from infobip_inbound.receiver.auth import ForwardAuth
-from infobip_inbound.receiver.edge.body import BodyTooLarge, ClientGone, is_json, read_limited
+from infobip_inbound.receiver.edge.body import BodyTooLarge, ClientGone, read_limited, unusual_type
 from infobip_inbound.receiver.edge.errors import INTERNAL_ERROR, INTERNAL_ERROR_STATUS, Answer, refusal
 from infobip_inbound.receiver.edge.limits import EnvelopeLimits, too_deep_to_parse
 from infobip_inbound.receiver.edge.request_guard import RequestGuard
@@ -48,7 +48,6 @@ class ForwardEndpoint:
             "missing or invalid credentials",
             {"WWW-Authenticate": 'Basic realm="infobip-inbound"'} if auth.uses_basic else None,
         )
-        self._unsupported = refusal("unsupported_media_type", "Content-Type must be application/json")
         self._too_large = refusal("payload_too_large", f"request body exceeds {self._max_body} bytes")
         self._unavailable = refusal(
             "unavailable",
@@ -110,8 +109,8 @@ class ForwardEndpoint:
         token = scope.get("path_params", {}).get("token")
         if not self._auth.allows(token, authorization.decode("latin-1") if authorization else None):
             return self._unauthorized
-        if not is_json(content_type):
-            return self._unsupported
+        if (unusual := unusual_type(content_type)) is not None:
+            self.metrics.unusual_type(unusual)
         try:
             raw = await read_limited(receive, self._max_body, content_length)
         except BodyTooLarge:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 from collections import Counter as Tally
@@ -12,8 +13,11 @@ from prometheus_client import Counter
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from infobip_inbound.receiver.edge.body import TYPE_LABELS
 from infobip_inbound.receiver.edge.errors import REFUSALS
-from infobip_inbound.runtime.metrics import HTTP_REQUESTS, MESSAGES, REJECTED
+from infobip_inbound.runtime.metrics import HTTP_REQUESTS, MESSAGES, REJECTED, UNUSUAL_CONTENT_TYPES
+
+log = logging.getLogger("infobip_inbound.receiver")
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
@@ -52,6 +56,17 @@ class ForwardMetrics:
         self._statuses: Tally[int] = Tally()
         self._refusals: Tally[str] = Tally()
         self._stored = [0, 0, 0]
+        self._types: dict[str, Counter] = {label: UNUSUAL_CONTENT_TYPES.labels(label) for label in TYPE_LABELS}
+        self._unusual: Tally[str] = Tally()
+        self._logged: set[str] = set()
+
+    def unusual_type(self, label: str) -> None:
+        """A forward read as JSON whatever its Content-Type (`label`: body.unusual_type's); the first of each
+        type in this process is logged."""
+        if label not in self._logged:
+            self._logged.add(label)
+            log.warning("forward with a Content-Type other than JSON, read as JSON", extra={"content_type": label})
+        self._unusual[label] += 1
 
     def answered(self, status: int, refused: str | None) -> None:
         """One answer sent; `refused` is the reason the request was refused for, as decided (None: it was not)."""
@@ -68,6 +83,9 @@ class ForwardMetrics:
         statuses, self._statuses = self._statuses, Tally()
         refusals, self._refusals = self._refusals, Tally()
         (accepted, duplicates, quarantined), self._stored = self._stored, [0, 0, 0]
+        unusual, self._unusual = self._unusual, Tally()
+        for label, count in unusual.items():
+            self._types[label].inc(count)
         for status, count in statuses.items():
             requests = self._requests.get(status)
             if requests is None:

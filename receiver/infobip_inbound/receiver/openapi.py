@@ -46,7 +46,6 @@ def openapi(settings: Settings) -> dict[str, Any]:
         "401": "Missing or wrong credentials.",
         "403": "The caller's address is not on the allowlist.",
         "413": "Body or number of results over the limit.",
-        "415": "Content-Type is not JSON.",
         "429": "Rate limit exceeded.",
         "503": "Redis cannot take the messages now; retry.",
     }

@@ -20,7 +20,6 @@ Reason = Literal[
     "forbidden",
     "too_many_requests",
     "unauthorized",
-    "unsupported_media_type",
     "payload_too_large",
     "invalid_envelope",
     "too_deep",
@@ -32,7 +31,6 @@ REFUSALS: dict[Reason, int] = {
     "forbidden": 403,  # the client address is not on the allowlist
     "too_many_requests": 429,  # the client address is over its rate limit in this process
     "unauthorized": 401,  # no valid path token or HTTP Basic credentials
-    "unsupported_media_type": 415,  # Content-Type is not JSON
     "payload_too_large": 413,  # the body is over INBOUND_MAX_BODY_BYTES
     "invalid_envelope": 400,  # malformed JSON, an envelope that does not validate, a value that cannot be stored
     "too_deep": 400,  # JSON nested deeper than INBOUND_MAX_JSON_DEPTH
