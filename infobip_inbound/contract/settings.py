@@ -324,6 +324,22 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_json_depth: int = Field(default=32, ge=2, le=200, description="Deepest nesting accepted in a body.")
     max_results: int = Field(default=10_000, ge=1, description="Most results accepted in one envelope.")
+    # HTTP limits of the receiver's connections (infobip_inbound.receiver.edge.http_limits; docs/reliability.md).
+    http_max_header_bytes: int = Field(
+        default=32_768, ge=1_024, description="Largest request head (request line and headers): 431 over it."
+    )
+    http_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Longest a request head may take to arrive: 408 and closed after it."
+    )
+    http_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest a request body may take to arrive once its head is in: 408, closed."
+    )
+    http_keepalive_seconds: float = Field(
+        default=5.0, gt=0, description="Longest an idle connection is kept open between requests."
+    )
+    http_max_connections: int = Field(
+        default=1_000, ge=1, description="Most connections one receiver process holds: 503 and closed past it."
+    )
     forward_allowed_cidrs: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated CIDRs allowed to call the forward endpoint; empty: any."
     )

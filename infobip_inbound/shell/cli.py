@@ -46,6 +46,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
     from infobip_inbound.receiver.app import create_app
+    from infobip_inbound.receiver.edge.http_limits import HttpLimits
     from infobip_inbound.runtime.logs import configure_logging
     from infobip_inbound.runtime.process import settle_heap
 
@@ -63,6 +64,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         "log_config": None,
         "server_header": False,
         "proxy_headers": False,
+        # The HTTP limits (docs/reliability.md, "Limits"): the protocol that enforces them, and the keep-alive.
+        **HttpLimits.from_settings(settings).uvicorn_options(),
     }
     if workers > 1:  # each process builds its app from the environment
         uvicorn.run(

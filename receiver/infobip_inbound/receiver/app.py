@@ -24,8 +24,9 @@ from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
 from infobip_inbound.receiver.auth import ForwardAuth
-from infobip_inbound.receiver.edge import harden
+from infobip_inbound.receiver.edge import harden, http_limits
 from infobip_inbound.receiver.edge.errors import error_response, internal_error_response
+from infobip_inbound.receiver.edge.http_limits import HttpLimits
 from infobip_inbound.receiver.enqueue import Committer
 from infobip_inbound.receiver.forward import ForwardEndpoint
 from infobip_inbound.receiver.messages_page import MessagesPage
@@ -122,6 +123,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings, client: aioredis.Redis | None = None) -> ASGIApp:
     tracing.setup()  # from the standard OTEL_* variables, before the forward endpoint chooses its path
+    http_limits.use(HttpLimits.from_settings(settings))  # for the connections this process serves
     receiver = Receiver(settings, client)
     description = orjson.dumps(openapi(settings))
 
