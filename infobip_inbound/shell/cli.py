@@ -68,8 +68,15 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         **HttpLimits.from_settings(settings).uvicorn_options(),
     }
     if workers > 1:  # each process builds its app from the environment
+        # A process slow to start (imports on a busy machine) is waited for rather than killed in a loop: uvicorn's
+        # supervisor kills a child that has not answered its health check within this.
         uvicorn.run(
-            "infobip_inbound.receiver.app:app_from_env", factory=True, workers=workers, **_listen(settings), **options
+            "infobip_inbound.receiver.app:app_from_env",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=30,
+            **_listen(settings),
+            **options,
         )
         return
     settle_heap()

@@ -45,7 +45,9 @@ class HttpLimits:
 
     def uvicorn_options(self) -> dict[str, Any]:
         """What `uvicorn.run` takes for these limits: the protocol, and the keep-alive uvicorn enforces itself."""
-        return {"http": BoundedHttpProtocol, "timeout_keep_alive": self.keepalive}
+        # By name: a process of `serve --workers N` imports it once it answers its supervisor's health checks
+        # (a class given as such is imported while the process starts, before it can answer them).
+        return {"http": f"{__name__}:{BoundedHttpProtocol.__name__}", "timeout_keep_alive": self.keepalive}
 
 
 # The limits of this process's connections: set by `use` when the app is built from its settings (each process
