@@ -82,6 +82,12 @@ UNREADABLE_RESPONSES = Counter(
     "Queued responses this release could not read at all, dead-lettered (handler empty: the routed handlers)"
     " for a release that can read them.",
 )
+SWEPT = Counter(
+    "infobip_inbound_swept",
+    "Batches of jobs that failed for good, found by the workers' maintenance: outcome=requeued counts jobs queued"
+    " again, outcome=dead_lettered the responses dead-lettered once a job had been queued again too often.",
+    ["outcome"],
+)
 
 # Poller
 PULL_ERRORS = Counter(

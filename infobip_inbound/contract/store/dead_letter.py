@@ -19,6 +19,10 @@ from infobip_inbound.contract.store.keys import DLQ_INDEX, DLQ_KEY
 
 MAX_TRACEBACK_CHARS = 16_000
 
+# The handler name of an entry no one handler owns (a response no release could read, a batch swept too
+# often): `dlq retry` queues it for the routed handlers.
+ROUTED = ""
+
 
 @dataclass(frozen=True, slots=True)
 class DeadPair:

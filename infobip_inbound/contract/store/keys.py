@@ -11,7 +11,7 @@ import time
 
 from rq.job import Job
 from rq.queue import Queue
-from rq.registry import ScheduledJobRegistry
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 # RQ's keys.
 RQ_JOB_PREFIX: str = Job.redis_job_namespace_prefix  # hash per job
@@ -67,6 +67,8 @@ def done_key(batch_key: str) -> str:
 
 
 # Workers.
+SWEEP_CURSOR_PREFIX = "inbound:sweep:cursor:"  # string per queue: the failed-registry score the sweep has read to
+SWEEPS_KEY = "inbound:sweep:counts"  # hash: job id -> times its batch was put back to work by the sweep
 # sorted set: "<schema_version> <worker process>" scored by its last announce (readers.py): which versions the
 # running workers read, so writers of a new version can wait for them.
 READERS_KEY = "inbound:readers"
@@ -74,6 +76,15 @@ JOB_LEASE_PREFIX = "inbound:lease:job:"  # string per running job, renewed by it
 HANDLED_PREFIX = "inbound:handled:"  # string per (message, handler) pair that succeeded
 REPLY_PREFIX = "inbound:reply:"  # string per (message, handler) pair: its reply, "sending" or sent (JSON)
 SEND_THROTTLE_PREFIX = "inbound:throttle:send:"  # string per API key: the send pacing's theoretical arrival time
+
+
+def rq_failed_key(queue: str) -> str:
+    """RQ's sorted set of the queue's jobs that failed for good, scored by when the record expires."""
+    return FailedJobRegistry.key_template.format(queue)
+
+
+def sweep_cursor_key(queue: str) -> str:
+    return SWEEP_CURSOR_PREFIX + queue
 
 
 def job_lease_key(job_id: str) -> str:

@@ -636,6 +636,80 @@ def move_due(*, limit: int, at: float | None = None, rq_queue: str | None = None
     )
 
 
+SWEEP_FAILED = """
+-- Put back to work the batches of jobs that failed for good (their whole-job retries ran out: Redis failing
+-- under them for minutes, a job timeout): a job of the queue's failed registry whose batch still holds entries
+-- is queued again with a fresh set of retries, up to ARGV[5] times; after that its id is returned, still in
+-- the registry, for the caller to dead-letter its batch. The registry is read from a cursor (its score is when
+-- the record expires, so a later failure scores no lower); the cursor stays at the first id returned, so an
+-- interrupted dead-lettering is read again. A job with no batch left has nothing stranded and stays as it is.
+-- KEYS[1]  RQ's failed registry of the queue
+-- KEYS[2]  RQ's list of the queue
+-- KEYS[3]  RQ's set of queues
+-- KEYS[4]  the queue's sweep cursor (string: a registry score)
+-- KEYS[5]  the sweep counts (hash: job id -> times swept)
+-- ARGV[1]  RQ's job key prefix
+-- ARGV[2]  the batch key prefix
+-- ARGV[3]  most registry entries to read in this call
+-- ARGV[4]  the whole-job retries a job queued again gets
+-- ARGV[5]  most times a job is queued again
+-- ARGV[6]  TTL of the sweep counts, seconds
+-- Returns {jobs queued again, id to dead-letter, ...}.
+local cursor = redis.call('GET', KEYS[4]) or '-inf'
+local page = redis.call('ZRANGEBYSCORE', KEYS[1], cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
+local requeued, reply, next_cursor, holding = 0, {0}, nil, false
+for i = 1, #page, 2 do
+  local id, score = page[i], page[i + 1]
+  if redis.call('EXISTS', ARGV[2] .. id) == 1 then
+    local swept = redis.call('HINCRBY', KEYS[5], id, 1)
+    redis.call('EXPIRE', KEYS[5], tonumber(ARGV[6]))
+    if swept <= tonumber(ARGV[5]) then
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('HSET', ARGV[1] .. id, 'status', 'queued', 'retries_left', ARGV[4])
+      redis.call('SADD', KEYS[3], KEYS[2])
+      redis.call('RPUSH', KEYS[2], id)
+      requeued = requeued + 1
+    else
+      reply[#reply + 1] = id
+      if not holding then
+        next_cursor, holding = score, true
+      end
+    end
+  end
+  if not holding then
+    next_cursor = score
+  end
+end
+if next_cursor then
+  redis.call('SET', KEYS[4], next_cursor)
+end
+reply[1] = requeued
+return reply
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Swept:
+    requeued: int
+    to_dead_letter: list[str]
+
+
+def sweep_failed(*, queue: str, limit: int, retries: int, max_sweeps: int, counts_ttl: int) -> Call[Swept]:
+    """Queue again the failed jobs of `queue` whose batch holds entries (see SWEEP_FAILED)."""
+    return Call(
+        SWEEP_FAILED,
+        [
+            keys.rq_failed_key(queue),
+            keys.rq_queue_key(queue),
+            keys.RQ_QUEUES_KEY,
+            keys.sweep_cursor_key(queue),
+            keys.SWEEPS_KEY,
+        ],
+        [keys.RQ_JOB_PREFIX, keys.BATCH_PREFIX, limit, retries, max_sweeps, counts_ttl],
+        lambda reply: Swept(int(reply[0]), [id_.decode() for id_ in reply[1:]]),
+    )
+
+
 ACQUIRE_LEASE = """
 -- Take the poller lease, or extend it if this owner holds it.
 -- KEYS[1]  the lease ("owner|token")

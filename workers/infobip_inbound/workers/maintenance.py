@@ -5,7 +5,8 @@ job only after the job timeout plus a minute, and then spend a retry on it (or f
 Here a job that is STARTED but whose lease has lapsed is put back at the front of its queue at once,
 without spending a retry: its batch's done-set makes the re-run skip the pairs already settled.
 The same thread moves retry batches whose backoff has passed onto their queues, releases RQ's scheduled jobs
-(whole-job retries) when due, makes sure a drain job waits for every inbox that holds entries, and
+(whole-job retries) when due, puts the batches of jobs that failed for good back to work
+(infobip_inbound.contract.store.stuck), makes sure a drain job waits for every inbox that holds entries, and
 announces which response version this worker reads (infobip_inbound.contract.store.readers).
 
 RQ's own scheduler is not used: it runs in one worker's forked process that ends on a Redis error (and
@@ -32,8 +33,12 @@ from rq.utils import utcparse
 from infobip_inbound.contract.store import keys, scripts
 from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.contract.store.readers import ANNOUNCE_SECONDS, Readers
+from infobip_inbound.contract.store.stuck import StuckBatches
+from infobip_inbound.runtime.metrics import SWEPT
 
 log = logging.getLogger("infobip_inbound.worker")
+
+SWEEP_SECONDS = 5.0  # how often the failed registries are read for stranded batches
 
 
 @contextlib.contextmanager
@@ -116,8 +121,10 @@ class Maintenance:
         visibility_seconds: float,
         jobs: Jobs,
         tick: float = 0.5,
+        stuck: StuckBatches | None = None,
     ) -> None:
         self._connection = connection
+        self._stuck = stuck
         self._queues = list(queues)
         self._jobs = jobs
         self._visibility = visibility_seconds
@@ -144,15 +151,33 @@ class Maintenance:
             log.warning("queued drain jobs for inboxes left without one", extra={"jobs": pushed})
         return pushed
 
+    def sweep_stuck(self) -> int:
+        """Put the batches of jobs that failed for good back to work, or dead-letter them
+        (infobip_inbound.contract.store.stuck). Returns how many jobs it queued again."""
+        if self._stuck is None:
+            return 0
+        requeued = 0
+        for queue in self._queues:
+            outcome = self._stuck.sweep(queue)
+            if outcome.requeued or outcome.dead_lettered:
+                SWEPT.labels("requeued").inc(outcome.requeued)
+                SWEPT.labels("dead_lettered").inc(outcome.dead_lettered)
+                log.warning(
+                    "batches of jobs that failed for good: queued again, or dead-lettered",
+                    extra={"queue": queue, "requeued": outcome.requeued, "dead_lettered": outcome.dead_lettered},
+                )
+            requeued += outcome.requeued
+        return requeued
+
     def catch_up(self) -> int:
         """One pass of the duties that put work on the queues, now (a burst worker does not wait for the
-        thread's tick): due retries released, a drain job for every inbox left without one. Returns how many
-        drain jobs it pushed."""
+        thread's tick): due retries released, stuck batches swept, a drain job for every inbox left without
+        one. Returns how many jobs it queued."""
         self._move_all_due()
-        return self.ensure_drained()
+        return self.sweep_stuck() + self.ensure_drained()
 
     def run(self) -> None:
-        next_reap = next_announce = 0.0
+        next_reap = next_announce = next_sweep = 0.0
         readers, me = Readers(self._connection), f"{socket.gethostname()}-{os.getpid()}"
         while not self.stop.wait(self._tick):
             try:
@@ -160,6 +185,9 @@ class Maintenance:
                     readers.announce(me)
                     next_announce = time.monotonic() + ANNOUNCE_SECONDS
                 self._move_all_due()
+                if time.monotonic() >= next_sweep:
+                    self.sweep_stuck()
+                    next_sweep = time.monotonic() + SWEEP_SECONDS
                 self.ensure_drained()
                 if time.monotonic() >= next_reap:
                     requeue_abandoned(self._connection, self._queues, self._visibility)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import orjson
 
 from infobip_inbound.contract.model import SCHEMA_VERSION, UnreadableResponse, UserResponse, read_response
+from infobip_inbound.contract.store import dead_letter
 from infobip_inbound.contract.store.entries import decode_traced_entry
 from infobip_inbound.runtime.metrics import NEWER_RESPONSES, UNREADABLE_RESPONSES
 from infobip_inbound.workers.failed_pairs import FailedPair
@@ -24,8 +25,7 @@ from infobip_inbound.workers.idempotency import pair_id
 
 log = logging.getLogger("infobip_inbound.worker")
 
-# The handler name of a dead-lettered entry no handler was given: run again, it goes through the routes.
-ROUTED = ""
+ROUTED = dead_letter.ROUTED
 
 _warned: set[int] = set()
 _warned_lock = threading.Lock()

@@ -35,6 +35,7 @@ from rq.worker_pool import WorkerPool
 
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store.jobs import InboundJob, Jobs
+from infobip_inbound.contract.store.stuck import StuckBatches
 from infobip_inbound.runtime import tracing
 from infobip_inbound.runtime.health import serve_health
 from infobip_inbound.runtime.metrics import register
@@ -145,7 +146,13 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     if settings.health_port:
         # /metrics on the health port also reports the queues, read from Redis at scrape time.
         register(RedisStateCollector(lambda: connection, queue_names))
-    maintenance = Maintenance(connection, queue_names, settings.job_visibility_seconds, Jobs(settings))
+    maintenance = Maintenance(
+        connection,
+        queue_names,
+        settings.job_visibility_seconds,
+        Jobs(settings),
+        stuck=StuckBatches(connection, settings),
+    )
     maintenance.start()
 
     def more_work() -> bool:
