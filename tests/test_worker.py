@@ -15,6 +15,7 @@ from rq import Queue
 import tests.handlers as handlers
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
+from infobip_inbound.contract.store.entries import decode_entry
 from infobip_inbound.contract.store.keys import batch_key, inbox_key
 from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
@@ -317,3 +318,14 @@ def test_a_burst_worker_drains_an_inbox_left_without_a_drain_job_before_it_exits
     assert handled.exists(), done.stderr
     assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["b1", "b2"]
     assert redis_client.llen(inbox_key(settings.default_queue)) == 0
+
+
+def test_one_enqueue_of_many_responses_queues_them_all_in_order(redis_url: str) -> None:
+    # More than one RPUSH slice (1,000) in one enqueue script call.
+    settings = load_settings(redis_url=redis_url, default_handlers=["jsonl"])
+    put(settings, *(result(f"many-{i}") for i in range(2500)))
+    client = redis.Redis.from_url(redis_url)
+    entries = client.lrange(inbox_key(settings.default_queue), 0, -1)
+    queued = [orjson.loads(decode_entry(entry)[1])["message_id"] for entry in entries]
+    assert queued == [f"many-{i}" for i in range(2500)]
+    client.close()

@@ -323,10 +323,11 @@ local flags = {}
 local added = 0
 local groups = {}  -- campaign group key -> this call's new responses of it
 local indexed = {}  -- archive index entries of this call's queued responses
+local queued = {}  -- this call's new inbox entries, pushed together below (one RPUSH, not one per message)
 for j = 0, r - 1 do
   if redis.call('SET', KEYS[first_seen + j], '1', 'NX', 'EX', ttl) then
     local entry = ARGV[first_entry + j]
-    redis.call('RPUSH', KEYS[1], entry)
+    queued[#queued + 1] = entry
     added = added + 1
     flags[#flags + 1] = 1
     if counting then
@@ -339,6 +340,9 @@ for j = 0, r - 1 do
   else
     flags[#flags + 1] = 0
   end
+end
+for first = 1, added, 1000 do  -- in slices: Lua's unpack is bounded
+  redis.call('RPUSH', KEYS[1], unpack(queued, first, math.min(added, first + 999)))
 end
 if archiving then
   index_accepted(KEYS[11], indexed)
