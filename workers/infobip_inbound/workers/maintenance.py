@@ -24,13 +24,10 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC
 
 import redis
-from rq.registry import StartedJobRegistry
-from rq.utils import utcparse
 
-from infobip_inbound.contract.store import keys, scripts
+from infobip_inbound.contract.store import leases, scripts
 from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.contract.store.readers import ANNOUNCE_SECONDS, Readers
 from infobip_inbound.contract.store.stuck import StuckBatches
@@ -45,15 +42,14 @@ SWEEP_SECONDS = 5.0  # how often the failed registries are read for stranded bat
 def job_lease(connection: redis.Redis, job_id: str, seconds: float) -> Iterator[None]:
     """Hold the job's lease while the block runs. On exit the lease is left to lapse, not deleted:
     RQ marks the job finished just after, and until then the job must not look abandoned."""
-    key = keys.job_lease_key(job_id)
     ttl_ms = max(1, int(seconds * 1000))
-    connection.set(key, b"1", px=ttl_ms)
+    leases.hold(connection, job_id, ttl_ms)
     stop = threading.Event()
 
     def renew() -> None:
         while not stop.wait(seconds / 3):
             with contextlib.suppress(redis.RedisError):
-                connection.set(key, b"1", px=ttl_ms)
+                leases.hold(connection, job_id, ttl_ms)
 
     thread = threading.Thread(target=renew, name=f"lease-{job_id[:8]}", daemon=True)
     thread.start()
@@ -68,47 +64,12 @@ def requeue_abandoned(connection: redis.Redis, queues: Sequence[str], grace: flo
     """Put back STARTED jobs whose lease has lapsed (their worker died). Returns their ids."""
     requeued = []
     for queue in queues:
-        registry_key = StartedJobRegistry(queue, connection=connection).key
-        members: list[bytes] = connection.zrange(registry_key, 0, -1)  # type: ignore[assignment]
-        for member in members:
-            job_id = member.decode().split(":", 1)[0]
-            if connection.exists(keys.job_lease_key(job_id)):
-                continue
-            if _requeue(connection, queue, registry_key, member, job_id, grace):
+        for job_id, member in leases.lapsed_started_jobs(connection, queue):
+            if leases.requeue_lapsed(connection, queue, job_id, member, grace):
                 requeued.append(job_id)
     if requeued:
         log.warning("requeued jobs of workers that stopped mid-job", extra={"jobs": requeued})
     return requeued
-
-
-def _requeue(connection: redis.Redis, queue: str, registry_key: str, member: bytes, job_id: str, grace: float) -> bool:
-    lease_key, job_key = keys.job_lease_key(job_id), keys.rq_job_key(job_id)
-    with connection.pipeline(transaction=True) as pipe:
-        try:
-            pipe.watch(lease_key, job_key)  # type: ignore[no-untyped-call]
-            if pipe.exists(lease_key):
-                return False
-            status, started_at = pipe.hmget(job_key, "status", "started_at")
-            if status != b"started":
-                return False  # finished or failed: RQ's own bookkeeping handles the registry entry
-            # A job just started may not hold its lease yet.
-            if (
-                started_at
-                and time.time()
-                - utcparse(started_at.decode() if isinstance(started_at, bytes) else started_at)
-                .replace(tzinfo=UTC)
-                .timestamp()
-                < grace
-            ):
-                return False
-            pipe.multi()
-            pipe.zrem(registry_key, member)
-            pipe.hset(job_key, "status", "queued")
-            pipe.lpush(keys.rq_queue_key(queue), job_id)
-            pipe.execute()
-        except redis.WatchError:
-            return False
-    return True
 
 
 class Maintenance:
