@@ -38,8 +38,7 @@ from rq import get_current_job
 
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store import scripts
-from infobip_inbound.contract.store.keys import reply_key
+from infobip_inbound.contract.store import replies, scripts
 from infobip_inbound.infobip.client import InfobipClient, InfobipError, InfobipTransportError
 from infobip_inbound.infobip.push import PushRequest, push_to_registration
 from infobip_inbound.runtime.redis_client import sync_client
@@ -135,7 +134,7 @@ def reply(
     fields = {"message_id": response.message_id, "application_code": response.application_code, "handler": handler}
     ttl = settings.dedup_window_seconds
     mark = orjson.dumps({"state": "sending", "token": uuid.uuid4().hex, "since": time.time()})
-    if not connection.set(reply_key(pair), mark, nx=True, ex=ttl):
+    if not replies.take(connection, pair, mark, ttl):
         earlier = _earlier(connection, pair)
         if earlier is not None:
             if earlier.status == "already_sent":
@@ -146,7 +145,7 @@ def reply(
                 log.warning(f"{doubt}; not sending again (at most once)", extra=fields)
                 return earlier
             log.warning(f"{doubt}; sending again (at least once)", extra=fields)
-        connection.set(reply_key(pair), mark, ex=ttl)
+        replies.write(connection, pair, mark, ttl)
     return _send(sender, connection, request, pair, mark, ttl, fields)
 
 
@@ -167,7 +166,7 @@ async def areply(
 
 def _earlier(connection: redis.Redis, pair: str) -> Reply | None:
     """The pair's recorded reply: sent (with its ids), or in doubt; None if the record just expired."""
-    raw = connection.get(reply_key(pair))
+    raw = replies.read(connection, pair)
     if raw is None:
         return None
     record = orjson.loads(raw)
@@ -187,7 +186,7 @@ def _send(
 ) -> Reply:
     def record(bulk_id: str | None, message_id: str | None) -> None:
         sent = orjson.dumps({"state": "sent", "bulk_id": bulk_id, "message_id": message_id, "at": time.time()})
-        persistently(lambda: connection.set(reply_key(pair), sent, ex=ttl))
+        persistently(lambda: replies.write(connection, pair, sent, ttl))
 
     try:
         sender.wait_turn(connection)
