@@ -16,6 +16,7 @@ from rq import Queue
 import tests.handlers as handlers
 from infobip_inbound.contract.settings import Settings, load_settings
 from infobip_inbound.contract.store import dead_letter
+from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.shell.cli import main
 from infobip_inbound.workers.jobs import HandlerContext, run_batch
 from tests.support import result
@@ -46,7 +47,7 @@ def run(settings: Settings, *args: str) -> Result:
 def dead_letters(settings: Settings, redis_client: redis.Redis) -> None:
     handlers.failing.update({"d1", "d2", "d3"})
     for key in enqueue(settings, result("d1"), result("d2"), result("d3", applicationCode="app-2")):
-        run_batch(redis_client, key, HandlerContext.build(settings))
+        run_batch(redis_client, Batch(key), HandlerContext.build(settings))
     Queue(settings.default_queue, connection=redis_client).empty()
 
 
@@ -81,7 +82,7 @@ def test_retry_runs_only_that_handler_for_that_message(settings: Settings, redis
     assert dead_letter.count(redis_client) == 4
     (job,) = Queue(settings.default_queue, connection=redis_client).jobs
     handlers.calls.clear()
-    run_batch(redis_client, job.args[0], HandlerContext.build(settings), handler=job.args[1], tries=job.args[2])
+    run_batch(redis_client, Batch(job.args[0]), HandlerContext.build(settings), handler=job.args[1], tries=job.args[2])
     assert handlers.calls == [("flaky", "d2")]
 
     bulk = run(settings, "retry", "--all", "--application", "app-1")

@@ -11,6 +11,7 @@ import tests.kit_handlers as kit
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import load_settings
 from infobip_inbound.contract.store import dead_letter
+from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.keys import SCHEDULED_KEY
 from infobip_inbound.testing import envelope, infobip_result, run_handler, user_response
 from infobip_inbound.workers.jobs import HandlerContext, run_batch
@@ -64,7 +65,7 @@ def test_worker_dead_letters_a_permanent_failure_at_once_and_respects_retry_late
     )
     (batch_key,) = enqueue(settings, result("m1"), result("m2"))
     before = time.time()
-    outcome = run_batch(redis_client, batch_key, HandlerContext.build(settings), tries=2)
+    outcome = run_batch(redis_client, Batch(batch_key), HandlerContext.build(settings), tries=2)
     assert outcome == {"responses": 2, "handled": 2, "skipped": 0, "retrying": 2, "dead_lettered": 2}
     dead = sorted((d.message_id, d.handler, d.tries) for d in dead_letter.select(redis_client))
     assert dead == [("m1", PERMANENT, 2), ("m2", PERMANENT, 2)]

@@ -14,6 +14,7 @@ from rq import Queue
 import tests.handlers as handlers
 from infobip_inbound.contract.settings import HandlerRetry, load_settings
 from infobip_inbound.contract.store import dead_letter
+from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.keys import SCHEDULED_KEY, SEEN_PREFIX
 from infobip_inbound.shell.redis_server import RedisServer
 from infobip_inbound.workers.jobs import HandlerContext, run_batch
@@ -51,7 +52,7 @@ def test_each_handler_follows_its_own_policy_then_dead_letters(redis_url: str, r
     context = HandlerContext.build(settings)
     handlers.failing.add("m2")
 
-    outcome = run_batch(redis_client, batch_key, context)
+    outcome = run_batch(redis_client, Batch(batch_key), context)
     assert outcome == {"responses": 3, "handled": 5, "skipped": 0, "retrying": 1, "dead_lettered": 3}
     # `always_fails` allows one try: its three pairs are dead at once; `flaky` gets a batch of its own.
     dead = list(dead_letter.select(redis_client))
@@ -64,7 +65,7 @@ def test_each_handler_follows_its_own_policy_then_dead_letters(redis_url: str, r
         assert retry[1:] == (FLAKY, tries)
         Queue("infobip-inbound", connection=redis_client).empty()
         handlers.calls.clear()
-        run_batch(redis_client, retry[0], context, handler=FLAKY, tries=tries)
+        run_batch(redis_client, Batch(retry[0]), context, handler=FLAKY, tries=tries)
         assert handlers.calls == [("flaky", "m2")]  # only that handler, only that message
     assert queued_jobs(redis_client) == []
     flaky_dead = dead_letter.get(redis_client, dead_letter.entry_id("m2", FLAKY))
@@ -78,7 +79,7 @@ def test_retries_wait_their_backoff_in_the_scheduled_set(redis_url: str, redis_c
     (batch_key,) = enqueue(settings, result("s1"))
     handlers.failing.add("s1")
     failed_at = time.time()
-    run_batch(redis_client, batch_key, HandlerContext.build(settings))
+    run_batch(redis_client, Batch(batch_key), HandlerContext.build(settings))
     assert Queue("infobip-inbound", connection=redis_client).count == 1  # only the original job
     ((job_id, due),) = redis_client.zrange(SCHEDULED_KEY, 0, -1, withscores=True)
     assert due >= failed_at + 30  # scheduled 60 s out, with up to half of it jittered away
@@ -92,14 +93,14 @@ def test_a_pair_that_succeeded_never_runs_again(redis_url: str, redis_client: re
     context = HandlerContext.build(settings)
     handlers.failing.add("i1")
     (first,) = enqueue(settings, result("i1"))
-    run_batch(redis_client, first, context)
+    run_batch(redis_client, Batch(first), context)
     # The same message delivered again in a new batch (after its dedup mark is gone): `record` succeeded
     # before and is skipped; `flaky` never succeeded and runs.
     redis_client.delete(SEEN_PREFIX + "i1")
     (second,) = enqueue(settings, result("i1"))
     handlers.calls.clear()
     handlers.failing.clear()
-    outcome = run_batch(redis_client, second, context)
+    outcome = run_batch(redis_client, Batch(second), context)
     assert handlers.calls == [("flaky", "i1")]
     assert outcome["skipped"] == 1
 

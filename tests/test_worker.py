@@ -16,6 +16,7 @@ import tests.handlers as handlers
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
 from infobip_inbound.contract.store.entries import decode_entry
+from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.keys import batch_key, inbox_key
 from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
@@ -70,7 +71,7 @@ def test_only_failed_pairs_run_again(redis_url: str, redis_client: redis.Redis) 
     context = HandlerContext.build(settings)
     handlers.failing.add("m2")
 
-    outcome = run_batch(redis_client, batch_key, context)
+    outcome = run_batch(redis_client, Batch(batch_key), context)
     assert outcome == {"responses": 3, "handled": 5, "skipped": 0, "retrying": 1, "dead_lettered": 0}
     assert handlers.calls == [
         ("record", "m1"), ("flaky", "m1"),
@@ -85,7 +86,7 @@ def test_only_failed_pairs_run_again(redis_url: str, redis_client: redis.Redis) 
 
     handlers.calls.clear()
     handlers.failing.clear()
-    outcome = run_batch(redis_client, retry_key, context, handler=handler, tries=tries)
+    outcome = run_batch(redis_client, Batch(retry_key), context, handler=handler, tries=tries)
     assert handlers.calls == [("flaky", "m2")]
     assert outcome == {"responses": 1, "handled": 1, "skipped": 0}
     assert not redis_client.exists(retry_key)
@@ -99,7 +100,7 @@ def test_async_handlers_and_routes(redis_url: str, redis_client: redis.Redis) ->
         default_handlers=["tests.handlers:record"],
     )
     (batch_key,) = enqueue(settings, result("x1", keyword="async"), result("x2"))
-    run_batch(redis_client, batch_key, HandlerContext.build(settings))
+    run_batch(redis_client, Batch(batch_key), HandlerContext.build(settings))
     assert handlers.calls == [("async_record", "x1"), ("record", "x2")]
 
 

@@ -48,6 +48,11 @@ def resume(connection: redis.Redis, handler: str) -> bool:
     return bool(connection.hdel(HANDLERS_PAUSED_KEY, handler))
 
 
+def paused(connection: redis.Redis, names: list[str]) -> list[bool]:
+    """Whether each of `names` is paused, in one round trip (a batch reads its handlers' once)."""
+    return [value is not None for value in connection.hmget(HANDLERS_PAUSED_KEY, names)] if names else []
+
+
 def read(connection: redis.Redis, names: Iterable[str] = ()) -> list[HandlerState]:
     """The state of `names` and of every handler with a state in Redis, by name."""
     paused: dict[bytes, bytes] = connection.hgetall(HANDLERS_PAUSED_KEY)  # type: ignore[assignment]

@@ -7,17 +7,21 @@ release stay runnable through InboundJob.
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 from rq import Retry
 from rq.job import Job, JobStatus
 from rq.utils import import_attribute, now
 
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store import keys
 from infobip_inbound.contract.store.keys import batch_key
 
 DRAIN_INBOX = "infobip_inbound.workers.jobs.drain_inbox"
@@ -110,3 +114,31 @@ class Jobs:
         for name, value in job.to_dict().items():
             fields += [name, value if isinstance(value, bytes | str) else str(value)]
         return PreparedJob(job.id, job.key, fields)
+
+
+def schedule_batch(
+    pipe: Pipeline, jobs: Jobs, queue: str, handler: str, tries_done: int, entries: list[bytes], delay: float
+) -> str:
+    """Queue (or schedule, when delay > 0) a batch that runs only `handler` over `entries`, in the caller's
+    transaction: the batch list, its job's hash and the job on its queue (or in the scheduled set, which the
+    workers' maintenance releases when due). Returns the job id."""
+    job_id = uuid.uuid4().hex
+    status = JobStatus.SCHEDULED if delay > 0 else JobStatus.QUEUED
+    job = jobs.batch(queue, job_id, handler, tries_done + 1, status, len(entries))
+    pipe.rpush(batch_key(job_id), *entries)
+    pipe.hset(job.key, mapping=dict(zip(job.fields[::2], job.fields[1::2], strict=True)))
+    if delay > 0:
+        pipe.zadd(keys.SCHEDULED_KEY, {job_id: time.time() + delay})
+    else:
+        pipe.sadd(keys.RQ_QUEUES_KEY, keys.rq_queue_key(queue))
+        pipe.rpush(keys.rq_queue_key(queue), job_id)
+    return job_id
+
+
+def scheduled_retries(connection: redis.Redis, limit: int) -> Counter[str]:
+    """Retry batches waiting for their backoff, per queue (the first `limit` of them)."""
+    job_ids: list[bytes] = connection.zrange(keys.SCHEDULED_KEY, 0, limit - 1)  # type: ignore[assignment]
+    pipe = connection.pipeline(transaction=False)
+    for job_id in job_ids:
+        pipe.hget(keys.rq_job_key(job_id.decode()), "origin")
+    return Counter(origin.decode() for origin in pipe.execute() if origin)

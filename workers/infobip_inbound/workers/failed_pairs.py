@@ -9,22 +9,18 @@ pairs either still pending in the old batch or handed over, never both or neithe
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
 
 import redis
-from redis.client import Pipeline
-from rq.job import JobStatus
 
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import archive, dead_letter
 from infobip_inbound.contract.store.entries import decode_entry
-from infobip_inbound.contract.store.jobs import Jobs
-from infobip_inbound.contract.store.keys import RQ_QUEUES_KEY, SCHEDULED_KEY, batch_key, rq_queue_key
+from infobip_inbound.contract.store.inbox import Batch
+from infobip_inbound.contract.store.jobs import Jobs, schedule_batch
 from infobip_inbound.workers.idempotency import persistently
 from infobip_inbound.workers.retry_policy import exhausted, retry_delay
 
@@ -42,28 +38,11 @@ class FailedPair:
     not_before_seconds: float = 0.0  # RetryLater: the retry waits at least this long
 
 
-def schedule_batch(
-    pipe: Pipeline, jobs: Jobs, queue: str, handler: str, tries_done: int, raws: list[bytes], delay: float
-) -> str:
-    """Queue (or schedule, when delay > 0) a batch that runs only `handler` over `raws`. Returns the job id."""
-    job_id = uuid.uuid4().hex
-    status = JobStatus.SCHEDULED if delay > 0 else JobStatus.QUEUED
-    job = jobs.batch(queue, job_id, handler, tries_done + 1, status, len(raws))
-    pipe.rpush(batch_key(job_id), *raws)
-    pipe.hset(job.key, mapping=dict(zip(job.fields[::2], job.fields[1::2], strict=True)))
-    if delay > 0:
-        pipe.zadd(SCHEDULED_KEY, {job_id: time.time() + delay})
-    else:
-        pipe.sadd(RQ_QUEUES_KEY, rq_queue_key(queue))
-        pipe.rpush(rq_queue_key(queue), job_id)
-    return job_id
-
-
 def settle_failures(
     connection: redis.Redis,
     settings: Settings,
     jobs: Jobs,
-    done_key: str,
+    batch: Batch,
     queue: str,
     tries: int,
     failures: list[FailedPair],
@@ -95,8 +74,7 @@ def settle_failures(
                 for failure in again:
                     line = archive.handler_line(handler, archive.RETRYING, tries, f"in {delay:g} s: {failure.error}")
                     archive.note(pipe, settings, failure.message_id, line)
-        pipe.sadd(done_key, *(failure.pair for failure in failures))
-        pipe.expire(done_key, settings.dedup_window_seconds)
+        batch.settle(pipe, [failure.pair for failure in failures], settings.dedup_window_seconds)
         pipe.execute()
 
     persistently(write)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 import redis
 
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store import keys, scripts
-from infobip_inbound.contract.store.jobs import Jobs
-from infobip_inbound.workers.failed_pairs import schedule_batch
+from infobip_inbound.contract.store import handler_state, scripts
+from infobip_inbound.contract.store.inbox import Batch
+from infobip_inbound.contract.store.jobs import Jobs, schedule_batch
 from infobip_inbound.workers.idempotency import persistently
 from infobip_inbound.workers.pair_calls import Pair
 
@@ -54,15 +54,14 @@ class FlowGate:
     @classmethod
     def open(cls, connection: redis.Redis, settings: Settings, names: set[str]) -> FlowGate:
         ordered = sorted(names)
-        paused = connection.hmget(keys.HANDLERS_PAUSED_KEY, ordered) if ordered else []
         handlers = {}
-        for name, pause in zip(ordered, paused, strict=True):
+        for name, paused in zip(ordered, handler_state.paused(connection, ordered), strict=True):
             policy = settings.flow_policy(name)
             state, failures = CLOSED, 0
-            if policy.breaker_failures is not None and pause is None:
+            if policy.breaker_failures is not None and not paused:
                 cooloff_ms = round(policy.breaker_cooloff_seconds * 1000)
                 state, failures = scripts.breaker_admit(handler=name, cooloff_ms=cooloff_ms).run(connection)
-            handlers[name] = _Handler(pause is not None, state, policy.breaker_failures, failures)
+            handlers[name] = _Handler(paused, state, policy.breaker_failures, failures)
         return cls(settings, handlers)
 
     def admit(self, pair: Pair) -> bool:
@@ -88,7 +87,7 @@ class FlowGate:
                 state.failures += 1
                 state.new_failures += 1
 
-    def finish(self, connection: redis.Redis, jobs: Jobs, done_key: str, queue: str, tries: int) -> int:
+    def finish(self, connection: redis.Redis, jobs: Jobs, batch: Batch, queue: str, tries: int) -> int:
         """Record the outcomes on each breaker; hand the held pairs to batches of their own. Returns how many
         pairs were held."""
         for name, state in self.handlers.items():
@@ -103,12 +102,12 @@ class FlowGate:
                 )
                 persistently(lambda record=record: record.run(connection))  # type: ignore[misc]
         if self.held:
-            hold_pairs(connection, self.settings, jobs, done_key, queue, tries, self.held)
+            hold_pairs(connection, self.settings, jobs, batch, queue, tries, self.held)
         return len(self.held)
 
 
 def hold_pairs(
-    connection: redis.Redis, settings: Settings, jobs: Jobs, done_key: str, queue: str, tries: int, held: list[Pair]
+    connection: redis.Redis, settings: Settings, jobs: Jobs, batch: Batch, queue: str, tries: int, held: list[Pair]
 ) -> None:
     """Each handler's held pairs become a batch that runs that handler after its hold time, with the same
     tries; they are settled in this batch in the same transaction."""
@@ -121,8 +120,7 @@ def hold_pairs(
         for handler, pairs in by_handler.items():
             delay = settings.flow_policy(handler).hold_seconds
             schedule_batch(pipe, jobs, queue, handler, tries - 1, [pair.raw for pair in pairs], delay)
-        pipe.sadd(done_key, *(pair.pair for pair in held))
-        pipe.expire(done_key, settings.dedup_window_seconds)
+        batch.settle(pipe, [pair.pair for pair in held], settings.dedup_window_seconds)
         pipe.execute()
 
     persistently(write)

@@ -1,9 +1,9 @@
 """Per-handler idempotency: a (message_id, handler) pair that succeeded never runs again.
 
-Success is recorded per pair under its own key with the dedup window as TTL, so it holds across
-batches, retries, re-deliveries of a job after a worker crash and redrives from the dead-letter store.
-The batch's done-set (settled pairs: succeeded, or handed to a retry or the dead-letter store) is
-written in the same transaction.
+Success is recorded per pair (infobip_inbound.contract.store.handled) with the dedup window as TTL, so it holds
+across batches, retries, re-deliveries of a job after a worker crash and redrives from the dead-letter store.
+The batch's done-set (settled pairs: succeeded, or handed to a retry or the dead-letter store) is written in
+the same transaction.
 """
 
 from __future__ import annotations
@@ -18,28 +18,20 @@ import redis
 from redis.client import Pipeline
 
 from infobip_inbound.contract.backoff import exponential
-from infobip_inbound.contract.store.keys import handled_key
+from infobip_inbound.contract.store import handled
+from infobip_inbound.contract.store.handled import already_handled, pair_id
+from infobip_inbound.contract.store.inbox import Batch
 
 log = logging.getLogger("infobip_inbound.worker")
+
+__all__ = ["already_handled", "pair_id", "persistently", "record_success"]
 
 T = TypeVar("T")
 
 
-def pair_id(message_id: str, handler: str) -> str:
-    return f"{handler}\x1f{message_id}"
-
-
-def already_handled(connection: redis.Redis, pairs: list[str]) -> set[str]:
-    """The pairs among `pairs` recorded as succeeded (by any batch)."""
-    if not pairs:
-        return set()
-    found = connection.mget([handled_key(pair) for pair in pairs])
-    return {pair for pair, value in zip(pairs, found, strict=True) if value is not None}
-
-
 def record_success(
     connection: redis.Redis,
-    done_key: str,
+    batch: Batch,
     pairs: Sequence[str],
     ttl: int,
     also: Callable[[Pipeline], None] | None = None,
@@ -49,10 +41,8 @@ def record_success(
 
     def write() -> None:
         pipe = connection.pipeline(transaction=True)
-        for pair in pairs:
-            pipe.set(handled_key(pair), b"1", ex=ttl)
-        pipe.sadd(done_key, *pairs)
-        pipe.expire(done_key, ttl)
+        handled.mark(pipe, list(pairs), ttl)
+        batch.settle(pipe, list(pairs), ttl)
         if also is not None:
             also(pipe)
         pipe.execute()

@@ -27,9 +27,9 @@ from rq import get_current_job
 
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
-from infobip_inbound.contract.store import archive, keys, scripts
+from infobip_inbound.contract.store import archive, inbox, scripts
+from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.jobs import Jobs, PreparedJob
-from infobip_inbound.contract.store.keys import batch_key
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
 from infobip_inbound.workers.handler_api import PermanentFailure, RetryLater
 from infobip_inbound.workers.handler_flow import FlowGate, Pacer
@@ -128,7 +128,7 @@ def drain_inbox(queue: str) -> dict[str, int]:
                 claimed_at, entries = time.time_ns(), [entry]
             observer = BatchObserver(job, claimed_at)
             outcome = run_batch(
-                job.connection, batch_key(job.id), context, queue=queue, observer=observer, entries=entries
+                job.connection, Batch.of_job(job.id), context, queue=queue, observer=observer, entries=entries
             )
             for name, count in outcome.items():
                 totals[name] = totals.get(name, 0) + count
@@ -158,9 +158,7 @@ def take_next(connection: Redis, queue: str, job_id: str, timeout: float) -> byt
     socket_timeout = connection.connection_pool.connection_kwargs.get("socket_timeout")
     if socket_timeout:
         timeout = min(timeout, socket_timeout / 2)
-    # Redis takes a fractional timeout (6.0+); redis-py's hint says int.
-    entry = connection.blmove(keys.inbox_key(queue), batch_key(job_id), timeout, "LEFT", "RIGHT")  # type: ignore[arg-type]
-    return entry if isinstance(entry, bytes) else None
+    return inbox.take_next(connection, queue, Batch.of_job(job_id), timeout)
 
 
 def handle_batch(batch_key: str, handler: str | None = None, tries: int = 1) -> dict[str, int]:
@@ -172,13 +170,13 @@ def handle_batch(batch_key: str, handler: str | None = None, tries: int = 1) -> 
     with job_lease(job.connection, job.id, context.settings.job_visibility_seconds):
         observer = BatchObserver(job)
         return run_batch(
-            job.connection, batch_key, context, handler=handler, tries=tries, queue=job.origin, observer=observer
+            job.connection, Batch(batch_key), context, handler=handler, tries=tries, queue=job.origin, observer=observer
         )
 
 
 def run_batch(
     connection: Redis,
-    batch_key: str,
+    batch: Batch,
     context: HandlerContext,
     *,
     handler: str | None = None,
@@ -190,8 +188,7 @@ def run_batch(
     """Run the batch's pairs. `entries`: the batch's content when the caller has just claimed it (a fresh
     batch has no pair done yet); else it is read, with the pairs done in an earlier delivery."""
     observer = observer or BatchObserver()
-    done_key = keys.done_key(batch_key)
-    raw_entries, done_raw = (entries, set()) if entries is not None else _load(connection, batch_key, done_key)
+    raw_entries, done = (entries, set()) if entries is not None else batch.load(connection)
     # Entries any release queued, read as this one's model; those that cannot be are dead-lettered below.
     readable, failures = read_entries(raw_entries)
     raw_responses = [entry.raw for entry in readable]
@@ -200,7 +197,6 @@ def run_batch(
         observer.brought_by(entry.response.message_id, entry.request_id, entry.trace)
     observer.claimed(len(responses))  # a claim span when tracing is on
     plan = [(handler,) if handler else context.router.destination(r).handlers for r in responses]
-    done = {member.decode() for member in done_raw}
     done |= already_handled(
         connection,
         [
@@ -234,7 +230,7 @@ def run_batch(
                 line = archive.handler_line(pair.handler, archive.HANDLED, pair.tries)
                 archive.note(pipe, settings, pair.response.message_id, line)
 
-        record_success(connection, done_key, [pair.pair for pair in pairs], ttl, events)
+        record_success(connection, batch, [pair.pair for pair in pairs], ttl, events)
 
     def succeeded(pair: Pair) -> None:
         nonlocal handled
@@ -262,24 +258,16 @@ def run_batch(
     pacer = Pacer(connection, context.settings)
     context.calls.run(pending, observer, record, succeeded, failed, gate.admit, pacer)
     queue = queue or context.settings.default_queue
-    held = gate.finish(connection, context.jobs, done_key, queue, tries)
+    held = gate.finish(connection, context.jobs, batch, queue, tries)
     outcome = {"responses": len(raw_entries), "handled": handled, "skipped": skipped}
     if held:
         outcome["held"] = held
     if failures:
-        outcome |= settle_failures(connection, context.settings, context.jobs, done_key, queue, tries, failures)
+        outcome |= settle_failures(connection, context.settings, context.jobs, batch, queue, tries, failures)
         observer.retrying(outcome["retrying"])
     # The batch's counts and its removal in one round trip.
     pipe = connection.pipeline(transaction=False)
     observer.finish(pipe)
-    pipe.delete(batch_key, done_key)
+    batch.delete(pipe)
     pipe.execute()
     return outcome
-
-
-def _load(connection: Redis, batch_key: str, done_key: str) -> tuple[list[bytes], set[bytes]]:
-    pipe = connection.pipeline(transaction=False)
-    pipe.lrange(batch_key, 0, -1)
-    pipe.smembers(done_key)
-    raw_responses, done = pipe.execute()
-    return raw_responses, done

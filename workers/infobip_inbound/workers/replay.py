@@ -1,13 +1,13 @@
 """Replay: archived messages queued again for chosen handlers, each (message, handler) pair once per replay.
 
-A replay has an id (named, or derived from its handlers and selection) and marks each pair it queues
-(keys.replay_key) in the same transaction as the batch job that runs the pair, watching the marks it read: a
-replay interrupted and started again queues only the pairs it had not queued yet, and the same replay run
-twice queues nothing the second time. Queuing a pair clears its handled mark
-(infobip_inbound.workers.idempotency), so a handler that "succeeded" runs again; the arrival dedup (seen keys)
-is not touched, so new arrivals are deduplicated as ever. The batches are the workers' ordinary one-handler
-batches: retries, the dead-letter store and flow control apply to replayed pairs as to any other. A reply
-already sent for a pair is not sent again (infobip_inbound.workers.reply stays at most once).
+A replay has an id (named, or derived from its handlers and selection) and marks each pair it queues in the
+same transaction as the batch job that runs the pair, watching the marks it read
+(infobip_inbound.contract.store.replays): a replay interrupted and started again queues only the pairs it had
+not queued yet, and the same replay run twice queues nothing the second time. Queuing a pair clears its handled
+mark (infobip_inbound.contract.store.handled), so a handler that "succeeded" runs again; the arrival dedup (seen
+keys) is not touched, so new arrivals are deduplicated as ever. The batches are the workers' ordinary
+one-handler batches: retries, the dead-letter store and flow control apply to replayed pairs as to any other. A
+reply already sent for a pair is not sent again (infobip_inbound.workers.reply stays at most once).
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ import redis
 from redis.client import Pipeline
 
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store import archive, keys
+from infobip_inbound.contract.store import archive, replays
 from infobip_inbound.contract.store.archive import Journey
-from infobip_inbound.contract.store.jobs import Jobs
-from infobip_inbound.workers.failed_pairs import schedule_batch
-from infobip_inbound.workers.idempotency import pair_id
+from infobip_inbound.contract.store.handled import pair_id
+from infobip_inbound.contract.store.jobs import Jobs, schedule_batch
 
 
 def replay_id(handlers: Sequence[str], selection: dict[str, object]) -> str:
@@ -107,33 +106,18 @@ class Replayer:
     def _queue(self, batch: list[_Message], dry_run: bool) -> int:
         """Queue the chunk's pairs this replay has not queued yet; returns how many."""
         pairs = [(message, handler) for message in batch for handler in self._handlers]
-        marks = [keys.replay_key(self.outcome.replay_id, pair_id(m.message_id, h)) for m, h in pairs]
-        with self._connection.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(*marks)  # type: ignore[no-untyped-call]  # an identical replay running meanwhile cannot queue a pair twice
-                    found = pipe.mget(marks)
-                    new = [(pair, mark) for pair, mark, value in zip(pairs, marks, found, strict=True) if value is None]
-                    if dry_run or not new:
-                        pipe.reset()
-                        return len(new)
-                    pipe.multi()
-                    self._write(pipe, new)
-                    pipe.execute()
-                    return len(new)
-                except redis.WatchError:
-                    continue
 
-    def _write(self, pipe: Pipeline, new: list[tuple[tuple[_Message, str], str]]) -> None:
-        groups: dict[tuple[str, str], list[bytes]] = defaultdict(list)
-        for (message, handler), mark in new:
-            groups[(message.queue, handler)].append(message.entry)
-            pipe.set(mark, b"1", ex=self._mark_ttl)
-            pipe.delete(keys.handled_key(pair_id(message.message_id, handler)))
-            line = archive.handler_line(handler, archive.REPLAY, 0, self.outcome.replay_id)
-            archive.note(pipe, self._settings, message.message_id, line)
-        for (queue, handler), entries in groups.items():
-            schedule_batch(pipe, self._jobs, queue, handler, 0, entries, 0)
+        def write(pipe: Pipeline, new: list[int]) -> None:
+            groups: dict[tuple[str, str], list[bytes]] = defaultdict(list)
+            for message, handler in (pairs[index] for index in new):
+                groups[(message.queue, handler)].append(message.entry)
+                line = archive.handler_line(handler, archive.REPLAY, 0, self.outcome.replay_id)
+                archive.note(pipe, self._settings, message.message_id, line)
+            for (queue, handler), entries in groups.items():
+                schedule_batch(pipe, self._jobs, queue, handler, 0, entries, 0)
+
+        ids = [pair_id(message.message_id, handler) for message, handler in pairs]
+        return replays.queue_once(self._connection, self.outcome.replay_id, ids, self._mark_ttl, write, dry_run=dry_run)
 
 
 @dataclass(frozen=True, slots=True)
