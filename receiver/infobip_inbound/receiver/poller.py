@@ -25,7 +25,7 @@ import redis
 from infobip_inbound.contract.backoff import exponential
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import PullAccount, Settings
-from infobip_inbound.contract.store.keys import POLLER_STATUS_KEY
+from infobip_inbound.contract.store import pulls
 from infobip_inbound.infobip.client import InfobipClient, InfobipError, InfobipTransportError
 from infobip_inbound.infobip.retry import RetryPolicy
 from infobip_inbound.receiver.enqueue import InboxWriter
@@ -210,10 +210,8 @@ class Poller:
             "at": time.time(),
             "accounts": {account.name: account.status() for account in self.accounts},
         }
-        pipe = self.connection.pipeline(transaction=False)
-        pipe.hset(POLLER_STATUS_KEY, self.lease.owner, orjson.dumps(status))
-        pipe.expire(POLLER_STATUS_KEY, max(60, int(self.settings.poll_interval_seconds * 10)))
-        pipe.execute()
+        ttl = max(60, int(self.settings.poll_interval_seconds * 10))
+        pulls.publish_status(self.connection, self.lease.owner, orjson.dumps(status), ttl)
 
     # Health
 

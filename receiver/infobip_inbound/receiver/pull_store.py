@@ -22,8 +22,7 @@ from pathlib import Path
 import redis
 
 from infobip_inbound.contract.routing import Router
-from infobip_inbound.contract.store import replication
-from infobip_inbound.contract.store.keys import PULL_RAW_KEY, PULL_UNPARSEABLE_KEY
+from infobip_inbound.contract.store import pulls
 from infobip_inbound.contract.store.quarantine import QuarantineEntry
 from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now, quarantine_entries
@@ -70,9 +69,9 @@ class PullStore:
             )
             self._spill(batch_id, raw)
 
-    def process(self, batch_id: str, raw: bytes, stored_in: str = PULL_RAW_KEY) -> Processed:
+    def process(self, batch_id: str, raw: bytes, held: pulls.Held = pulls.RAW) -> Processed:
         """Queue the responses of a stored batch and quarantine what cannot be read, in one write; then remove
-        the batch from `stored_in`. Raises redis errors (the batch stays stored)."""
+        the batch from where it is `held`. Raises redis errors (the batch stays stored)."""
         account = account_of(batch_id)
         try:
             read = read_envelope(raw)
@@ -87,7 +86,7 @@ class PullStore:
                 batch_id=batch_id,
             )
             enqueue_now(self._connection, self._writer, self._router, [], [body])
-            self._connection.hdel(stored_in, batch_id)
+            pulls.release(self._connection, batch_id, held)
             log.error(
                 "pulled answer is not an envelope; kept whole in the quarantine",
                 extra={"batch_id": batch_id, "quarantine_id": body.id, "problem": str(exc)[:500]},
@@ -98,7 +97,7 @@ class PullStore:
         responses = normalization.responses
         with tracing.span("enqueue", {"messaging.batch.message_count": len(responses)}, kind="PRODUCER"):
             result = enqueue_now(self._connection, self._writer, self._router, responses, quarantine, tracing.carried())
-        self._connection.hdel(stored_in, batch_id)
+        pulls.release(self._connection, batch_id, held)
         if quarantine:
             log.warning(
                 "pulled results set aside in the quarantine",
@@ -114,18 +113,17 @@ class PullStore:
 
     def recover(self) -> list[Processed]:
         """Store spilled batches, then process every stored batch left by an earlier run, oldest first, and
-        what earlier versions kept aside whole (PULL_UNPARSEABLE_KEY): read again result by result now."""
+        what earlier versions kept aside whole (pulls.LEGACY): read again result by result now."""
         self._unspill()
         done = []
-        for key in (PULL_RAW_KEY, PULL_UNPARSEABLE_KEY):
-            stored: dict[bytes, bytes] = self._connection.hgetall(key)  # type: ignore[assignment]
-            done += [self.process(batch_id.decode(), raw, key) for batch_id, raw in sorted(stored.items())]
+        for held in (pulls.RAW, pulls.LEGACY):
+            done += [self.process(batch_id, raw, held) for batch_id, raw in pulls.held_bodies(self._connection, held)]
         if done:
             log.warning("processed %d pulled batch(es) left by an earlier run", len(done))
         return done
 
     def _keep(self, batch_id: str, raw: bytes) -> None:
-        replication.write(self._connection, self._writer.ack, lambda pipe: pipe.hset(PULL_RAW_KEY, batch_id, raw))
+        pulls.hold(self._connection, batch_id, raw, self._writer.ack)
 
     def _spill(self, batch_id: str, raw: bytes) -> None:
         self._spill_dir.mkdir(parents=True, exist_ok=True)
