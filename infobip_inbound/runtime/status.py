@@ -13,22 +13,22 @@ from typing import Any
 
 import orjson
 import redis
-from rq.registry import DeferredJobRegistry, FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 from rq.worker import Worker
 
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store import archive, campaigns, dead_letter, handler_state, quarantine, throughput
-from infobip_inbound.contract.store.entries import decode_entry
-from infobip_inbound.contract.store.keys import (
-    POLLER_LEASE_KEY,
-    POLLER_STATUS_KEY,
-    SCHEDULED_KEY,
-    STATS_KEY,
-    inbox_key,
-    rq_job_key,
-    rq_queue_key,
+from infobip_inbound.contract.store import (
+    archive,
+    campaigns,
+    dead_letter,
+    handler_state,
+    inbox,
+    jobs,
+    pulls,
+    quarantine,
+    throughput,
 )
+from infobip_inbound.contract.store.entries import decode_entry
 
 DLQ_SCAN_LIMIT = 10_000  # dead-letter entries inspected for the per-handler split
 
@@ -36,41 +36,20 @@ DLQ_SCAN_LIMIT = 10_000  # dead-letter entries inspected for the per-handler spl
 def queue_figures(connection: redis.Redis, queues: list[str], at: float | None = None) -> list[dict[str, Any]]:
     """Per queue: responses waiting in its inbox and how long the oldest has waited, and RQ's job registries."""
     at = time.time() if at is None else at
-    pipe = connection.pipeline(transaction=False)
-    for name in queues:
-        pipe.llen(inbox_key(name))
-        pipe.lindex(inbox_key(name), 0)
-        pipe.llen(rq_queue_key(name))
-        for registry in _registries(name, connection):
-            pipe.zcard(registry)
-    replies = pipe.execute()
-    rows: list[dict[str, Any]] = []
-    retries = scheduled_retries(connection)
-    for index, name in enumerate(queues):
-        depth, head, jobs, started, scheduled, deferred, failed = replies[index * 7 : index * 7 + 7]
-        scheduled += retries.get(name, 0)
-        rows.append(
-            {
-                "queue": name,
-                "depth": depth,
-                "oldest_job_age_seconds": _age(head, at),
-                "jobs_waiting": jobs,
-                "started": started,
-                "scheduled": scheduled,
-                "deferred": deferred,
-                "failed": failed,
-            }
-        )
-    return rows
-
-
-def scheduled_retries(connection: redis.Redis) -> Counter[str]:
-    """Retry batches waiting for their backoff (infobip_inbound.workers.failed_pairs), per queue."""
-    job_ids: list[bytes] = connection.zrange(SCHEDULED_KEY, 0, DLQ_SCAN_LIMIT - 1)  # type: ignore[assignment]
-    pipe = connection.pipeline(transaction=False)
-    for job_id in job_ids:
-        pipe.hget(rq_job_key(job_id.decode()), "origin")
-    return Counter(origin.decode() for origin in pipe.execute() if origin)
+    retries = jobs.scheduled_retries(connection, DLQ_SCAN_LIMIT)
+    return [
+        {
+            "queue": figures.queue,
+            "depth": figures.depth,
+            "oldest_job_age_seconds": _age(figures.head, at),
+            "jobs_waiting": figures.jobs_waiting,
+            "started": figures.started,
+            "scheduled": figures.scheduled + retries.get(figures.queue, 0),
+            "deferred": figures.deferred,
+            "failed": figures.failed,
+        }
+        for figures in inbox.queue_depths(connection, queues)
+    ]
 
 
 def _age(entry: bytes | None, at: float) -> float:
@@ -82,15 +61,6 @@ def _age(entry: bytes | None, at: float) -> float:
     except (ValueError, KeyError, TypeError):
         return 0.0
     return round(max(0.0, at - ingested_at), 3)
-
-
-def _registries(queue: str, connection: redis.Redis) -> list[str]:
-    return [
-        StartedJobRegistry(queue, connection=connection).key,
-        ScheduledJobRegistry(queue, connection=connection).key,  # type: ignore[no-untyped-call]
-        DeferredJobRegistry(queue, connection=connection).key,
-        FailedJobRegistry(queue, connection=connection).key,
-    ]
 
 
 def dead_letters(connection: redis.Redis, queues: list[str]) -> dict[str, int]:
@@ -124,18 +94,15 @@ def workers(connection: redis.Redis, at: float | None = None) -> list[dict[str, 
 def poller(connection: redis.Redis, at: float | None = None) -> dict[str, Any]:
     """Who holds the poller lease, and what each poller last published."""
     at = time.time() if at is None else at
-    pipe = connection.pipeline(transaction=False)
-    pipe.get(POLLER_LEASE_KEY)
-    pipe.pttl(POLLER_LEASE_KEY)
-    pipe.hgetall(POLLER_STATUS_KEY)
-    lease, ttl_ms, statuses = pipe.execute()
+    record = pulls.read_pollers(connection)
+    lease, ttl_ms = record.lease, record.lease_ttl_ms
     owner, token = (None, None)
     if lease:
         owner_s, _, token_s = lease.decode().rpartition("|")
         owner, token = owner_s, int(token_s) if token_s.isdigit() else None
     pollers = []
     last_drain: float | None = None
-    for raw in statuses.values():
+    for raw in record.statuses:
         try:
             status = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -157,9 +124,7 @@ def poller(connection: redis.Redis, at: float | None = None) -> dict[str, Any]:
 
 
 def dedup(connection: redis.Redis) -> dict[str, Any]:
-    raw = connection.hgetall(STATS_KEY)
-    accepted = int(raw.get(b"accepted", 0))
-    duplicates = int(raw.get(b"duplicates", 0))
+    accepted, duplicates = throughput.ingest_totals(connection)
     seen = accepted + duplicates
     return {"accepted": accepted, "duplicates": duplicates, "hit_rate": round(duplicates / seen, 4) if seen else None}
 

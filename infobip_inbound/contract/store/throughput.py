@@ -13,9 +13,9 @@ from collections.abc import Mapping
 
 import redis
 
+from infobip_inbound.contract.store.keys import STATS_KEY, throughput_bucket, throughput_key
 from infobip_inbound.contract.store.keys import THROUGHPUT_BUCKET_SECONDS as BUCKET_SECONDS
 from infobip_inbound.contract.store.keys import THROUGHPUT_KEEP_SECONDS as KEEP_SECONDS
-from infobip_inbound.contract.store.keys import throughput_bucket, throughput_key
 
 
 def bucket_key(at: float | None = None) -> str:
@@ -55,3 +55,9 @@ def per_minute(buckets: list[tuple[int, dict[str, int]]]) -> list[tuple[int, dic
     for start, counts in buckets:
         minutes.setdefault(start // 60 * 60, Counter()).update(counts)
     return [(minute, dict(counts)) for minute, counts in sorted(minutes.items())]
+
+
+def ingest_totals(connection: redis.Redis) -> tuple[int, int]:
+    """(accepted, duplicates) counted by the enqueue script since the store began."""
+    accepted, duplicates = connection.hmget(STATS_KEY, "accepted", "duplicates")
+    return int(accepted or 0), int(duplicates or 0)
