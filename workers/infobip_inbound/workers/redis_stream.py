@@ -17,7 +17,7 @@ from rq import get_current_job
 
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store.keys import RESPONSES_STREAM_KEY
+from infobip_inbound.contract.store import streams
 from infobip_inbound.runtime.redis_client import sync_client
 
 
@@ -46,19 +46,16 @@ class RedisStreamHandler:
 
     def for_settings(self, settings: Settings) -> Callable[[UserResponse], None]:
         connection = _Connection(settings)
-        stream, maxlen = settings.redis_stream_key or RESPONSES_STREAM_KEY, settings.redis_stream_maxlen
+        stream, maxlen = settings.redis_stream_key or streams.RESPONSES, settings.redis_stream_maxlen
 
         def redis_stream(response: UserResponse) -> None:
-            fields: dict[
-                bytes | bytearray | memoryview[int] | str | int | float,
-                bytes | bytearray | memoryview[int] | str | int | float,
-            ] = {
+            fields = {
                 "message_id": response.message_id,
                 "application_code": response.application_code,
                 "schema_version": response.schema_version,
                 "response": response.model_dump_json(),
             }
-            connection.get().xadd(stream, fields, maxlen=maxlen, approximate=True)
+            streams.add(connection.get(), stream, fields, maxlen)
 
         return redis_stream
 
