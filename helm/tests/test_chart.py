@@ -5,6 +5,7 @@ Run by helm/check.sh, which renders every values set into RENDERED_DIR and expor
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -308,6 +309,22 @@ def test_the_sentinel_example_acknowledges_one_replica() -> None:
     assert config_toml("default")["redis_ack_replicas"] == 0
 
 
+def inbox_prefix() -> str:
+    """The store's INBOX_PREFIX, read from its source (this check's environment does not install the app)."""
+    source = (ROOT / "infobip_inbound/contract/store/keys.py").read_text()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["INBOX_PREFIX"]:
+            assert isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+            return node.value.value
+    raise AssertionError("INBOX_PREFIX not found in the store's keys")
+
+
+def test_the_chart_names_the_inbox_lists_as_the_store_does() -> None:
+    helpers = (CHART / "templates/_helpers.tpl").read_text()
+    assert '{{- define "inbound.inboxPrefix" -}}' + inbox_prefix() + "{{- end -}}" in helpers
+    assert "inbound:inbox:" not in (CHART / "templates/keda.yaml").read_text()
+
+
 @pytest.mark.parametrize("name", ["keda", "sentinel"])
 def test_keda_scales_workers_on_every_rq_queue_list(name: str) -> None:
     (scaled,) = of_kind(name, "ScaledObject")
@@ -317,7 +334,7 @@ def test_keda_scales_workers_on_every_rq_queue_list(name: str) -> None:
     queues = [values_of(name)["config"]["defaultQueue"]] + [
         r["queue"] for r in values_of(name)["config"]["routes"] if r.get("queue")
     ]
-    assert [t["metadata"]["listName"] for t in scaled["spec"]["triggers"]] == [f"inbound:inbox:{q}" for q in queues]
+    assert [t["metadata"]["listName"] for t in scaled["spec"]["triggers"]] == [f"{inbox_prefix()}{q}" for q in queues]
     assert all(t["authenticationRef"] for t in scaled["spec"]["triggers"])
 
 

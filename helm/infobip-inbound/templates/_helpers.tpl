@@ -104,6 +104,13 @@ app.kubernetes.io/part-of: infobip-inbound
 {{- end -}}
 {{- end -}}
 
+{{/*
+The prefix of a queue's inbox list: responses waiting to be claimed sit in the list <prefix><queue>. The
+application's own (INBOX_PREFIX in infobip_inbound/contract/store/keys.py), not a setting: helm/tests keep the
+two equal.
+*/}}
+{{- define "inbound.inboxPrefix" -}}inbound:inbox:{{- end -}}
+
 {{- define "inbound.workerGracePeriod" -}}
 {{- if .Values.workers.terminationGracePeriodSeconds -}}
 {{- .Values.workers.terminationGracePeriodSeconds | int -}}
