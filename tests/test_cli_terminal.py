@@ -18,6 +18,7 @@ from rq import Queue
 import tests.handlers as handlers
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
+from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.quarantine import QuarantineEntry
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 from infobip_inbound.shell.cli import main
@@ -54,7 +55,7 @@ def hostile_store(settings: Settings, redis_client: redis.Redis) -> None:
         result(TITLE, keyword=KEYWORD, text=f"{KEYWORD} hi", bulkId=BULK),
         result(CLEAR, bulkId=BULK),
     ):
-        run_batch(redis_client, key, HandlerContext.build(settings))
+        run_batch(redis_client, Batch(key), HandlerContext.build(settings))
     Queue(settings.default_queue, connection=redis_client).empty()
     raw = {"messageId": TITLE, "receivedAt": "never", "text": "\x1b]0;raw\x07"}
     entry = QuarantineEntry.build(
