@@ -301,7 +301,7 @@ def ingest(redis_url: str, args: argparse.Namespace, report: dict[str, Any]) -> 
     }
 
 
-CASES = ("ingest", "worker", "io", "relay", "rate", "e2e", "poller", "prices")
+CASES = ("ingest", "worker", "io", "relay", "rate", "e2e", "poller", "prices", "replica")
 
 
 def main() -> None:
@@ -326,7 +326,7 @@ def main() -> None:
     only = {case.strip() for case in args.only.split(",") if case.strip()}
     if unknown := only - set(CASES):
         parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
-    if "ingest" in only:
+    if only & {"ingest", "prices", "replica"}:
         ensure_wrk()
 
     report: dict[str, Any] = {
@@ -407,6 +407,8 @@ def run_cases(redis_server: RedisServer, args: argparse.Namespace, only: set[str
 
         if "prices" in only:
             report["prices"] = prices.measure(redis_server, args)
+        elif "replica" in only:  # the acknowledgement's rows of the price list alone
+            report["prices"] = prices.measure(redis_server, args, replica_only=True)
 
         if "poller" in only:
             sim_port = free_port()

@@ -1,7 +1,8 @@
 """What the service keeps in Redis, and every command on it: every key name (keys, private to this package),
 every Lua script with the builder of its call (scripts), the inbox entry encoding (entries), the RQ jobs it
 writes itself (jobs), and one module per structure (inbox, handled, replays, replies, leases, pulls, streams,
-dead_letter, quarantine, archive, campaigns, throughput, handler_state). The roles call these; none names a key.
+dead_letter, quarantine, archive, campaigns, throughput, handler_state), and how a write waits for replicas
+when asked to (replication). The roles call these; none names a key.
 
 How queued responses sit in Redis, between the receiver (and poller) that write them and the workers:
 each queue has an inbox list of UserResponse JSON. Writers append to it and make sure one real RQ job
