@@ -2,11 +2,12 @@
 
 A primary, one replica and three Sentinels on loopback; a receiver, a poller (against the simulator's pull
 inbox) and a worker, all through the Sentinels. Forwards are posted the way Infobip does: each retried until
-it is answered 200. The workers are held behind (a backlog), then the replica is cut off (paused, its link
-dropped by the primary) while more is forwarded and pulled, then the primary is killed with its data (no AOF to
-come back with), the Sentinels promote the replica, a fresh node joins as the new replica, and more load
-follows. With one acknowledging replica every message answered 200 and every message pulled is handled; the
-run with none shows what such a failover loses. Both print their counts (lost, handled twice).
+it is answered 200. The replica is cut off (paused, its link dropped by the primary) while more is forwarded
+and pulled, then the primary is killed with its data (no AOF to come back with), the Sentinels promote the
+replica, a fresh node joins as the new replica, and more load follows. With one acknowledging replica every
+message answered 200 and every message pulled is handled, the worker running through it all (what it handled
+from the lost primary, answered 503 there and forwarded again, is handled twice: at least once); the run with
+none holds the worker behind (a backlog) to show what such a failover loses. Both print their counts.
 """
 
 from __future__ import annotations
@@ -193,8 +194,10 @@ def test_a_failover_under_load_loses_nothing_acknowledged(
         pulled += sim.inject(generate=100)
         wait_until(lambda: len(set(calls(log))) == 200, timeout=60, interval=0.2)
 
-        # The workers fall behind, then the replica is cut off: its link dropped, it hears nothing more.
-        hold.touch()
+        # The replica is cut off: its link dropped, it hears nothing more. Without acknowledgement the workers
+        # are held behind first, as a backlog would keep them, so what the lost primary held is not handled.
+        if not ack_replicas:
+            hold.touch()
         with paused(cluster.replica):
             with redis.Redis(port=cluster.primary.port) as primary:
                 primary.client_kill_filter(_type="replica")
@@ -212,7 +215,7 @@ def test_a_failover_under_load_loses_nothing_acknowledged(
         # After the failover: more load, and the workers catch up.
         forwarder.send(10, "after")
         pulled += sim.inject(generate=100)
-        hold.unlink()
+        hold.unlink(missing_ok=True)
         forwarder.finish()
         wait_until(all_pulled, timeout=30)
         answered = set(forwarder.acknowledged)
