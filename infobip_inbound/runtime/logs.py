@@ -11,9 +11,10 @@ from contextvars import ContextVar
 import orjson
 from pythonjsonlogger.json import JsonFormatter
 
+from infobip_inbound.contract.redaction import REDACTED, Redactor, secrets_of
 from infobip_inbound.contract.settings import Settings
 
-REDACTED = "[redacted]"
+__all__ = ["REDACTED", "configure_cli_logging", "configure_logging", "request_id_var", "secrets_of"]
 
 # The request id of the message being handled; every line logged meanwhile (the handler's own too) carries it.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -27,35 +28,17 @@ class _RequestId(logging.Filter):
         return True
 
 
-# Credentials that may show up without being configured here (a wrong token, a caller's header).
-_CREDENTIAL_PATTERNS = (
-    (re.compile(r"(/infobip/forward/)[^\s\"'?&/]+"), r"\1" + REDACTED),
-    (
-        re.compile(r"(?i)\b(authorization[\"']?\s*[:=]\s*[\"']?(?:basic|bearer|app)\s+)[A-Za-z0-9+/=._~-]+"),
-        r"\1" + REDACTED,
-    ),
-    (re.compile(r"(?i)\b((?:basic|app|bearer) )[A-Za-z0-9+/=._~-]{12,}"), r"\1" + REDACTED),
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s:/@\"']*:)[^\s@/\"']+@"), r"\1" + REDACTED + "@"),
-)
-
-
 class _Redacting(logging.Formatter):
     """Wraps a formatter and removes every configured secret, and anything shaped like a credential,
-    from the finished line."""
+    from the finished line (infobip_inbound.contract.redaction)."""
 
     def __init__(self, inner: logging.Formatter, secrets: Iterable[str]) -> None:
         super().__init__()
         self._inner = inner
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._redact = Redactor(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        line = self._inner.format(record)
-        for secret in self._secrets:
-            if secret in line:
-                line = line.replace(secret, REDACTED)
-        for pattern, replacement in _CREDENTIAL_PATTERNS:
-            line = pattern.sub(replacement, line)
-        return line
+        return self._redact(self._inner.format(record))
 
 
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -78,33 +61,6 @@ class _Console(logging.Formatter):
         if extras:
             line += " " + " ".join(f"{k}={orjson.dumps(v, default=str).decode()}" for k, v in extras.items())
         return line
-
-
-def secrets_of(settings: Settings) -> list[str]:
-    values = [s.get_secret_value() for s in settings.forward_tokens]
-    for pair in settings.forward_basic_auth:
-        values.append(pair.get_secret_value())
-        values.append(pair.get_secret_value().partition(":")[2])
-    values += [s.get_secret_value() for s in settings.admin_tokens]
-    if settings.infobip_api_key is not None:
-        values.append(settings.infobip_api_key.get_secret_value())
-    values += [a.api_key.get_secret_value() for a in settings.poll_accounts if a.api_key is not None]
-    for relay_secret in settings.http_relay_secrets:  # the whole `whsec_…` and its key alone
-        values += [relay_secret.get_secret_value(), relay_secret.get_secret_value().removeprefix("whsec_")]
-    if settings.redis_stream_url and "@" in settings.redis_stream_url:
-        userinfo = settings.redis_stream_url.split("://", 1)[-1].rsplit("@", 1)[0]
-        values.append(userinfo.partition(":")[2] or userinfo)
-    if settings.redis_url and "@" in settings.redis_url:
-        userinfo = settings.redis_url.split("://", 1)[-1].rsplit("@", 1)[0]
-        values.append(userinfo.partition(":")[2] or userinfo)
-    for secret in (settings.redis_password, settings.redis_sentinel_password, settings.infobip_api_key):
-        if secret is not None:
-            values.append(secret.get_secret_value())
-    # An ACL user name identifies an account; Redis's own "default" user is a common word and names nothing.
-    if settings.redis_username and settings.redis_username != "default":
-        values.append(settings.redis_username)
-    values.extend(a.api_key.get_secret_value() for a in settings.poll_accounts if a.api_key is not None)
-    return values
 
 
 # Library loggers below WARNING unless DEBUG is asked for: httpx logs every request at INFO, and RQ logs three or

@@ -23,6 +23,7 @@ import orjson
 import redis
 
 from infobip_inbound.contract.backoff import exponential
+from infobip_inbound.contract.redaction import redactor_for
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import PullAccount, Settings
 from infobip_inbound.contract.store import pulls
@@ -98,6 +99,7 @@ class Poller:
         stop: threading.Event | None = None,
     ) -> None:
         self.settings = settings
+        self.redact = redactor_for(settings)  # what the status figures keep of an error
         self.connection = connection
         self.accounts = accounts
         self.stop = stop or threading.Event()
@@ -183,7 +185,7 @@ class Poller:
     def _failed(self, account: Account, exc: InfobipError | InfobipTransportError) -> None:
         count_pull_error(account.name, exc)
         account.failures += 1
-        account.last_error = str(exc)
+        account.last_error = self.redact(str(exc))
         if isinstance(exc, InfobipError) and exc.status in _CREDENTIAL_STATUSES:
             account.stopped = f"Infobip refused the credentials ({exc.status} {exc.message_id or ''})".strip()
             log.error(

@@ -24,12 +24,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
 import aiohttp
 from multidict import CIMultiDictProxy
 
 from infobip_inbound.contract.model import UserResponse
+from infobip_inbound.contract.redaction import shown_url
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.workers.handler_api import PermanentFailure, RetryLater
 from infobip_inbound.workers.idempotency import pair_id
@@ -63,15 +63,6 @@ def retry_after_seconds(value: str | None, now: float) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return min(max(0.0, when.timestamp() - now), _RETRY_AFTER_CAP_SECONDS)
-
-
-def shown(url: str) -> str:
-    """The URL as errors and logs show it: without its credentials and query (either may hold a key)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
 
 
 def settle(status: int, headers: CIMultiDictProxy[str], url: str) -> None:
@@ -131,7 +122,7 @@ class HttpRelayHandler:
                 total=settings.http_relay_timeout_seconds, connect=settings.http_relay_connect_timeout_seconds
             )
         )
-        where = shown(url)
+        where = shown_url(url)
 
         async def http_relay(response: UserResponse) -> None:
             body = response.model_dump_json().encode()

@@ -25,6 +25,7 @@ from redis import Redis
 from redis.client import Pipeline
 from rq import get_current_job
 
+from infobip_inbound.contract.redaction import Redactor, redactor_for
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
 from infobip_inbound.contract.store import archive, inbox, scripts
@@ -50,12 +51,14 @@ class HandlerContext:
     registry: HandlerRegistry
     jobs: Jobs
     calls: PairCalls
+    redact: Redactor  # a handler's error and traceback, before they are stored or logged
 
     @classmethod
     def build(cls, settings: Settings) -> HandlerContext:
         router = Router.from_settings(settings)
         registry = HandlerRegistry(router.handler_names, settings)
-        return cls(settings, router, registry, Jobs(settings), PairCalls(registry, settings))
+        calls = PairCalls(registry, settings)
+        return cls(settings, router, registry, Jobs(settings), calls, redactor_for(settings))
 
 
 class NoJobContext(RuntimeError):
@@ -248,8 +251,8 @@ def run_batch(
                 response.application_code,
                 pair.handler,
                 pair.raw,
-                f"{type(exc).__name__}: {exc}",
-                trace,
+                context.redact(f"{type(exc).__name__}: {exc}"),
+                context.redact(trace),
                 isinstance(exc, PermanentFailure),
                 exc.after_seconds if isinstance(exc, RetryLater) else 0.0,
             )
