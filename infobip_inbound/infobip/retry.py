@@ -36,7 +36,8 @@ class RetryPolicy:
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as delay-seconds or an HTTP date; None when absent or unreadable."""
+    """Retry-After as delay-seconds or an HTTP date; None when absent or unreadable. The one reader of the
+    header: Infobip's answers here, and the `http_relay` output's receivers."""
     if not value:
         return None
     value = value.strip()

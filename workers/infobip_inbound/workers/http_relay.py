@@ -22,8 +22,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -31,8 +30,9 @@ from multidict import CIMultiDictProxy
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.redaction import shown_url
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store.handled import pair_id
+from infobip_inbound.infobip.retry import parse_retry_after
 from infobip_inbound.workers.handler_api import PermanentFailure, RetryLater
-from infobip_inbound.workers.idempotency import pair_id
 from infobip_inbound.workers.observe import current_handler
 
 RETRIED_STATUSES = frozenset({408, 429})
@@ -50,19 +50,9 @@ def signature(keys: list[bytes], webhook_id: str, timestamp: str, body: bytes) -
 
 
 def retry_after_seconds(value: str | None, now: float) -> float:
-    """`Retry-After` as seconds from now: delta-seconds or an HTTP date; 0 when absent or unreadable."""
-    if not value:
-        return 0.0
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), _RETRY_AFTER_CAP_SECONDS)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0.0
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max(0.0, when.timestamp() - now), _RETRY_AFTER_CAP_SECONDS)
+    """`Retry-After` as seconds from now, capped; 0 when absent or unreadable."""
+    delay = parse_retry_after(value, datetime.fromtimestamp(now, UTC))
+    return min(delay or 0.0, _RETRY_AFTER_CAP_SECONDS)
 
 
 def settle(status: int, headers: CIMultiDictProxy[str], url: str) -> None:
