@@ -22,25 +22,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from infobip_inbound.contract.model import SCHEMA_VERSION, Source, UserResponse, as_utc
 
-# Known result fields whose value may be kept as sent when it has an unexpected shape. `messageId` and
-# `applicationCode` are not among them: without them there is nothing to queue.
-_OPTIONAL_FIELDS = frozenset(
-    {
-        "from",
-        "to",
-        "receivedAt",
-        "text",
-        "cleanText",
-        "pairedMessageId",
-        "subscriberId",
-        "callbackData",
-        "keyword",
-        "customPayload",
-        "bulkId",
-        "initialMessageId",
-    }
-)
-
 
 def _timestamp(value: Any) -> Any:
     """ISO 8601 in any of its offset forms (`+0000`, `+02`, `+02:00`, `Z`, none = UTC), or Unix time in
@@ -106,6 +87,13 @@ class InfobipResult(BaseModel):
     custom_payload: dict[str, Any] | None = Field(default=None, alias="customPayload")
     bulk_id: str | None = Field(default=None, alias="bulkId")
     initial_message_id: str | None = Field(default=None, alias="initialMessageId")
+
+
+# Known result fields whose value may be kept as sent when it has an unexpected shape: the model's optional ones,
+# by their wire names. `messageId` and `applicationCode` are required: without them there is nothing to queue.
+_OPTIONAL_FIELDS = frozenset(
+    field.alias or name for name, field in InfobipResult.model_fields.items() if not field.is_required()
+)
 
 
 class InfobipEnvelope(BaseModel):
