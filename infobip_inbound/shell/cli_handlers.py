@@ -11,6 +11,7 @@ import redis
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
 from infobip_inbound.contract.store import handler_state
+from infobip_inbound.contract.store.handler_state import Breaker
 from infobip_inbound.shell.bulk import store_command
 
 
@@ -41,7 +42,7 @@ def list_handlers(as_json: bool) -> None:
         return
     for state in states:
         detail = f"  {state.failures} consecutive failures" if state.failures else ""
-        if state.open_until and state.breaker == "open":
+        if state.open_until and state.breaker == Breaker.OPEN.label:
             detail += f", probe in {max(0.0, state.open_until - time.time()):.0f}s"
         click.echo(f"{state.name:40} {state.state}{detail}")
 

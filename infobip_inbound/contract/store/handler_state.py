@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from enum import IntEnum
 from typing import Any
 
 import redis
@@ -16,11 +17,24 @@ import redis
 from infobip_inbound.contract.store.keys import BREAKER_PREFIX, HANDLERS_PAUSED_KEY, breaker_key
 
 
+class Breaker(IntEnum):
+    """A circuit breaker's state: the numbers are what the breaker script answers (scripts.breaker_admit), the
+    labels what the CLI, `status` and the pages show."""
+
+    CLOSED = 0  # calls go through
+    OPEN = 1  # cooling off: the handler's pairs are held
+    HALF_OPEN = 2  # cooled off: one probe goes through (the caller the script answered 2 sends it)
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
 @dataclass(frozen=True, slots=True)
 class HandlerState:
     name: str
     paused_at: float | None  # unix seconds
-    breaker: str  # "closed", "open" (holding pairs) or "half-open" (cooled off: one probe goes through)
+    breaker: str  # a Breaker's label: "closed", "open" or "half-open"
     failures: int  # consecutive failures counted by the breaker
     open_until: float | None  # unix seconds
 
@@ -30,7 +44,7 @@ class HandlerState:
             "paused"
             if self.paused_at is not None
             else f"breaker {self.breaker}"
-            if self.breaker != "closed"
+            if self.breaker != Breaker.CLOSED.label
             else "running"
         )
 
@@ -65,13 +79,13 @@ def read(connection: redis.Redis, names: Iterable[str] = ()) -> list[HandlerStat
     states = []
     for name, (failures, open_until) in zip(every, pipe.execute(), strict=True):
         until = float(open_until) if open_until else 0.0
-        breaker = "closed" if not until else "open" if until > now_ms else "half-open"
+        breaker = Breaker.CLOSED if not until else Breaker.OPEN if until > now_ms else Breaker.HALF_OPEN
         paused_at = paused.get(name.encode())
         states.append(
             HandlerState(
                 name,
                 float(paused_at) if paused_at else None,
-                breaker,
+                breaker.label,
                 int(failures or 0),
                 until / 1000 if until else None,
             )

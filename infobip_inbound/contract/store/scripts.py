@@ -18,6 +18,7 @@ import redis
 import redis.asyncio as aioredis
 
 from infobip_inbound.contract.store import keys
+from infobip_inbound.contract.store.handler_state import Breaker
 from infobip_inbound.contract.store.jobs import PreparedJob
 
 T = TypeVar("T")
@@ -825,7 +826,8 @@ BREAKER_ADMIT = """
 -- May a handler's pairs run, by its circuit breaker? By Redis' clock, in ms.
 -- KEYS[1]  the handler's breaker hash (failures, open_until, probe_until)
 -- ARGV[1]  cool-off, ms: how long a probe this caller takes holds off other probes
--- Returns {state, failures}: state 0 closed (run), 1 open (hold), 2 cooled off and this caller sends the one probe.
+-- Returns {state, failures}: state 0 closed (run), 1 open (hold), 2 cooled off and this caller sends the one probe
+-- (handler_state.Breaker).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local failures = tonumber(redis.call('HGET', KEYS[1], 'failures') or '0')
@@ -841,8 +843,11 @@ return {2, failures}
 """
 
 
-def breaker_admit(*, handler: str, cooloff_ms: int) -> Call[tuple[int, int]]:
-    return Call(BREAKER_ADMIT, [keys.breaker_key(handler)], [cooloff_ms], lambda reply: (int(reply[0]), int(reply[1])))
+def breaker_admit(*, handler: str, cooloff_ms: int) -> Call[tuple[Breaker, int]]:
+    """The handler's breaker state for this caller (HALF_OPEN: this caller sends the probe), and its failures."""
+    return Call(
+        BREAKER_ADMIT, [keys.breaker_key(handler)], [cooloff_ms], lambda reply: (Breaker(int(reply[0])), int(reply[1]))
+    )
 
 
 BREAKER_RECORD = """

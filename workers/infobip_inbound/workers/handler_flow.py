@@ -25,18 +25,17 @@ import redis
 
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import handler_state, scripts
+from infobip_inbound.contract.store.handler_state import Breaker
 from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.jobs import Jobs, schedule_batch
 from infobip_inbound.workers.idempotency import persistently
 from infobip_inbound.workers.pair_calls import Pair
 
-CLOSED, OPEN, PROBE = 0, 1, 2
-
 
 @dataclass(slots=True)
 class _Handler:
     paused: bool
-    breaker: int  # CLOSED, OPEN or PROBE
+    breaker: Breaker  # HALF_OPEN: this batch may send the one probe
     threshold: int | None
     failures: int  # consecutive, in Redis at the start plus this batch's since its last success
     probe_sent: bool = False
@@ -57,7 +56,7 @@ class FlowGate:
         handlers = {}
         for name, paused in zip(ordered, handler_state.paused(connection, ordered), strict=True):
             policy = settings.flow_policy(name)
-            state, failures = CLOSED, 0
+            state, failures = Breaker.CLOSED, 0
             if policy.breaker_failures is not None and not paused:
                 cooloff_ms = round(policy.breaker_cooloff_seconds * 1000)
                 state, failures = scripts.breaker_admit(handler=name, cooloff_ms=cooloff_ms).run(connection)
@@ -68,9 +67,9 @@ class FlowGate:
         """Whether `pair` may run now; if not it is held. Called right before each call."""
         with self._lock:
             state = self.handlers[pair.handler]
-            if state.paused or state.breaker == OPEN:
+            if state.paused or state.breaker == Breaker.OPEN:
                 admitted = False
-            elif state.breaker == PROBE:
+            elif state.breaker == Breaker.HALF_OPEN:
                 admitted, state.probe_sent = not state.probe_sent, True
             else:
                 admitted = state.threshold is None or state.failures < state.threshold
