@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.contract.store.handled import pair_id
 from infobip_inbound.contract.store.keys import handled_key
-from infobip_inbound.workers.idempotency import pair_id
 from tests.downstream import Downstream
 from tests.support import Role, result, wait_until
 from tests.test_worker import put

@@ -14,8 +14,8 @@ import redis
 
 from infobip_inbound.contract.settings import load_settings
 from infobip_inbound.contract.store import dead_letter, handler_state, keys, scripts
+from infobip_inbound.contract.store.handled import pair_id
 from infobip_inbound.contract.store.keys import RQ_JOB_PREFIX, handled_key
-from infobip_inbound.workers.idempotency import pair_id
 from tests.downstream import Downstream
 from tests.support import Role, result, run_cli, wait_until
 from tests.test_worker import put

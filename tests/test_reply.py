@@ -13,11 +13,11 @@ from pydantic import SecretStr
 
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import AutoReply, ReplyTemplate, Settings
+from infobip_inbound.contract.store.handled import pair_id
 from infobip_inbound.contract.store.keys import reply_key
 from infobip_inbound.infobip.client import InfobipError, InfobipTransportError
 from infobip_inbound.shell.redis_server import free_port
 from infobip_inbound.workers.auto_reply import choose, template_fields
-from infobip_inbound.workers.idempotency import pair_id
 from infobip_inbound.workers.reply import CannotReply, NotInHandler, reply
 from tests.simulator_support import API_KEY, APP, SimulatorProcess
 

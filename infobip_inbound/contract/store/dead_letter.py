@@ -15,6 +15,7 @@ import orjson
 import redis
 from redis.client import Pipeline
 
+from infobip_inbound.contract.store.handled import pair_id
 from infobip_inbound.contract.store.keys import DLQ_INDEX, DLQ_KEY
 
 MAX_TRACEBACK_CHARS = 16_000
@@ -68,7 +69,7 @@ class DeadPair:
 
 
 def entry_id(message_id: str, handler: str) -> str:
-    return hashlib.blake2b(f"{handler}\x1f{message_id}".encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(pair_id(message_id, handler).encode(), digest_size=8).hexdigest()
 
 
 def add(pipe: Pipeline, entry: DeadPair) -> None:

@@ -19,12 +19,9 @@ from redis.client import Pipeline
 
 from infobip_inbound.contract.backoff import exponential
 from infobip_inbound.contract.store import handled
-from infobip_inbound.contract.store.handled import already_handled, pair_id
 from infobip_inbound.contract.store.inbox import Batch
 
 log = logging.getLogger("infobip_inbound.worker")
-
-__all__ = ["already_handled", "pair_id", "persistently", "record_success"]
 
 T = TypeVar("T")
 

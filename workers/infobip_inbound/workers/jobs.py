@@ -29,12 +29,13 @@ from infobip_inbound.contract.redaction import Redactor, redactor_for
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
 from infobip_inbound.contract.store import archive, inbox, scripts
+from infobip_inbound.contract.store.handled import already_handled, pair_id
 from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.jobs import Jobs, PreparedJob
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
 from infobip_inbound.workers.handler_api import PermanentFailure, RetryLater
 from infobip_inbound.workers.handler_flow import FlowGate, Pacer
-from infobip_inbound.workers.idempotency import already_handled, pair_id, record_success
+from infobip_inbound.workers.idempotency import record_success
 from infobip_inbound.workers.maintenance import job_lease
 from infobip_inbound.workers.observe import BatchObserver
 from infobip_inbound.workers.pair_calls import Pair, PairCalls

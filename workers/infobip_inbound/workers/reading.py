@@ -19,9 +19,9 @@ import orjson
 from infobip_inbound.contract.model import SCHEMA_VERSION, UnreadableResponse, UserResponse, read_response
 from infobip_inbound.contract.store import dead_letter
 from infobip_inbound.contract.store.entries import decode_traced_entry
+from infobip_inbound.contract.store.handled import pair_id
 from infobip_inbound.runtime.metrics import NEWER_RESPONSES, UNREADABLE_RESPONSES
 from infobip_inbound.workers.failed_pairs import FailedPair
-from infobip_inbound.workers.idempotency import pair_id
 
 log = logging.getLogger("infobip_inbound.worker")
 

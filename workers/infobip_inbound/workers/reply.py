@@ -39,10 +39,11 @@ from rq import get_current_job
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import replies, scripts
+from infobip_inbound.contract.store.handled import pair_id
 from infobip_inbound.infobip.client import InfobipClient, InfobipError, InfobipTransportError
 from infobip_inbound.infobip.push import PushRequest, push_to_registration
 from infobip_inbound.runtime.redis_client import sync_client
-from infobip_inbound.workers.idempotency import pair_id, persistently
+from infobip_inbound.workers.idempotency import persistently
 from infobip_inbound.workers.jobs import current_context
 from infobip_inbound.workers.observe import current_handler
 
