@@ -75,3 +75,16 @@ def test_worker_dead_letters_a_permanent_failure_at_once_and_respects_retry_late
         ("m1", 2, "infobip-inbound", WITH_CONTEXT),
         ("m2", 2, "infobip-inbound", WITH_CONTEXT),
     ]
+
+
+def test_every_built_in_output_is_a_settings_factory_that_refuses_to_be_called() -> None:
+    import pytest
+
+    from infobip_inbound.workers import builtin
+    from infobip_inbound.workers.registry import HandlerFactory, SettingsFactory
+
+    outputs = [builtin.jsonl_handler, builtin.http_relay_handler, builtin.redis_stream_handler]
+    for output in [*outputs, builtin.auto_reply_handler]:
+        assert isinstance(output, SettingsFactory) and isinstance(output, HandlerFactory)
+        with pytest.raises(TypeError, match=f"{output.name} is built from the worker's settings"):
+            output(user_response())

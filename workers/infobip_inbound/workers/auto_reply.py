@@ -22,6 +22,7 @@ import orjson
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import AutoReply, ReplyTemplate, Settings
+from infobip_inbound.workers.registry import SettingsFactory
 from infobip_inbound.workers.reply import reply
 
 log = logging.getLogger("infobip_inbound.handlers.auto_reply")
@@ -56,8 +57,10 @@ def choose(config: AutoReply, response: UserResponse) -> ReplyTemplate | None:
     return config.default
 
 
-class AutoReplyHandler:
+class AutoReplyHandler(SettingsFactory):
     """`auto_reply`, built from the worker's settings."""
+
+    name = "auto_reply"
 
     def for_settings(self, settings: Settings) -> Callable[[UserResponse], None]:
         router = Router.from_settings(settings)
@@ -81,9 +84,6 @@ class AutoReplyHandler:
             )
 
         return auto_reply
-
-    def __call__(self, response: UserResponse) -> None:
-        raise TypeError("auto_reply is built from the worker's settings: HandlerRegistry(names, settings)")
 
 
 auto_reply_handler = AutoReplyHandler()

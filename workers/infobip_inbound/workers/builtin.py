@@ -15,6 +15,7 @@ from infobip_inbound.contract.settings import Settings
 from infobip_inbound.workers.auto_reply import auto_reply_handler
 from infobip_inbound.workers.http_relay import http_relay_handler
 from infobip_inbound.workers.redis_stream import redis_stream_handler
+from infobip_inbound.workers.registry import SettingsFactory
 
 __all__ = ["auto_reply_handler", "http_relay_handler", "jsonl_handler", "log_handler", "redis_stream_handler"]
 
@@ -45,8 +46,10 @@ def _jsonl_file(path: str) -> _JsonlFile:
     return _JsonlFile(path)
 
 
-class JsonlHandler:
+class JsonlHandler(SettingsFactory):
     """`jsonl`: each response as one JSON line, appended to the worker's `jsonl_path`."""
+
+    name = "jsonl"
 
     def for_settings(self, settings: Settings) -> Callable[[UserResponse], None]:
         path = str(settings.jsonl_path)
@@ -55,9 +58,6 @@ class JsonlHandler:
             _jsonl_file(path).append(response.model_dump_json().encode() + b"\n")
 
         return jsonl
-
-    def __call__(self, response: UserResponse) -> None:
-        raise TypeError("the jsonl handler is built from the worker's settings: HandlerRegistry(names, settings)")
 
 
 jsonl_handler = JsonlHandler()

@@ -34,6 +34,7 @@ from infobip_inbound.contract.store.handled import pair_id
 from infobip_inbound.infobip.retry import parse_retry_after
 from infobip_inbound.workers.handler_api import PermanentFailure, RetryLater
 from infobip_inbound.workers.observe import current_handler
+from infobip_inbound.workers.registry import SettingsFactory
 
 RETRIED_STATUSES = frozenset({408, 429})
 _RETRY_AFTER_CAP_SECONDS = 86_400.0  # a receiver's date far in the future is not a reason to wait for ever
@@ -97,8 +98,10 @@ async def _closed_at_shutdown(session: aiohttp.ClientSession) -> AsyncIterator[N
         await session.close()
 
 
-class HttpRelayHandler:
+class HttpRelayHandler(SettingsFactory):
     """`http_relay`, built from the worker's settings."""
+
+    name = "http_relay"
 
     def for_settings(self, settings: Settings) -> Callable[[UserResponse], Awaitable[None]]:
         url = settings.http_relay_url
@@ -135,9 +138,6 @@ class HttpRelayHandler:
                 raise ConnectionError(f"http_relay: {where}: {type(exc).__name__}") from None
 
         return http_relay
-
-    def __call__(self, response: UserResponse) -> None:
-        raise TypeError("http_relay is built from the worker's settings: HandlerRegistry(names, settings)")
 
 
 http_relay_handler = HttpRelayHandler()

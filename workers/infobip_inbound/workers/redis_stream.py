@@ -19,6 +19,7 @@ from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import streams
 from infobip_inbound.runtime.redis_client import sync_client
+from infobip_inbound.workers.registry import SettingsFactory
 
 
 class _Connection:
@@ -41,8 +42,10 @@ class _Connection:
         return self._client
 
 
-class RedisStreamHandler:
+class RedisStreamHandler(SettingsFactory):
     """`redis_stream`, built from the worker's settings."""
+
+    name = "redis_stream"
 
     def for_settings(self, settings: Settings) -> Callable[[UserResponse], None]:
         connection = _Connection(settings)
@@ -58,9 +61,6 @@ class RedisStreamHandler:
             streams.add(connection.get(), stream, fields, maxlen)
 
         return redis_stream
-
-    def __call__(self, response: UserResponse) -> None:
-        raise TypeError("redis_stream is built from the worker's settings: HandlerRegistry(names, settings)")
 
 
 redis_stream_handler = RedisStreamHandler()

@@ -13,9 +13,10 @@ import importlib
 import inspect
 import logging
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from importlib.metadata import entry_points
-from typing import Any, NamedTuple, Protocol, cast, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, NoReturn, Protocol, cast, runtime_checkable
 
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
@@ -46,6 +47,19 @@ class HandlerFactory(Protocol):
     """A handler built from the worker's settings."""
 
     def for_settings(self, settings: Settings) -> Handler: ...
+
+
+class SettingsFactory(ABC):
+    """The base of a built-in output: a HandlerFactory named `name`, built once per worker process from its
+    settings. The factory itself is no handler: calling it says how it is built."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def for_settings(self, settings: Settings) -> Handler: ...
+
+    def __call__(self, response: UserResponse) -> NoReturn:
+        raise TypeError(f"{self.name} is built from the worker's settings: HandlerRegistry(names, settings)")
 
 
 class HandlerNotFound(LookupError):
