@@ -17,7 +17,7 @@ from starlette.routing import Route
 from infobip_inbound.infobip.client import InfobipClient
 from infobip_inbound.infobip.retry import RetryPolicy
 from infobip_inbound.shell.redis_server import free_port
-from tests.support import Role, wait_until
+from tests.support import LOOPBACK_TLS, Role, wait_until
 
 API_KEY = "sim-key-5f0c1d2e3a4b"
 APP = "8a9b7c6d5e4f"
@@ -42,14 +42,14 @@ class SimulatorProcess(Role):
             if self.process.poll() is not None:
                 raise AssertionError(f"simulator exited {self.process.returncode}:\n{self.log()}")
             try:
-                return httpx.get(self.base_url + "/_sim/counters", timeout=1).status_code == 200
+                return httpx.get(self.base_url + "/_sim/counters", timeout=1, verify=LOOPBACK_TLS).status_code == 200
             except httpx.TransportError:
                 return False
 
         wait_until(up, timeout=30)
 
     def admin(self, method: str, path: str, body: Any = None) -> Any:
-        response = httpx.request(method, self.base_url + "/_sim/" + path, json=body, timeout=10)
+        response = httpx.request(method, self.base_url + "/_sim/" + path, json=body, timeout=10, verify=LOOPBACK_TLS)
         response.raise_for_status()
         return response.json()
 
