@@ -76,3 +76,17 @@ def hold_then_record(response: UserResponse) -> None:
         time.sleep(0.05)
     with open(os.environ["TEST_CALL_LOG"], "a") as log:
         log.write(response.message_id + "\n")
+
+
+def log_then_wait(response: UserResponse) -> None:
+    """Appends the message id to TEST_CALL_LOG as the call starts, then waits (bounded) for the file named by
+    TEST_RELEASE_FILE: a call in flight that the test can see."""
+    import time
+
+    with open(os.environ["TEST_CALL_LOG"], "a") as log:
+        log.write(response.message_id + "\n")
+    release = Path(os.environ["TEST_RELEASE_FILE"])
+    for _ in range(1200):
+        if release.exists():
+            return
+        time.sleep(0.05)

@@ -62,3 +62,60 @@ def test_a_batch_swept_too_often_is_dead_lettered_for_the_routes(redis_url: str,
     # Read again: nothing left to do, nothing dead-lettered twice.
     assert StuckBatches(redis_client, settings).sweep(settings.default_queue) == outcome.__class__()
     assert dead_letter.count(redis_client) == 2
+
+
+def test_a_replay_leaves_a_pair_still_in_flight_and_queues_it_once_it_has_settled(
+    start_worker: Callable[..., Role],
+    base_env: dict[str, str],
+    redis_url: str,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    import json
+    import os
+
+    from rq.registry import StartedJobRegistry
+
+    from infobip_inbound.contract.store import archive
+    from tests.support import run_cli
+
+    handler = "tests.handlers:log_then_wait"
+    calls, release = tmp_path / "calls.log", tmp_path / "release"
+    env = {
+        **base_env,
+        "INBOUND_DEFAULT_HANDLERS": json.dumps([handler]),
+        "TEST_CALL_LOG": str(calls),
+        "TEST_RELEASE_FILE": str(release),
+    }
+    settings = load_settings(redis_url=redis_url, default_handlers=[handler])
+    put(settings, result("r1"))  # queued, no worker yet: its original run is still ahead
+    replay = ["replay", "--handler", handler, "--message-id", "r1", "--json"]
+    first = json.loads(run_cli({**os.environ, **env}, *replay))
+    assert (first["queued"], first["in_flight"], first["already"]) == (0, 1, 0)
+
+    # Two workers: had the replay queued the pair, each would take a job and both would be in the call at once.
+    start_worker(env)
+    start_worker(env)
+    queue = Queue(settings.default_queue, connection=redis_client)
+    started = StartedJobRegistry(settings.default_queue, connection=redis_client)
+
+    def lines() -> list[str]:
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    # Every job taken is in its call (a job's pairs are checked against the handled marks as it starts).
+    wait_until(lambda: queue.count == 0 and 0 < started.count <= len(lines()), timeout=60)
+    release.touch()
+
+    def settled() -> bool:
+        journey = archive.load(redis_client, "r1")
+        outcome = journey.outcomes().get(handler) if journey else None
+        return outcome is not None and outcome.kind == archive.HANDLED and queue.count == 0 and started.count == 0
+
+    wait_until(settled, timeout=60)
+    assert lines() == ["r1"]  # the original run only
+
+    # Settled now: the same replay queues it, and it runs again, once.
+    again = json.loads(run_cli({**os.environ, **env}, *replay))
+    assert (again["queued"], again["in_flight"]) == (1, 0)
+    wait_until(lambda: len(lines()) == 2, timeout=60)
+    assert json.loads(run_cli({**os.environ, **env}, *replay))["already"] == 1

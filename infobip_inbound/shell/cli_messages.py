@@ -206,6 +206,11 @@ def replay(
         f"replay {outcome.replay_id}: {outcome.messages} messages, {verb} {outcome.queued} (message, handler) "
         f"pairs, {outcome.already} queued by this replay before"
         + (f", {outcome.unarchived} never queued (quarantined)" if outcome.unarchived else "")
+        + (
+            f", {outcome.in_flight} left while still in flight (run the replay again once they have settled)"
+            if outcome.in_flight
+            else ""
+        )
     )
 
 

@@ -23,26 +23,30 @@ def queue_once(
     write: Callable[[Pipeline, list[int]], None],
     *,
     dry_run: bool = False,
-) -> int:
+    leave: Callable[[int], bool] | None = None,
+) -> tuple[int, int]:
     """Of `pairs`, those this replay has not queued yet: `write(pipe, their indexes)` queues them in one
-    transaction with their replay marks (kept `ttl` seconds) and with their handled marks cleared. With
-    `dry_run`, nothing is written. Returns how many were (or would be) queued."""
+    transaction with their replay marks (kept `ttl` seconds) and with their handled marks cleared. Those for
+    whose index `leave` is true are left unmarked (still in flight: a later run queues them). With `dry_run`,
+    nothing is written. Returns how many were (or would be) queued, and how many were left."""
     marks = [keys.replay_key(replay_id, pair) for pair in pairs]
     with connection.pipeline(transaction=True) as pipe:
         while True:
             try:
                 pipe.watch(*marks)  # type: ignore[no-untyped-call]
                 found = pipe.mget(marks)
-                new = [index for index, value in enumerate(found) if value is None]
+                todo = [index for index, value in enumerate(found) if value is None]
+                new = [index for index in todo if leave is None or not leave(index)]
+                left = len(todo) - len(new)
                 if dry_run or not new:
                     pipe.reset()
-                    return len(new)
+                    return len(new), left
                 pipe.multi()
                 for index in new:
                     pipe.set(marks[index], b"1", ex=ttl)
                     handled.forget(pipe, pairs[index])
                 write(pipe, new)
                 pipe.execute()
-                return len(new)
+                return len(new), left
             except redis.WatchError:
                 continue

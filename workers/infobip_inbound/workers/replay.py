@@ -8,6 +8,12 @@ mark (infobip_inbound.contract.store.handled), so a handler that "succeeded" run
 keys) is not touched, so new arrivals are deduplicated as ever. The batches are the workers' ordinary
 one-handler batches: retries, the dead-letter store and flow control apply to replayed pairs as to any other. A
 reply already sent for a pair is not sent again (infobip_inbound.workers.reply stays at most once).
+
+A pair still in flight is left, counted (`in_flight`) and not marked: running the replay again once it has
+settled queues it. In flight, by the message's journey: the message has no handler outcome yet (it waits in
+its inbox or its batch has not recorded one: its original run is ahead), or the handler's last outcome is a
+retry, a replay or a redrive queued and not run yet. Queuing such a pair would clear its handled mark while its
+original run (or the queued one) is still to come: it could run twice.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ class ReplayOutcome:
     queued: int = 0  # pairs queued by this run
     already: int = 0  # pairs this replay had queued before
     unarchived: int = 0  # selected records without a response (quarantined only): nothing to replay
+    in_flight: int = 0  # pairs left because they are still to run elsewhere (see the module's doc)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -80,7 +87,7 @@ class Replayer:
             if journey.entry is None or journey.queue is None:
                 self.outcome.unarchived += 1
                 continue
-            batch.append(_Message(journey.message_id, journey.queue, journey.entry))
+            batch.append(_Message(journey.message_id, journey.queue, journey.entry, _in_flight(journey)))
             if len(batch) >= self._chunk:
                 self._chunk_done(batch, dry_run, progress, started)
                 batch = []
@@ -91,10 +98,11 @@ class Replayer:
     def _chunk_done(
         self, batch: list[_Message], dry_run: bool, progress: Callable[[int], None] | None, started: float
     ) -> None:
-        queued = self._queue(batch, dry_run)
+        queued, in_flight = self._queue(batch, dry_run)
         self.outcome.messages += len(batch)
         self.outcome.queued += queued
-        self.outcome.already += len(batch) * len(self._handlers) - queued
+        self.outcome.in_flight += in_flight
+        self.outcome.already += len(batch) * len(self._handlers) - queued - in_flight
         if progress is not None:
             progress(len(batch))
         if self._rate and not dry_run:
@@ -103,8 +111,9 @@ class Replayer:
             if ahead > 0:
                 time.sleep(ahead)
 
-    def _queue(self, batch: list[_Message], dry_run: bool) -> int:
-        """Queue the chunk's pairs this replay has not queued yet; returns how many."""
+    def _queue(self, batch: list[_Message], dry_run: bool) -> tuple[int, int]:
+        """Queue the chunk's pairs this replay has not queued yet, unless still in flight; returns how many it
+        queued and how many it left in flight."""
         pairs = [(message, handler) for message in batch for handler in self._handlers]
 
         def write(pipe: Pipeline, new: list[int]) -> None:
@@ -117,7 +126,27 @@ class Replayer:
                 schedule_batch(pipe, self._jobs, queue, handler, 0, entries, 0)
 
         ids = [pair_id(message.message_id, handler) for message, handler in pairs]
-        return replays.queue_once(self._connection, self.outcome.replay_id, ids, self._mark_ttl, write, dry_run=dry_run)
+        return replays.queue_once(
+            self._connection,
+            self.outcome.replay_id,
+            ids,
+            self._mark_ttl,
+            write,
+            dry_run=dry_run,
+            leave=lambda index: pairs[index][0].in_flight(pairs[index][1]),
+        )
+
+
+# A handler whose last outcome is one of these has a run queued that has not happened yet.
+_QUEUED = frozenset((archive.RETRYING, archive.REPLAY, archive.REDRIVEN))
+
+
+def _in_flight(journey: Journey) -> Callable[[str], bool]:
+    """Whether the message's pair with a handler is still to run elsewhere (see the module's doc)."""
+    outcomes = journey.outcomes()
+    if not outcomes:
+        return lambda handler: True  # its original run has recorded nothing yet
+    return lambda handler: handler in outcomes and outcomes[handler].kind in _QUEUED
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +154,4 @@ class _Message:
     message_id: str
     queue: str
     entry: bytes
+    in_flight: Callable[[str], bool]
