@@ -2,8 +2,9 @@
 
 Success is recorded per pair (infobip_inbound.contract.store.handled) with the dedup window as TTL, so it holds
 across batches, retries, re-deliveries of a job after a worker crash and redrives from the dead-letter store.
-The batch's done-set (settled pairs: succeeded, or handed to a retry or the dead-letter store) is written in
-the same transaction.
+A re-delivered batch reads these marks beside its done-set (the pairs settled otherwise: handed to a retry or
+the dead-letter store, or held), so a success is written once, as its mark, not also into the done-set: two
+commands fewer per call on the workers' hot path.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from redis.client import Pipeline
 
 from infobip_inbound.contract.backoff import exponential
 from infobip_inbound.contract.store import handled
-from infobip_inbound.contract.store.inbox import Batch
 
 log = logging.getLogger("infobip_inbound.worker")
 
@@ -28,7 +28,6 @@ T = TypeVar("T")
 
 def record_success(
     connection: redis.Redis,
-    batch: Batch,
     pairs: Sequence[str],
     ttl: int,
     also: Callable[[Pipeline], None] | None = None,
@@ -39,7 +38,6 @@ def record_success(
     def write() -> None:
         pipe = connection.pipeline(transaction=True)
         handled.mark(pipe, list(pairs), ttl)
-        batch.settle(pipe, list(pairs), ttl)
         if also is not None:
             also(pipe)
         pipe.execute()

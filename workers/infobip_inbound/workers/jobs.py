@@ -234,7 +234,7 @@ def run_batch(
                 line = archive.handler_line(pair.handler, archive.HANDLED, pair.tries)
                 archive.note(pipe, settings, pair.response.message_id, line)
 
-        record_success(connection, batch, [pair.pair for pair in pairs], ttl, events)
+        record_success(connection, [pair.pair for pair in pairs], ttl, events)
 
     def succeeded(pair: Pair) -> None:
         nonlocal handled
