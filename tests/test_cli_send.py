@@ -263,3 +263,59 @@ def test_every_command_and_option_has_help() -> None:
         return missing
 
     assert walk(infobip, "infobip") == []
+
+
+def test_omni_send_has_the_flags_of_push_send(sim: SimulatorProcess) -> None:
+    run(sim, "omni", "scenarios", "create", "--name", "push", "--step", f"PUSH={APP}", "--default")
+    sent = run(
+        sim,
+        "omni",
+        "send",
+        *("--registration-id", "R-1", "--registration-id", "R-2"),
+        *("--external-user-id", "customer_21234", "--external-user-id", "customer_21235"),
+        *("--push-text", "Hi", "--push-title", "T", "--primary-only"),
+        *("--notification-options", '{"badge": 2, "inAppStyle": "MODAL"}'),
+        "--json",
+    )
+    assert sent.exit_code == 0, sent.output
+    body = sim.admin("GET", "requests")["requests"][-1]["body"]
+    assert body == {
+        "destinations": [
+            {"to": {"pushRegistrationId": "R-1"}},
+            {"to": {"pushRegistrationId": "R-2"}},
+            {"to": {"externalUserId": "customer_21234"}},
+            {"to": {"externalUserId": "customer_21235"}},
+        ],
+        "push": {
+            "text": "Hi",
+            "notificationOptions": {"badge": 2, "inAppStyle": "MODAL", "title": "T"},
+            "targetOnlyPrimaryDevices": True,
+        },
+    }
+    for flag in (["--primary-only"], ["--notification-options", "{}"]):
+        lost = run(sim, "omni", "send", "--phone-number", "41793026727", "--sms-text", "x", *flag)
+        assert lost.exit_code == 2 and flag[0] in lost.output and "--push-text" in lost.output
+
+
+def test_omni_reports_by_channel_and_scenarios_by_page(sim: SimulatorProcess, tmp_path: Path) -> None:
+    for name in ("first", "second", "third"):
+        created = run(sim, "omni", "scenarios", "create", "--name", name, "--step", f"PUSH={APP}", "--step", "SMS=Info")
+        assert created.exit_code == 0, created.output
+    page = json.loads(run(sim, "omni", "scenarios", "list", "--limit", "1", "--page", "1", "--json").output)
+    assert [s["name"] for s in page["scenarios"]] == ["second"]
+    assert sim.admin("GET", "requests")["requests"][-1]["query"] == "limit=1&page=1"
+    everything = json.loads(run(sim, "omni", "scenarios", "list", "--json").output)["scenarios"]
+    key = everything[0]["key"]
+    # The push to an invalid registration falls back to SMS; the other is delivered by push.
+    request = tmp_path / "send.json"
+    fallback = {"pushRegistrationId": "invalid-1", "phoneNumber": "41793026727"}
+    destinations = [{"to": fallback}, {"to": {"pushRegistrationId": "R-ok"}}]
+    body = {"scenarioKey": key, "destinations": destinations, "push": {"text": "p"}, "sms": {"text": "s"}}
+    request.write_text(json.dumps(body))
+    sent = run(sim, "omni", "send", "--file", str(request))
+    assert sent.exit_code == 0, sent.output
+    sms = json.loads(run(sim, "omni", "reports", "--channel", "sms", "--json").output)["results"]
+    assert [(r["to"], r["channel"]) for r in sms] == [("41793026727", "SMS")]
+    assert sim.admin("GET", "requests")["requests"][-1]["query"] == "limit=50&channel=SMS"
+    push = json.loads(run(sim, "omni", "reports", "--json").output)["results"]
+    assert [(r["to"], r["channel"]) for r in push] == [("R-ok", "PUSH")]

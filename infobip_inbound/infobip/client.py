@@ -344,8 +344,16 @@ class InfobipClient:
 
     # OMNI
 
-    def list_scenarios(self, *, default: bool | None = None) -> list[Scenario]:
-        params = {} if default is None else {"isDefault": str(default).lower()}
+    def list_scenarios(
+        self, *, default: bool | None = None, limit: int | None = None, page: int | None = None
+    ) -> list[Scenario]:
+        """The account's scenarios. `limit` and `page` are the paging parameters Infobip's published clients
+        send (not in the API facts; page numbering is Infobip's): none given, Infobip's default page."""
+        params: dict[str, str | int] = {} if default is None else {"isDefault": str(default).lower()}
+        if limit is not None:
+            params["limit"] = limit
+        if page is not None:
+            params["page"] = page
         return self._typed(Scenarios, "GET", "/omni/1/scenarios", params=params).scenarios
 
     def create_scenario(self, request: ScenarioRequest) -> Scenario:
@@ -356,10 +364,18 @@ class InfobipClient:
         return self._typed(OmniSendAnswer, "POST", "/omni/1/advanced", json=request.wire(), kind="send")
 
     def omni_reports(
-        self, *, bulk_id: str | None = None, message_id: str | None = None, limit: int = REPORTS_DEFAULT_LIMIT
+        self,
+        *,
+        bulk_id: str | None = None,
+        message_id: str | None = None,
+        limit: int = REPORTS_DEFAULT_LIMIT,
+        channel: str | None = None,
     ) -> OmniReports:
-        """OMNI delivery reports; like push reports, each is handed out once."""
+        """OMNI delivery reports; like push reports, each is handed out once. `channel` (PUSH, SMS, ...) asks
+        for the reports of that channel only: a parameter of Infobip's published clients, not in the API facts."""
         params = _report_params(bulk_id, message_id, limit)
+        if channel:
+            params["channel"] = channel
         return self._typed(OmniReports, "GET", "/omni/1/reports", params=params, kind="read_once")
 
     # Transport

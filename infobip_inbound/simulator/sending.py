@@ -94,17 +94,18 @@ def _public(report: dict[str, Any]) -> dict[str, Any]:
 _OWN_FIELDS = frozenset({"outcome", "seen"})  # the simulator's bookkeeping, not part of Infobip's report
 
 
-def _take_reports(queue: deque[dict[str, Any]], request: Request) -> Response:
-    """Reports matching bulkId/messageId, up to limit; each is handed out once, like Infobip's."""
+def _take_reports(queue: deque[dict[str, Any]], request: Request, filters: tuple[str, ...]) -> Response:
+    """Reports matching the filters (bulkId, messageId, and channel for OMNI), up to limit; each is handed
+    out once, like Infobip's."""
     raw = request.query_params.get("limit")
     if raw is not None and not (raw.isdigit() and int(raw) >= 1):
         return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors={"limit": ["invalid value"]})
     limit = min(int(raw), REPORTS_MAX_LIMIT) if raw is not None else REPORTS_DEFAULT_LIMIT
-    wanted = {name: request.query_params.get(name) for name in ("bulkId", "messageId")}
+    wanted = {name: request.query_params.get(name) for name in filters}
     taken: list[dict[str, Any]] = []
     kept: deque[dict[str, Any]] = deque()
     for report in queue:
-        matches = all(value is None or report[name] == value for name, value in wanted.items())
+        matches = all(value is None or report.get(name) == value for name, value in wanted.items())
         (taken if matches and len(taken) < limit else kept).append(report)
     queue.clear()
     queue.extend(kept)
@@ -177,7 +178,7 @@ class Sending:
         )
 
     async def push_reports(self, request: Request) -> Response:
-        return _take_reports(self._world().push_reports, request)
+        return _take_reports(self._world().push_reports, request, ("bulkId", "messageId"))
 
     async def seen(self, request: Request) -> Response:
         """Admin: users opened these delivered pushes (`{"messageIds": [...]}`), counted as seen in statistics."""
@@ -200,6 +201,16 @@ class Sending:
         wanted = request.query_params.get("isDefault")
         if wanted is not None:
             scenarios = [s for s in scenarios if s["default"] == (wanted.lower() == "true")]
+        # Paging as Infobip's published clients ask for it (limit, page); the numbering is not documented:
+        # here pages count from 0, and without a limit every scenario is one page.
+        paging = {name: request.query_params.get(name) for name in ("limit", "page")}
+        if any(v is not None and not v.isdigit() for v in paging.values()) or paging["limit"] == "0":
+            problems = {n: ["invalid value"] for n, v in paging.items() if v is not None}
+            return infobip_error(400, "BAD_REQUEST", "Bad request", validationErrors=problems)
+        if paging["limit"] is not None:
+            size = int(paging["limit"])
+            start = int(paging["page"] or 0) * size
+            scenarios = scenarios[start : start + size]
         return json_response(200, {"scenarios": scenarios})
 
     async def create_scenario(self, request: Request) -> Response:
@@ -249,7 +260,7 @@ class Sending:
         return json_response(200, {"bulkId": bulk_id, "messages": answers})
 
     async def omni_reports(self, request: Request) -> Response:
-        return _take_reports(self._world().omni_reports, request)
+        return _take_reports(self._world().omni_reports, request, ("bulkId", "messageId", "channel"))
 
 
 # The fields of an advanced OMNI request that are not a channel's block.
