@@ -424,7 +424,12 @@ def run_cases(redis_server: RedisServer, args: argparse.Namespace, only: set[str
                 "INBOUND_POLL_INTERVAL_SECONDS": "0.5",
             }
             report["poller"] = drain.measure(
-                sim_url, url, args.drain_backlog, 1000, lambda: children.append(Process(cli("poller"), poll_env))
+                sim_url,
+                SIM_KEY,
+                url,
+                args.drain_backlog,
+                1000,
+                lambda: children.append(Process(cli("poller"), poll_env)),
             )
     finally:
         for child in children:

@@ -4,6 +4,7 @@ CRASH_AT=after_store     right after the raw answer is stored (before normalizat
 CRASH_AT=after_enqueue   after the responses are queued, before the raw batch is removed
 CRASH_AT=random          a random phase (before pull, after store, after enqueue) of a random pull
 CRASH_SEED picks the random point; CRASH_PULLS_MAX bounds the pull number (default 5).
+CRASH_COMMAND=pull-once  runs `infobip-inbound pull once` instead of the poller service.
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def main() -> None:
     pull_store.PullStore.process = process  # type: ignore[method-assign]
     pull_store.redis.Redis.hdel = hdel  # type: ignore[method-assign]
 
+    if os.environ.get("CRASH_COMMAND") == "pull-once":
+        from infobip_inbound.shell.cli import main as cli
+
+        cli(["pull", "once", "--json"])
+        return
     settings = load_settings()
     configure_logging(settings)
     poller.run_poller(settings, sync_client(settings))

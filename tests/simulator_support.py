@@ -67,6 +67,28 @@ class SimulatorProcess(Role):
         ids: list[str] = self.admin("POST", "messages", body)["message_ids"]
         return ids
 
+    def enable_pull(self, *apps: str, callback_data: str | None = None) -> None:
+        """Set the applications (default: both of this simulator's) up for PULL through Infobip's own endpoints,
+        as `register --pull` does: a configuration and a PULL action. Without one the simulator, like Infobip,
+        keeps nothing to pull."""
+        for app in apps or (APP, OTHER_APP):
+            base = f"/push/1/applications/{app}/configurations"
+            keys = self._api("GET", base)["configurations"]
+            key = keys[0]["key"] if keys else self._api("POST", base)["key"]
+            action = {"type": "PULL", **({"callbackData": callback_data} if callback_data is not None else {})}
+            self._api("POST", f"{base}/{key}/actions", action)
+
+    def _api(self, method: str, path: str, body: Any = None) -> Any:
+        """An Infobip API call, waiting out the throttle (a test may have set a low limit)."""
+        for _ in range(100):
+            response = httpx.request(
+                method, self.base_url + path, json=body, headers={"Authorization": f"App {API_KEY}"}, timeout=10
+            )
+            if response.status_code != 429:
+                return response.raise_for_status().json()
+            threading.Event().wait(0.2)
+        raise AssertionError(f"{method} {path} stayed throttled")
+
     def state(self) -> dict[str, Any]:
         state: dict[str, Any] = self.admin("GET", "state")
         return state

@@ -153,6 +153,7 @@ REDIS_JSON_COMMANDS = {
     "messages list": [],
     "replay": ["--handler", "log", "--all", "--yes"],
     "workers-ready": ["--timeout", "0"],
+    "pull once": [],
 }
 
 

@@ -191,6 +191,7 @@ def test_a_failover_under_load_loses_nothing_acknowledged(
         # Healthy: forwarded and pulled, replicated as they come (and handled: nothing of it is left in the
         # poller's spill file when the replica is cut off).
         forwarder.send(10, "healthy")
+        sim.enable_pull()
         pulled += sim.inject(generate=100)
         wait_until(lambda: len(set(calls(log))) == 200, timeout=60, interval=0.2)
 

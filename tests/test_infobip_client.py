@@ -192,6 +192,7 @@ def test_timeout_on_an_idempotent_call_is_retried_then_reported(sim: SimulatorPr
 
 
 def test_timeout_on_pull_is_not_retried_and_the_batch_is_gone(sim: SimulatorProcess) -> None:
+    sim.enable_pull()
     sim.inject(generate=3)
     sim.faults(slow_seconds=1.0)
     sleep = RecordingSleep()
@@ -206,6 +207,7 @@ def test_timeout_on_pull_is_not_retried_and_the_batch_is_gone(sim: SimulatorProc
 
 
 def test_dropped_connection_on_pull_loses_the_batch_and_is_not_retried(sim: SimulatorProcess) -> None:
+    sim.enable_pull()
     sim.inject(generate=4)
     sim.faults(drop_next=1)
     sleep = RecordingSleep()
@@ -235,6 +237,7 @@ def test_refused_connection_is_retried_then_reported() -> None:
 
 
 def test_pull_hands_each_message_out_once(sim: SimulatorProcess) -> None:
+    sim.enable_pull()
     ids = sim.inject(generate=5)
     with make_client(sim.base_url) as client:
         first = client.pull_reports(2)

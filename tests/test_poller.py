@@ -35,6 +35,7 @@ StartWorker = Callable[..., Role]
 
 @pytest.fixture
 def poller_env(base_env: dict[str, str], sim: SimulatorProcess) -> dict[str, str]:
+    sim.enable_pull()  # like Infobip, the simulator keeps messages for PULL only with a PULL action
     return {
         **base_env,
         "INBOUND_INFOBIP_BASE_URL": sim.base_url,
@@ -62,6 +63,7 @@ def test_drains_20000_pending_within_the_throttle_each_handled_once(
     start_worker: StartWorker,
 ) -> None:
     sim.reset(requests_per_second=10)
+    sim.enable_pull()
     ids = sim.inject(generate=20000)
     start_worker(poller_env)
     start_poller(poller_env)
@@ -161,6 +163,7 @@ def test_a_429_burst_is_ridden_out(
     start_worker: StartWorker,
 ) -> None:
     sim.reset(requests_per_second=2)  # far below the poller's pace: it must back off
+    sim.enable_pull()
     sim.faults(retry_after_seconds=1)
     ids = sim.inject(generate=1500)
     start_worker(poller_env)

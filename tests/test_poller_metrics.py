@@ -25,6 +25,7 @@ def poller_role(tmp_path: Path) -> Iterator[Callable[..., Role]]:
 def test_poller_metrics(
     sim: SimulatorProcess, base_env: dict[str, str], poller_role: Callable[[dict[str, str]], Role]
 ) -> None:
+    sim.enable_pull()
     sim.inject(generate=25)
     port = free_port()
     accounts = [{"name": "good", "api_key": API_KEY}, {"name": "revoked", "api_key": "revoked-key-000"}]

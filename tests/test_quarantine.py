@@ -51,7 +51,8 @@ def test_odd_results_by_forward_and_pull_are_handled_or_quarantined(
     poller = Role(["poller"], env, tmp_path / "poller.log")
     poller.start()
     try:
-        # APP forwards to the receiver; OTHER_APP has no action, so the simulator keeps its responses to pull.
+        # APP forwards to the receiver; OTHER_APP has a PULL action, so the simulator keeps its responses to pull.
+        sim.enable_pull(OTHER_APP)
         per_path = len(ODD_SHAPES)
         forwarded = sim.inject(generate=5, application_code=APP)
         forwarded += sim.inject(odd=per_path, application_code=APP)

@@ -56,6 +56,7 @@ def test_delete_answers_204(sim: SimulatorProcess) -> None:
 
 
 def test_pull_limit_default_and_bad_values(sim: SimulatorProcess) -> None:
+    sim.enable_pull()
     sim.inject(generate=60)
     url = sim.base_url + "/push/1/inbox/reports"
     first = httpx.get(url, headers=AUTH).json()
@@ -119,13 +120,22 @@ def test_every_forward_action_gets_the_message_and_pull_action_keeps_it(sim: Sim
     assert [(r.message_id, r.callback_data) for r in pulled] == [(message_id, "pulled")]
 
 
-def test_messages_of_applications_without_actions_wait_for_pull(sim: SimulatorProcess, sink: Sink) -> None:
+def test_without_a_pull_action_nothing_is_kept_to_pull(sim: SimulatorProcess, sink: Sink) -> None:
     _forward_action(sim, sink.url(), app=APP)
+    sim.inject(generate=2, application_code=OTHER_APP)  # no action at all: gone, as at Infobip
+    sim.inject(generate=1, application_code=APP)  # forwarded only
+    wait_until(lambda: sim.counters()["forwarded"] == 1, timeout=20)
+    counters = sim.counters()
+    assert (counters["pending"], counters["not_kept"]) == (0, 2)
+    with make_client(sim.base_url) as client:
+        assert client.pull_reports(10).envelope().results == []
+    sim.enable_pull(OTHER_APP)
     sim.inject(generate=2, application_code=OTHER_APP)
     assert sim.counters()["pending"] == 2
 
 
 def test_generated_messages_are_valid_varied_envelopes(sim: SimulatorProcess) -> None:
+    sim.enable_pull()
     sim.inject(generate=300)
     with make_client(sim.base_url) as client:
         raw = client.pull_reports(1000).raw
@@ -141,6 +151,7 @@ def test_generated_messages_are_valid_varied_envelopes(sim: SimulatorProcess) ->
 
 
 def test_injected_messages_keep_given_fields(sim: SimulatorProcess) -> None:
+    sim.enable_pull()
     (message_id,) = sim.inject({"text": "STOP now ✋", "keyword": "STOP", "cleanText": "now ✋", "newField": 1})
     with make_client(sim.base_url) as client:
         (result,) = client.pull_reports(5).envelope().results

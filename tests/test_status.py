@@ -102,6 +102,7 @@ def test_status_command_and_page_with_jobs_in_several_states(
         }
         assert forward(receiver, result("wait-0"), result("ok-1")) == {"accepted": 0, "duplicates": 2, "quarantined": 0}
         # PULL: a real poller takes the lease and drains three messages into the default queue.
+        sim.enable_pull()
         sim.inject(generate=3)
         roles(env, "poller")
 

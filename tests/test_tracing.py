@@ -322,6 +322,7 @@ def test_one_trace_per_pull_continued_by_the_handler_call_in_the_worker_process(
     start_poller: Callable[..., Role],
     start_worker: Callable[..., Role],
 ) -> None:
+    sim.enable_pull()
     ids = sim.inject(generate=3)
     env = {
         **base_env,

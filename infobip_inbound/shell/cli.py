@@ -193,6 +193,7 @@ from infobip_inbound.shell import (  # noqa: E402 - their commands attach to `ma
     cli_handlers,
     cli_infobip,
     cli_messages,
+    cli_pull,
     cli_quarantine,
     cli_send,
     cli_status,
@@ -206,6 +207,7 @@ cli_handlers.attach(main)
 cli_status.attach(main)
 cli_campaigns.attach(main)
 cli_messages.attach(main)
+cli_pull.attach(main)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
   it locks (./.inbound-dev/lock): a second `dev` in the same folder says so and exits, so two redis-servers
   never append to one AOF.
 - Infobip: the account in INBOUND_INFOBIP_BASE_URL / INBOUND_INFOBIP_API_KEY, else the simulator, on
-  which the local receiver is registered for HTTP_FORWARD (first application) and PULL (second), while
-  it generates responses for every application; the poller pulls what is not forwarded.
+  which the local receiver is registered for HTTP_FORWARD (first application) and PULL (the others: like
+  Infobip, the simulator keeps nothing for an application without a PULL action), while it generates
+  responses for every application; the poller pulls what is not forwarded.
 - The receiver, a worker and the poller, as child processes; the receiver listens on 127.0.0.1 only.
   Without configured credentials it accepts the path token `local-dev-token`.
 - With the simulator, the loop closes: on start a small campaign goes out to simulated devices of both
@@ -180,8 +181,9 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
         local = f"http://127.0.0.1:{settings.port}"
         _wait_http(f"{local}/health/ready", receiver, "the receiver")
         if use_simulator:
-            forward_app, pull_app, _ = SIMULATOR_APPS
-            for args in (["--app", forward_app], ["--app", pull_app, "--pull"]):
+            # Every application is set up, as at Infobip: without an action the simulator keeps nothing.
+            forward_app, *pull_apps = SIMULATOR_APPS
+            for args in (["--app", forward_app], *(["--app", app, "--pull"] for app in pull_apps)):
                 subprocess.run(
                     [sys.executable, "-m", "infobip_inbound.shell.cli", "register", "--public-url", local, *args],
                     env=env,

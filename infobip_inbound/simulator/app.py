@@ -77,11 +77,16 @@ class Simulator:
         pulls = [a for a in actions if a["type"] == "PULL"]
         for action in forwards:
             self.forwarder.deliver(result, action)
-        if pulls or not forwards:
-            message = dict(result)
-            if pulls and pulls[0].get("callbackData") is not None:
-                message["callbackData"] = pulls[0]["callbackData"]
-            world.inbox.append(message)
+        if not pulls:
+            # As at Infobip: without a PULL action nothing is kept to be pulled (a setup without one receives
+            # nothing in production, so it receives nothing here either).
+            if not forwards:
+                world.counters.not_kept += 1
+            return
+        message = dict(result)
+        if pulls[0].get("callbackData") is not None:
+            message["callbackData"] = pulls[0]["callbackData"]
+        world.inbox.append(message)
 
     async def _generate(self) -> None:
         owed = 0.0

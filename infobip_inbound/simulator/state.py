@@ -72,6 +72,7 @@ class Counters:
     injected_errors: int = 0
     dropped: int = 0
     unauthorized: int = 0
+    not_kept: int = 0  # responses of an application with neither a forward nor a PULL action: gone, as at Infobip
     pushes_sent: int = 0  # push messages accepted
     omni_sent: int = 0  # OMNI messages accepted (one per destination)
     responding_devices: int = 0  # devices that chose to respond (their response may still be on its way)

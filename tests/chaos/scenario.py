@@ -100,6 +100,7 @@ class Chaos:
         self.env["INBOUND_REDIS_URL"] = self.redis.url
         with redis.Redis.from_url(self.redis.url, decode_responses=True) as client:
             self.appendfsync = client.config_get("appendfsync")["appendfsync"]
+        self.sim.enable_pull()
         self.pull_ids = self.sim.inject(generate=self.total - len(self.forward_ids))
         self._start("receiver", ReceiverProcess(self.env, self.workdir / "receiver.log"))
         for n in range(self.workers):
