@@ -149,8 +149,11 @@ def test_a_pulled_batch_the_replica_did_not_take_stays_spilled(
 
 
 def test_the_acknowledgement_must_end_before_the_socket_timeout() -> None:
+    url = "redis://127.0.0.1:6379/0"
     with pytest.raises(ConfigError, match="INBOUND_REDIS_SOCKET_TIMEOUT"):
-        load_settings(redis_url="redis://127.0.0.1:6379/0", redis_socket_timeout=1, redis_ack_timeout_ms=1000)
+        load_settings(redis_url=url, redis_socket_timeout=1, redis_ack_replicas=1, redis_ack_timeout_ms=1000)
+    # Without an acknowledgement its timeout is not used, and a short socket timeout stays valid.
+    assert load_settings(redis_url=url, redis_socket_timeout=0.5).redis_ack_timeout_ms == 1000
 
 
 def test_the_receiver_answers_200_only_once_the_replica_holds_the_messages(

@@ -453,7 +453,7 @@ POLLER_ON = "poller.enabled=true,secrets.infobipApiKey=k,config.infobip.baseUrl=
         (f"{POLLER_ON},poller.spillDir=spill", "does not match pattern"),
         (f"{POLLER_ON},poller.limit=1001", "maximum"),
         (f"{POLLER_ON},poller.requestsPerSecond=11", "maximum"),
-        ("redis.ackTimeoutMs=5000", "redis.ackTimeoutMs must be below config.redisSocketTimeout"),
+        ("redis.replicas=1,redis.ackTimeoutMs=5000", "redis.ackTimeoutMs must be below config.redisSocketTimeout"),
         ("redis.ackReplicas=-1", "minimum"),
     ],
 )

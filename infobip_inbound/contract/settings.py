@@ -297,7 +297,7 @@ class Settings(BaseSettings):
     @classmethod
     def _ack_within_socket_timeout(cls, value: int, info: ValidationInfo) -> int:
         socket_timeout = info.data.get("redis_socket_timeout")
-        if socket_timeout is not None and value >= socket_timeout * 1000:
+        if info.data.get("redis_ack_replicas") and socket_timeout is not None and value >= socket_timeout * 1000:
             # The wait must end with an answer, not with the connection's read timing out under it.
             raise ValueError("must be below INBOUND_REDIS_SOCKET_TIMEOUT (in ms)")
         return value
