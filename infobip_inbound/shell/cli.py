@@ -8,30 +8,24 @@ from typing import Any
 import click
 import orjson
 
-from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+from infobip_inbound.contract.settings import Settings
+from infobip_inbound.shell import loaded
+from infobip_inbound.shell.loaded import Loaded
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="infobip-inbound")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging, including the rq and httpx libraries.")
-def main(verbose: bool) -> None:
+@click.pass_context
+def main(context: click.Context, verbose: bool) -> None:
     """Receive Infobip Mobile Push user responses, queue them on Redis, hand them to handlers."""
     from infobip_inbound.runtime.logs import configure_cli_logging
 
-    # The roles (serve, worker, poller) configure logging again from their settings; this covers the short
-    # commands. Loading settings here also warns, once, about INBOUND_ variables no setting reads.
-    try:
-        settings: Settings | None = load_settings()
-    except ConfigError:
-        settings = None  # the command reports it
-    configure_cli_logging(settings, verbose)
+    # Loaded once, here, for every command (shell.loaded); an invalid configuration is reported by the command
+    # that needs settings. Loading also warns, once, about INBOUND_ variables no setting reads. The roles
+    # (serve, worker, poller) configure logging again from their settings; this covers the short commands.
+    context.obj = Loaded.load()
+    configure_cli_logging(context.obj.settings, verbose)
 
 
 @main.command()
@@ -50,7 +44,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     from infobip_inbound.runtime.logs import configure_logging
     from infobip_inbound.runtime.process import settle_heap
 
-    settings = _settings(host=host, port=port)
+    settings = loaded.settings(host=host, port=port)
     configure_logging(settings)
     try:
         app = create_app(settings)
@@ -99,11 +93,11 @@ def worker(burst: bool, processes: int, queues: tuple[str, ...]) -> None:
     import redis
 
     from infobip_inbound.runtime.logs import configure_logging
-    from infobip_inbound.shell.bulk import one_line
+    from infobip_inbound.shell.loaded import one_line
     from infobip_inbound.workers.registry import HandlerNotFound
     from infobip_inbound.workers.worker import run_worker
 
-    settings = _settings(worker_queues=list(queues) or None)
+    settings = loaded.settings(worker_queues=list(queues) or None)
     configure_logging(settings)
     try:
         run_worker(settings, burst=burst, processes=processes)
@@ -125,9 +119,9 @@ def workers_ready(timeout: float, as_json: bool) -> None:
 
     from infobip_inbound.contract.model import SCHEMA_VERSION
     from infobip_inbound.contract.store.readers import Readers
-    from infobip_inbound.shell.bulk import connection, one_line
+    from infobip_inbound.shell.loaded import one_line
 
-    readers = Readers(connection(_settings()))
+    readers = Readers(loaded.connection())
     deadline = time.monotonic() + timeout
     problem = ""
     while True:
@@ -160,7 +154,7 @@ def poller() -> None:
     from infobip_inbound.runtime.logs import configure_logging
     from infobip_inbound.runtime.redis_client import sync_client
 
-    settings = _settings()
+    settings = loaded.settings()
     configure_logging(settings)
     try:
         run_poller(settings, sync_client(settings))

@@ -13,11 +13,11 @@ from typing import Any
 import click
 import redis
 
-from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
+from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import campaigns, scripts
 from infobip_inbound.contract.store.campaigns import Campaign
 from infobip_inbound.infobip.client import InfobipClient, InfobipError, InfobipNotConfigured, InfobipTransportError
-from infobip_inbound.runtime.redis_client import sync_client
+from infobip_inbound.shell import loaded
 from infobip_inbound.shell.cli_infobip import json_option, print_json, print_table
 from infobip_inbound.shell.terminal import say
 
@@ -104,14 +104,6 @@ def _keywords(figures: dict[str, Any], limit: int = 3) -> str:
     return ", ".join(shown) or "-"
 
 
-def _connect() -> tuple[Settings, redis.Redis]:
-    try:
-        settings = load_settings()
-        return settings, sync_client(settings)
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-
-
 statistics_option = click.option(
     "--no-statistics", "no_statistics", is_flag=True, help="Counts only: do not ask Infobip for the bulks' figures."
 )
@@ -128,7 +120,7 @@ def campaigns_group() -> None:
 @json_option
 def campaigns_list(limit: int, no_statistics: bool, as_json: bool) -> None:
     """The bulks answered most recently, then the unprompted responses per application."""
-    settings, connection = _connect()
+    settings, connection = loaded.settings(), loaded.connection()
     statistics = Statistics(connection, settings, enabled=not no_statistics)
     try:
         bulks = [_figures(c, statistics) for c in campaigns.recent(connection, limit, kind="bulk")]
@@ -181,7 +173,7 @@ def campaigns_list(limit: int, no_statistics: bool, as_json: bool) -> None:
 @json_option
 def campaigns_show(bulk_id: str, no_statistics: bool, as_json: bool) -> None:
     """One bulk: its responses, keywords, timing and response rates."""
-    settings, connection = _connect()
+    settings, connection = loaded.settings(), loaded.connection()
     statistics = Statistics(connection, settings, enabled=not no_statistics)
     try:
         campaign = campaigns.bulk(connection, bulk_id)

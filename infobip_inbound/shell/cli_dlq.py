@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -12,25 +12,20 @@ import orjson
 import redis
 
 from infobip_inbound.contract.store import dead_letter
-from infobip_inbound.shell import bulk
-from infobip_inbound.shell.bulk import parse_age
+from infobip_inbound.shell import loaded, store_commands
+from infobip_inbound.shell.store_commands import parse_age
 from infobip_inbound.shell.terminal import say
 
 __all__ = ["attach", "dlq", "parse_age"]
 
 
-def _filters(command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(
-        [
-            click.option("--handler", help="Only entries of this handler."),
-            click.option("--application", help="Only entries of this application code."),
-            click.option("--older-than", "older_than", help="Only entries that failed longer ago (e.g. 2h)."),
-            click.option("--newer-than", "newer_than", help="Only entries that failed more recently (e.g. 15m)."),
-            click.option("--limit", type=click.IntRange(min=1), help="At most this many entries."),
-        ]
-    ):
-        command = option(command)
-    return command
+_filters = store_commands.options(
+    click.option("--handler", help="Only entries of this handler."),
+    store_commands.application,
+    store_commands.older_than("entries that failed"),
+    store_commands.newer_than("entries that failed"),
+    store_commands.limit,
+)
 
 
 def _select(
@@ -50,7 +45,7 @@ def _select(
         newer_than=parse_age(newer_than),
         limit=limit,
         before=before,
-        chunk=bulk.CHUNK,
+        chunk=store_commands.CHUNK,
     )
 
 
@@ -89,10 +84,10 @@ def dlq() -> None:
 @dlq.command("list")
 @_filters
 @click.option("--json", "as_json", is_flag=True, help="One JSON document per line (without tracebacks).")
-@bulk.store_command
+@store_commands.store_command
 def list_(as_json: bool, **filters: Any) -> None:
     """List entries, oldest first."""
-    connection = bulk.connection(bulk.settings())
+    connection = loaded.connection()
     listed = 0
     for entry in _select(connection, **filters):
         if as_json:
@@ -106,10 +101,10 @@ def list_(as_json: bool, **filters: Any) -> None:
 
 @dlq.command()
 @click.argument("entry_id")
-@bulk.store_command
+@store_commands.store_command
 def show(entry_id: str) -> None:
     """Show one entry: the pair, the error, the traceback and the response."""
-    entry = dead_letter.get(bulk.connection(bulk.settings()), entry_id)
+    entry = dead_letter.get(loaded.connection(), entry_id)
     if entry is None:
         raise click.ClickException(f"no dead-letter entry {entry_id}")
     document = {**dataclasses.asdict(entry), "response": orjson.loads(entry.response)}
@@ -120,11 +115,11 @@ def show(entry_id: str) -> None:
 
 @dlq.command()
 @click.argument("entry_ids", nargs=-1)
-@click.option("--all", "select_all", is_flag=True, help="Every entry the filters select (all if none).")
+@store_commands.select_all
 @_filters
 @click.option("--dry-run", is_flag=True, help="Print what would be retried; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary document; no progress.")
-@bulk.store_command
+@store_commands.store_command
 def retry(entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, as_json: bool, **filters: Any) -> None:
     """Run the handler of each selected entry again, for that message only (a fresh set of tries).
 
@@ -133,8 +128,8 @@ def retry(entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, as_json: 
     Only pairs that failed before the command started are taken."""
     from infobip_inbound.workers.failed_pairs import redrive
 
-    settings = bulk.settings()
-    connection = bulk.connection(settings)
+    settings = loaded.settings()
+    connection = loaded.connection()
     entries = _pick(connection, entry_ids, select_all, filters)
     if dry_run:
         selected = retried = 0
@@ -142,32 +137,38 @@ def retry(entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, as_json: 
             if not as_json:
                 say("would retry " + _line(entry))
     else:
-        progress = bulk.Progress("retried", enabled=not as_json)
+        progress = store_commands.Progress("retried", enabled=not as_json)
         try:
-            retried = selected = redrive(connection, settings, entries, chunk=bulk.CHUNK, progress=progress.add)
+            retried = selected = redrive(
+                connection, settings, entries, chunk=store_commands.CHUNK, progress=progress.add
+            )
         finally:
             progress.close()
     if as_json:
-        bulk.print_json({"command": "dlq retry", "dry_run": dry_run, "selected": selected, "retried": retried})
+        store_commands.print_json(
+            {"command": "dlq retry", "dry_run": dry_run, "selected": selected, "retried": retried}
+        )
     else:
         click.echo(f"{'would retry' if dry_run else 'retried'} {selected}")
 
 
 @dlq.command()
 @click.argument("entry_ids", nargs=-1)
-@click.option("--all", "select_all", is_flag=True, help="Every entry the filters select (all if none).")
+@store_commands.select_all
 @_filters
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; change nothing.")
-@click.option("--yes", is_flag=True, help="Needed when more than one entry is selected.")
+@store_commands.yes
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary document; no progress.")
-@bulk.store_command
+@store_commands.store_command
 def purge(
     entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, yes: bool, as_json: bool, **filters: Any
 ) -> None:
     """Remove the selected entries for good, 500 per transaction."""
-    connection = bulk.connection(bulk.settings())
+    connection = loaded.connection()
     entries = _pick(connection, entry_ids, select_all, filters)
-    bulk.purge("dlq purge", connection, entries, dead_letter.remove, _line, dry_run=dry_run, yes=yes, as_json=as_json)
+    store_commands.purge(
+        "dlq purge", connection, entries, dead_letter.remove, _line, dry_run=dry_run, yes=yes, as_json=as_json
+    )
 
 
 def attach(main: click.Group) -> None:

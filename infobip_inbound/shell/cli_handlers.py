@@ -6,23 +6,12 @@ import time
 
 import click
 import orjson
-import redis
 
 from infobip_inbound.contract.routing import Router
-from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
 from infobip_inbound.contract.store import handler_state
 from infobip_inbound.contract.store.handler_state import Breaker
-from infobip_inbound.shell.bulk import store_command
-
-
-def _open() -> tuple[Settings, redis.Redis]:
-    from infobip_inbound.runtime.redis_client import sync_client
-
-    try:
-        settings = load_settings()
-        return settings, sync_client(settings)
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+from infobip_inbound.shell import loaded
+from infobip_inbound.shell.store_commands import store_command
 
 
 @click.group()
@@ -35,7 +24,7 @@ def handlers() -> None:
 @store_command
 def list_handlers(as_json: bool) -> None:
     """Each routed handler (and any other with a state): running, paused, or its breaker open."""
-    settings, connection = _open()
+    settings, connection = loaded.settings(), loaded.connection()
     states = handler_state.read(connection, Router.from_settings(settings).handler_names)
     if as_json:
         click.echo(orjson.dumps([state.as_dict() for state in states]).decode())
@@ -56,7 +45,7 @@ _JSON = click.option("--json", "as_json", is_flag=True, help='One JSON object: {
 @store_command
 def pause(name: str, as_json: bool) -> None:
     """Hold NAME's pairs (they wait, spending no tries) until `resume`."""
-    settings, connection = _open()
+    settings, connection = loaded.settings(), loaded.connection()
     if name not in Router.from_settings(settings).handler_names:
         click.echo(f"note: {name!r} is not routed by this configuration", err=True)
     changed = handler_state.pause(connection, name)
@@ -69,7 +58,7 @@ def pause(name: str, as_json: bool) -> None:
 @store_command
 def resume(name: str, as_json: bool) -> None:
     """Let NAME's pairs run again; held pairs run at their next look (hold_seconds)."""
-    _, connection = _open()
+    connection = loaded.connection()
     changed = handler_state.resume(connection, name)
     _changed(name, "running", changed, as_json, f"{name}: resumed" if changed else f"{name}: was not paused")
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 import orjson
 
-from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
+from infobip_inbound.contract.settings import Settings
 from infobip_inbound.infobip.client import (
     Action,
     InfobipClient,
@@ -19,15 +19,9 @@ from infobip_inbound.infobip.client import (
     InfobipTransportError,
 )
 from infobip_inbound.infobip.forward_url import forward_url_for, redact_forward_url
+from infobip_inbound.shell import loaded
 from infobip_inbound.shell.registration import Plan, apply, plan_register, plan_unregister
 from infobip_inbound.shell.terminal import table
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def explain(exc: InfobipError) -> str:
@@ -141,7 +135,7 @@ def configurations() -> None:
 @json_option
 def configurations_list(app: str | None, as_json: bool) -> None:
     """List the configuration keys of the application."""
-    settings = _settings()
+    settings = loaded.settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
         keys = client.list_configurations(code)
@@ -157,7 +151,7 @@ def configurations_list(app: str | None, as_json: bool) -> None:
 @click.argument("key", required=False)
 def configurations_get(app: str | None, as_json: bool, key: str | None) -> None:
     """Show configuration KEY (default: the application's one) and how many actions it holds."""
-    settings = _settings()
+    settings = loaded.settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
         key = client.get_configuration(code, key) if key else only_configuration(client, code)
@@ -173,7 +167,7 @@ def configurations_get(app: str | None, as_json: bool, key: str | None) -> None:
 @json_option
 def configurations_create(app: str | None, as_json: bool) -> None:
     """Create the application's configuration and print its key."""
-    settings = _settings()
+    settings = loaded.settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
         key = client.create_configuration(code)
@@ -189,7 +183,7 @@ def configurations_create(app: str | None, as_json: bool) -> None:
 @click.argument("key")
 def configurations_delete(app: str | None, as_json: bool, key: str) -> None:
     """Delete configuration KEY and, with it, its actions."""
-    settings = _settings()
+    settings = loaded.settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
         client.delete_configuration(code, key)
@@ -211,7 +205,7 @@ def actions() -> None:
 @click.option("--show-secrets", is_flag=True, help="Show credentials embedded in forward URLs.")
 def actions_list(app: str | None, configuration: str | None, as_json: bool, show_secrets: bool) -> None:
     """List the actions of a configuration."""
-    settings = _settings()
+    settings = loaded.settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
         key = configuration or only_configuration(client, code)
@@ -248,7 +242,7 @@ def actions_create(
     """Create an HTTP_FORWARD or PULL action in a configuration."""
     if kind == "HTTP_FORWARD" and not forward_url:
         raise click.UsageError("--forward-url is required for HTTP_FORWARD")
-    settings = _settings()
+    settings = loaded.settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
         key = configuration or only_configuration(client, code)
@@ -268,7 +262,7 @@ def actions_create(
 @click.argument("key")
 def actions_delete(app: str | None, configuration: str | None, as_json: bool, key: str) -> None:
     """Delete action KEY."""
-    settings = _settings()
+    settings = loaded.settings()
     code = application_code(settings, app)
     with infobip_client(settings) as client:
         configuration_key = configuration or only_configuration(client, code)
@@ -382,7 +376,7 @@ def register(
 ) -> None:
     """Make Infobip deliver this application's user responses to us: exactly one HTTP_FORWARD action to our
     forward endpoint with the current credentials (or one PULL action); stale ones are removed. Idempotent."""
-    settings = _settings()
+    settings = loaded.settings()
     code = application_code(settings, app)
     forward_url = None
     if not pull:
@@ -403,7 +397,7 @@ def register(
 @json_result_option
 def unregister(public_url: str, app: str | None, callback_data: str | None, dry_run: bool, as_json: bool) -> None:
     """Remove our actions (forwards to our endpoint, our PULL action), and the configuration if left empty."""
-    settings = _settings()
+    settings = loaded.settings()
     code = application_code(settings, app)
     _run_plan(settings, lambda client: plan_unregister(client, code, public_url, callback_data), dry_run, as_json)
 

@@ -4,7 +4,7 @@ happened to it, and run handlers over archived messages again (infobip_inbound.c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,38 +13,36 @@ import redis
 
 from infobip_inbound.contract.store import archive
 from infobip_inbound.contract.store.archive import Filters, Journey
-from infobip_inbound.shell import bulk
+from infobip_inbound.shell import loaded, store_commands
 from infobip_inbound.shell.terminal import say
 
 _FILTER_NAMES = ("newer_than", "older_than", "application", "keyword", "bulk_id", "source", "outcome", "outcome_of")
 
 
-def _filters(command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(
-        [
-            click.option("--newer-than", "newer_than", help="Accepted more recently than this (e.g. 15m, 2h, 7d)."),
-            click.option("--older-than", "older_than", help="Accepted longer ago than this."),
-            click.option("--application", help="Only this application code."),
-            click.option("--keyword", help="Only this keyword (any case)."),
-            click.option("--bulk-id", "bulk_id", help="Only responses to this bulk (campaign)."),
-            click.option("--source", type=click.Choice(["forward", "pull"]), help="Only what came this way."),
-            click.option(
-                "--outcome",
-                type=click.Choice(archive.SELECTABLE),
-                help="Only messages with a handler whose last outcome is this (pending: none yet; quarantined).",
-            ),
-            click.option("--outcome-of", "outcome_of", metavar="HANDLER", help="The handler --outcome is about."),
-        ]
-    ):
-        command = option(command)
-    return command
+_filters = store_commands.options(
+    store_commands.newer_than("messages accepted"),
+    store_commands.older_than("messages accepted"),
+    store_commands.application,
+    click.option("--keyword", help="Only this keyword (any case)."),
+    click.option("--bulk-id", "bulk_id", help="Only responses to this bulk (campaign)."),
+    store_commands.source,
+    click.option(
+        "--outcome",
+        type=click.Choice(archive.SELECTABLE),
+        help="Only messages with a handler whose last outcome is this (pending: none yet; quarantined).",
+    ),
+    click.option("--outcome-of", "outcome_of", metavar="HANDLER", help="The handler --outcome is about."),
+)
 
 
 def _selection(values: dict[str, Any]) -> Filters:
     if values.get("outcome_of") and not values.get("outcome"):
         raise click.UsageError("--outcome-of names the handler of --outcome: give --outcome too")
     now = time.time()
-    newer, older = bulk.parse_age(values.get("newer_than")), bulk.parse_age(values.get("older_than"))
+    newer, older = (
+        store_commands.parse_age(values.get("newer_than")),
+        store_commands.parse_age(values.get("older_than")),
+    )
     return Filters(
         since=now - newer if newer is not None else None,
         until=now - older if older is not None else None,
@@ -110,14 +108,14 @@ def messages() -> None:
 @messages.command()
 @click.argument("message_id")
 @click.option("--json", "as_json", is_flag=True, help="The journey as one JSON document.")
-@bulk.store_command
+@store_commands.store_command
 def show(message_id: str, as_json: bool) -> None:
     """One message's journey: the response, then accepted, quarantined and each handler's tries in order."""
-    journey = archive.load(bulk.connection(bulk.settings()), message_id)
+    journey = archive.load(loaded.connection(), message_id)
     if journey is None:
         raise click.ClickException(f"message {message_id} is not in the archive")
     if as_json:
-        bulk.print_json(journey.to_dict())
+        store_commands.print_json(journey.to_dict())
         return
     for line in _story(journey):
         say(line)
@@ -127,13 +125,13 @@ def show(message_id: str, as_json: bool) -> None:
 @_filters
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: the journeys and how many.")
-@bulk.store_command
+@store_commands.store_command
 def list_(limit: int, as_json: bool, **values: Any) -> None:
     """List archived messages, newest first."""
-    connection = bulk.connection(bulk.settings())
-    selected = archive.select(connection, _selection(values), limit=limit, chunk=bulk.CHUNK)
+    connection = loaded.connection()
+    selected = archive.select(connection, _selection(values), limit=limit, chunk=store_commands.CHUNK)
     total = int(archive.figures(connection)["messages"] or 0)  # Redis is asked before anything is printed
-    bulk.list_items(
+    store_commands.list_items(
         selected,
         as_json,
         field="messages",
@@ -152,9 +150,9 @@ def list_(limit: int, as_json: bool, **values: Any) -> None:
 @click.option("--replay-id", help="Name the replay (default: derived from its handlers and selection).")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Queue at most this many messages/s.")
 @click.option("--dry-run", is_flag=True, help="Count what would be queued; change nothing.")
-@click.option("--yes", is_flag=True, help="Needed when more than one message is selected.")
+@store_commands.yes
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary document; no progress.")
-@bulk.store_command
+@store_commands.store_command
 def replay(
     handlers: tuple[str, ...],
     message_ids: tuple[str, ...],
@@ -174,7 +172,7 @@ def replay(
     from infobip_inbound.workers.replay import Replayer
     from infobip_inbound.workers.replay import replay_id as derived_id
 
-    settings = bulk.settings()
+    settings = loaded.settings()
     known = Router.from_settings(settings).handler_names
     unknown = sorted(set(handlers) - known)
     if unknown:
@@ -187,19 +185,21 @@ def replay(
         raise click.UsageError("give --message-id, or --all and/or filters, not both")
     if not message_ids and not given and not select_all:
         raise click.UsageError("select messages: --message-id, filters, or --all")
-    connection = bulk.connection(settings)
+    connection = loaded.connection()
     journeys = _pick(connection, message_ids, values)
     if not dry_run:
-        journeys = bulk.confirmed(journeys, yes, "replay")
+        journeys = store_commands.confirmed(journeys, yes, "replay")
     name = replay_id or derived_id(handlers, {"message_ids": sorted(message_ids), **given})
-    replayer = Replayer(connection, settings, handlers, name, rate=rate, chunk=bulk.CHUNK)
-    progress = bulk.Progress("replayed", enabled=not as_json)
+    replayer = Replayer(connection, settings, handlers, name, rate=rate, chunk=store_commands.CHUNK)
+    progress = store_commands.Progress("replayed", enabled=not as_json)
     try:
         outcome = replayer.run(journeys, dry_run=dry_run, progress=progress.add)
     finally:
         progress.close()
     if as_json:
-        bulk.print_json({"command": "replay", "dry_run": dry_run, "handlers": list(handlers), **outcome.to_dict()})
+        store_commands.print_json(
+            {"command": "replay", "dry_run": dry_run, "handlers": list(handlers), **outcome.to_dict()}
+        )
         return
     verb = "would queue" if dry_run else "queued"
     say(
@@ -216,7 +216,7 @@ def replay(
 
 def _pick(connection: redis.Redis, message_ids: tuple[str, ...], values: dict[str, Any]) -> Iterator[Journey]:
     if not message_ids:
-        yield from archive.select(connection, _selection(values), chunk=bulk.CHUNK)
+        yield from archive.select(connection, _selection(values), chunk=store_commands.CHUNK)
         return
     for message_id in message_ids:
         journey = archive.load(connection, message_id)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import click
 import redis
 
-from infobip_inbound.contract.settings import ConfigError, load_settings
 from infobip_inbound.infobip.client import InfobipError, InfobipTransportError
+from infobip_inbound.shell import loaded
 from infobip_inbound.shell.cli_infobip import explain, print_json
 
 
@@ -31,13 +31,8 @@ def pull_once_command(account: str | None, limit: int | None, as_json: bool) -> 
     dedup as forwards, unreadable results go to the quarantine. Infobip hands each message out once."""
     from infobip_inbound.receiver.poller import PollerNotConfigured
     from infobip_inbound.receiver.pull_once import UnknownAccount, pull_once
-    from infobip_inbound.runtime.redis_client import sync_client
 
-    try:
-        settings = load_settings()
-        connection = sync_client(settings)
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    settings, connection = loaded.settings(), loaded.connection()
     try:
         run = pull_once(settings, connection, account, limit)
     except UnknownAccount as exc:

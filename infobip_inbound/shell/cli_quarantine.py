@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,22 +15,16 @@ import redis
 
 from infobip_inbound.contract.store import quarantine as store
 from infobip_inbound.contract.store.quarantine import QuarantineEntry
-from infobip_inbound.shell import bulk
+from infobip_inbound.shell import loaded, store_commands
 from infobip_inbound.shell.terminal import say
 
-
-def _filters(command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(
-        [
-            click.option("--source", type=click.Choice(["forward", "pull"]), help="Only entries from this path."),
-            click.option("--reason", help="Only entries whose reason contains this text (any case)."),
-            click.option("--older-than", "older_than", help="Only entries set aside longer ago (e.g. 2h)."),
-            click.option("--newer-than", "newer_than", help="Only entries set aside more recently (e.g. 15m)."),
-            click.option("--limit", type=click.IntRange(min=1), help="At most this many entries."),
-        ]
-    ):
-        command = option(command)
-    return command
+_filters = store_commands.options(
+    store_commands.source,
+    click.option("--reason", help="Only entries whose reason contains this text (any case)."),
+    store_commands.older_than("entries set aside"),
+    store_commands.newer_than("entries set aside"),
+    store_commands.limit,
+)
 
 
 def _select(
@@ -45,10 +39,10 @@ def _select(
         connection,
         source=source,
         reason=reason,
-        older_than=bulk.parse_age(older_than),
-        newer_than=bulk.parse_age(newer_than),
+        older_than=store_commands.parse_age(older_than),
+        newer_than=store_commands.parse_age(newer_than),
         limit=limit,
-        chunk=bulk.CHUNK,
+        chunk=store_commands.CHUNK,
     )
 
 
@@ -95,12 +89,12 @@ def quarantine() -> None:
 @quarantine.command("list")
 @_filters
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: the entries, how many, and the total.")
-@bulk.store_command
+@store_commands.store_command
 def list_(as_json: bool, **filters: Any) -> None:
     """List entries, oldest first."""
-    connection = bulk.connection(bulk.settings())
+    connection = loaded.connection()
     total = store.count(connection)
-    bulk.list_items(
+    store_commands.list_items(
         _select(connection, **filters),
         as_json,
         field="entries",
@@ -114,14 +108,14 @@ def list_(as_json: bool, **filters: Any) -> None:
 @quarantine.command()
 @click.argument("entry_id")
 @click.option("--json", "as_json", is_flag=True, help="The entry as one JSON document.")
-@bulk.store_command
+@store_commands.store_command
 def show(entry_id: str, as_json: bool) -> None:
     """Show one entry: why, whence, and what was sent (pretty-printed when it is JSON)."""
-    entry = store.get(bulk.connection(bulk.settings()), entry_id)
+    entry = store.get(loaded.connection(), entry_id)
     if entry is None:
         raise click.ClickException(f"no quarantine entry {entry_id}")
     if as_json:
-        bulk.print_json(dataclasses.asdict(entry))
+        store_commands.print_json(dataclasses.asdict(entry))
         return
     at = datetime.fromtimestamp(entry.at, UTC).isoformat(timespec="seconds")
     fields = {
@@ -145,12 +139,12 @@ def show(entry_id: str, as_json: bool) -> None:
 
 @quarantine.command()
 @click.argument("entry_ids", nargs=-1)
-@click.option("--all", "select_all", is_flag=True, help="Every entry the filters select (all if none).")
+@store_commands.select_all
 @_filters
 @click.option("--dry-run", is_flag=True, help="Print what each entry would come to; change nothing.")
-@click.option("--yes", is_flag=True, help="Needed when more than one entry is selected.")
+@store_commands.yes
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary document; no progress.")
-@bulk.store_command
+@store_commands.store_command
 def reprocess(
     entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, yes: bool, as_json: bool, **filters: Any
 ) -> None:
@@ -165,13 +159,13 @@ def reprocess(
     from infobip_inbound.receiver.reprocess import Totals
     from infobip_inbound.receiver.reprocess import reprocess as run
 
-    settings = bulk.settings()
-    connection = bulk.connection(settings)
+    settings = loaded.settings()
+    connection = loaded.connection()
     entries = _pick(connection, entry_ids, select_all, filters)
     if not dry_run:
-        entries = bulk.confirmed(entries, yes, "reprocess")
+        entries = store_commands.confirmed(entries, yes, "reprocess")
     totals = Totals()
-    progress = bulk.Progress("reprocessed", enabled=not as_json and not dry_run)
+    progress = store_commands.Progress("reprocessed", enabled=not as_json and not dry_run)
     try:
         chunks = run(connection, InboxWriter(settings), Router.from_settings(settings), entries, dry_run=dry_run)
         for chunk in chunks:
@@ -189,7 +183,7 @@ def reprocess(
     finally:
         progress.close()
     if as_json:
-        bulk.print_json({"command": "quarantine reprocess", "dry_run": dry_run, **dataclasses.asdict(totals)})
+        store_commands.print_json({"command": "quarantine reprocess", "dry_run": dry_run, **dataclasses.asdict(totals)})
     elif dry_run:
         click.echo(
             f"would reprocess {totals.selected}: {totals.passed} would pass ({totals.responses} responses to queue, "
@@ -205,19 +199,21 @@ def reprocess(
 
 @quarantine.command()
 @click.argument("entry_ids", nargs=-1)
-@click.option("--all", "select_all", is_flag=True, help="Every entry the filters select (all if none).")
+@store_commands.select_all
 @_filters
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; change nothing.")
-@click.option("--yes", is_flag=True, help="Needed when more than one entry is selected.")
+@store_commands.yes
 @click.option("--json", "as_json", is_flag=True, help="One JSON summary document; no progress.")
-@bulk.store_command
+@store_commands.store_command
 def purge(
     entry_ids: tuple[str, ...], select_all: bool, dry_run: bool, yes: bool, as_json: bool, **filters: Any
 ) -> None:
     """Remove the selected entries for good, 500 per transaction."""
-    connection = bulk.connection(bulk.settings())
+    connection = loaded.connection()
     entries = _pick(connection, entry_ids, select_all, filters)
-    bulk.purge("quarantine purge", connection, entries, store.remove, _line, dry_run=dry_run, yes=yes, as_json=as_json)
+    store_commands.purge(
+        "quarantine purge", connection, entries, store.remove, _line, dry_run=dry_run, yes=yes, as_json=as_json
+    )
 
 
 def attach(main: click.Group) -> None:

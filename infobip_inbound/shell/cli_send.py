@@ -30,8 +30,8 @@ from infobip_inbound.infobip.push import (
 )
 from infobip_inbound.infobip.wire import Status, field_errors
 from infobip_inbound.runtime.redis_client import sync_client
+from infobip_inbound.shell import loaded
 from infobip_inbound.shell.cli_infobip import (
-    _settings,
     app_option,
     application_code,
     infobip_client,
@@ -145,7 +145,7 @@ def push_send(
 ) -> None:
     """Send a push message: from --file (a {"messages": [...]} body, or one message), or built from the
     options (one message to every destination given; --and/--or make one MULTIPLE destination)."""
-    settings = _settings()
+    settings = loaded.settings()
     flags = registration_ids, external_user_ids, phone_numbers, emails, and_pairs, or_pairs
     built_from_flags = any(flags) or primary_only or any(v is not None for v in (title, text, payload))
     if path is not None and (built_from_flags or notification_options is not None):
@@ -223,7 +223,7 @@ def _figure(value: int | None) -> str:
 @json_option
 def push_stats(bulk_id: str, as_json: bool) -> None:
     """Statistics of the bulk BULK_ID: sent, delivered, seen, errors and the delivery rate."""
-    settings = _settings()
+    settings = loaded.settings()
     with infobip_client(settings) as client:
         stats = client.push_statistics(bulk_id)
     if as_json:
@@ -267,7 +267,7 @@ def report_rows(reports: list[PushReport] | list[OmniReport]) -> list[list[str]]
 @json_option
 def push_reports(bulk_id: str | None, message_id: str | None, limit: int, as_json: bool) -> None:
     """Delivery reports of sent pushes. Infobip hands each report out once: keep what you print."""
-    settings = _settings()
+    settings = loaded.settings()
     with infobip_client(settings) as client:
         reports = client.push_reports(bulk_id=bulk_id, message_id=message_id, limit=limit)
     if as_json:
@@ -297,7 +297,7 @@ def flow_text(scenario: Scenario) -> str:
 @json_option
 def scenarios_list(default_only: bool, limit: int | None, page: int | None, as_json: bool) -> None:
     """The account's OMNI scenarios, a page at a time with --limit and --page."""
-    settings = _settings()
+    settings = loaded.settings()
     with infobip_client(settings) as client:
         found = client.list_scenarios(default=True if default_only else None, limit=limit, page=page)
     if as_json:
@@ -338,7 +338,7 @@ def scenarios_create(
             flow.append({"channel": channel.upper(), "from": sender})
         body = {"name": name, "flow": flow, **({"default": True} if is_default else {})}
     request = build(ScenarioRequest, body, "scenario")
-    settings = _settings()
+    settings = loaded.settings()
     with infobip_client(settings) as client:
         scenario = client.create_scenario(request)
     if as_json:
@@ -426,7 +426,7 @@ def omni_send(
         if sms_text is not None:
             body["sms"] = {"text": sms_text}
     request = build(OmniAdvancedRequest, body, "OMNI request")
-    settings = _settings()
+    settings = loaded.settings()
     with infobip_client(settings) as client:
         answer = client.send_omni(request)
     if as_json:
@@ -445,7 +445,7 @@ def omni_send(
 @json_option
 def omni_reports(bulk_id: str | None, message_id: str | None, limit: int, channel: str | None, as_json: bool) -> None:
     """OMNI delivery reports, with the channel each message ended on. Each report is handed out once."""
-    settings = _settings()
+    settings = loaded.settings()
     channel = channel.upper() if channel else None
     with infobip_client(settings) as client:
         reports = client.omni_reports(bulk_id=bulk_id, message_id=message_id, limit=limit, channel=channel)

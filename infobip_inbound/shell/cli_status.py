@@ -8,8 +8,7 @@ import click
 import orjson
 import redis
 
-from infobip_inbound.contract.settings import ConfigError, load_settings
-from infobip_inbound.runtime.redis_client import sync_client
+from infobip_inbound.shell import loaded
 
 
 @click.command()
@@ -23,11 +22,7 @@ def status(as_json: bool, watch: bool, interval: float, count: int | None) -> No
     from infobip_inbound.runtime.status import snapshot
     from infobip_inbound.shell.status_text import render
 
-    try:
-        settings = load_settings()
-        connection = sync_client(settings)
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    settings, connection = loaded.settings(), loaded.connection()
     shown = 0
     try:
         while True:

@@ -1,5 +1,5 @@
-"""What the store commands (`dlq`, `quarantine`) share: settings and Redis with one-line errors, ages,
-the --yes rule for bulk actions, a progress line, and the --json summary."""
+"""What the store commands (`dlq`, `quarantine`, `messages`) share: the filter options, one-line Redis errors,
+ages, the --yes rule for actions on many entries, a progress line, and the --json summary."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import redis
 from redis.client import Pipeline
 
 from infobip_inbound.contract import durations
-from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
+from infobip_inbound.shell.loaded import one_line
 from infobip_inbound.shell.terminal import say
 
 P = ParamSpec("P")
@@ -24,6 +24,36 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 CHUNK = 500  # entries per transaction in bulk actions: memory and each MULTI stay bounded
+
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def options(*decorators: Decorator) -> Decorator:
+    """Several click options as one decorator, listed in the order `--help` shows them."""
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+# The filters the store commands share (each command says what its ages count from).
+def newer_than(what: str) -> Decorator:
+    return click.option("--newer-than", "newer_than", help=f"Only {what} more recently than this (e.g. 15m, 2h, 7d).")
+
+
+def older_than(what: str) -> Decorator:
+    return click.option("--older-than", "older_than", help=f"Only {what} longer ago than this (e.g. 2h).")
+
+
+application = click.option("--application", help="Only this application code.")
+source = click.option("--source", type=click.Choice(["forward", "pull"]), help="Only what came this way.")
+limit = click.option("--limit", type=click.IntRange(min=1), help="At most this many entries.")
+select_all = click.option("--all", "select_all", is_flag=True, help="Every entry the filters select (all if none).")
+yes = click.option("--yes", is_flag=True, help="Needed when more than one entry is selected.")
 
 
 def parse_age(value: str | None) -> float | None:
@@ -34,27 +64,6 @@ def parse_age(value: str | None) -> float | None:
     if found is None:
         raise click.BadParameter(f"{value!r} is not a duration like 90s, 15m, 2h or 7d")
     return found
-
-
-def one_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return (lines[0] + " " + "; ".join(lines[1:])).strip() if lines else ""
-
-
-def settings() -> Settings:
-    try:
-        return load_settings()
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(one_line(str(exc))) from None
-
-
-def connection(settings_: Settings) -> redis.Redis:
-    from infobip_inbound.runtime.redis_client import sync_client
-
-    try:
-        return sync_client(settings_)
-    except (ConfigError, ValueError) as exc:
-        raise click.ClickException(one_line(str(exc))) from None
 
 
 def store_command(command: Callable[P, R]) -> Callable[P, R]:
