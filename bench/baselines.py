@@ -54,7 +54,7 @@ def relay(payload: object) -> None:
         _downstream = httpx.Client(timeout=30)
     body = orjson.dumps(payload)
     webhook_id, timestamp = "msg_" + hashlib.sha256(body).hexdigest()[:32], str(int(time.time()))
-    key = base64.b64decode(os.environ["INBOUND_HTTP_RELAY_SECRETS"].removeprefix("whsec_"))
+    key = base64.b64decode(os.environ["INBOUND_HTTP_RELAY__SECRETS"].removeprefix("whsec_"))
     signed = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     headers = {
         "content-type": "application/json",
@@ -62,7 +62,7 @@ def relay(payload: object) -> None:
         "webhook-timestamp": timestamp,
         "webhook-signature": "v1," + base64.b64encode(signed).decode(),
     }
-    _downstream.post(os.environ["INBOUND_HTTP_RELAY_URL"], content=body, headers=headers).raise_for_status()
+    _downstream.post(os.environ["INBOUND_HTTP_RELAY__URL"], content=body, headers=headers).raise_for_status()
 
 
 async def bare(request: Request) -> Response:

@@ -227,7 +227,7 @@ def relay(redis_url: str, args: argparse.Namespace) -> dict[str, float]:
     downstream = Process(
         [sys.executable, "-m", "bench.downstream", "--port", str(port)], {}, f"http://127.0.0.1:{port}/ready"
     )
-    env = {"INBOUND_HTTP_RELAY_URL": f"http://127.0.0.1:{port}/hook", "INBOUND_HTTP_RELAY_SECRETS": RELAY_SECRET}
+    env = {"INBOUND_HTTP_RELAY__URL": f"http://127.0.0.1:{port}/hook", "INBOUND_HTTP_RELAY__SECRETS": RELAY_SECRET}
     try:
         rq_rate = worker_speed(redis_url, "rq-relay", args.rq_io_messages, env)
         redis.Redis.from_url(redis_url).flushall(asynchronous=True)

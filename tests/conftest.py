@@ -42,7 +42,7 @@ def base_env(redis_url: str, tmp_path: Path) -> dict[str, str]:
     return {
         "INBOUND_REDIS_URL": redis_url,
         "INBOUND_FORWARD_TOKENS": TOKEN,
-        "INBOUND_JSONL_PATH": str(tmp_path / "handled.jsonl"),
+        "INBOUND_JSONL__PATH": str(tmp_path / "handled.jsonl"),
         "INBOUND_DEFAULT_HANDLERS": '["jsonl"]',
         "INBOUND_LOG_LEVEL": "INFO",
         "INBOUND_JOB_RETRY_INTERVALS": "[0, 0, 0]",

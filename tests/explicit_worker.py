@@ -2,7 +2,7 @@
 
     python -m tests.explicit_worker JSONL_PATH PROCESSES HANDLER...
 
-The settings are the environment's, with `jsonl_path` and `default_handlers` given here instead.
+The settings are the environment's, with `jsonl.path` and `default_handlers` given here instead.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from infobip_inbound.workers.worker import run_worker
 
 def main() -> None:
     jsonl_path, processes, handlers = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-    settings = load_settings(jsonl_path=jsonl_path, default_handlers=handlers)
+    settings = load_settings(jsonl={"path": jsonl_path}, default_handlers=handlers)
     configure_logging(settings)
     run_worker(settings, processes=processes)
 

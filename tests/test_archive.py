@@ -79,7 +79,7 @@ def test_every_message_tells_its_story_and_a_later_handler_is_replayed_once_per_
     assert {status for status, _ in answers} == {200}
     assert answers[0][1]["quarantined"] == 1
 
-    jsonl = Path(env["INBOUND_JSONL_PATH"])
+    jsonl = Path(env["INBOUND_JSONL__PATH"])
     wait_until(lambda: len(handled_ids(jsonl)) >= MESSAGES, timeout=180, interval=0.2)
 
     def settled() -> bool:

@@ -123,7 +123,7 @@ def test_campaigns_report_what_the_simulator_generated(
         spring_ids = {answer["messageId"] for answer in answers[spring]}
         assert handled(redis_client, "jsonl") == spring_ids
         written = {
-            json.loads(line)["message_id"] for line in Path(base_env["INBOUND_JSONL_PATH"]).read_text().splitlines()
+            json.loads(line)["message_id"] for line in Path(base_env["INBOUND_JSONL__PATH"]).read_text().splitlines()
         }
         assert written == spring_ids
         assert not handled(redis_client, "log") & spring_ids

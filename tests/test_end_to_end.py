@@ -62,7 +62,7 @@ def test_2000_messages_concurrently_with_duplicates_each_handled_once(
     statuses = asyncio.run(send_all())
     assert statuses == Counter({200: len(envelopes)})
 
-    jsonl = Path(base_env["INBOUND_JSONL_PATH"])
+    jsonl = Path(base_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: len(handled_ids(jsonl)) >= MESSAGES, timeout=120)
     worker.stop()
     handled = Counter(handled_ids(jsonl))

@@ -73,7 +73,7 @@ def test_a_paused_handler_resumes_where_it_stopped(
     first = [f"p{i}" for i in range(20)]
     put(settings, *(result(i) for i in first))
     start_worker(env)
-    jsonl = settings.jsonl_path.__class__(base_env["INBOUND_JSONL_PATH"])
+    jsonl = settings.jsonl.path.__class__(base_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: jsonl.exists() and len(jsonl.read_text().splitlines()) >= 20, timeout=30)
     later = [f"q{i}" for i in range(10)]
     put(settings, *(result(i) for i in later))

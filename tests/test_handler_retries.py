@@ -121,7 +121,7 @@ def test_worker_sigkilled_mid_batch_loses_nothing_and_repeats_nothing(
     crashed = start_worker(env)
     assert crashed.process is not None
     assert crashed.process.wait(timeout=60) == -signal.SIGKILL
-    jsonl = Path(env["INBOUND_JSONL_PATH"])
+    jsonl = Path(env["INBOUND_JSONL__PATH"])
     # The batch's first 12 messages were handled (and k12's jsonl pair) before the kill.
     assert len(jsonl.read_text().splitlines()) == 13
 
@@ -140,7 +140,7 @@ def test_worker_rides_out_a_redis_restart(start_worker: StartWorker, base_env: d
         settings = load_settings(redis_url=server.url)
         put(settings, result("r1"))
         worker = start_worker(env)
-        jsonl = Path(env["INBOUND_JSONL_PATH"])
+        jsonl = Path(env["INBOUND_JSONL__PATH"])
         wait_until(lambda: jsonl.exists() and len(jsonl.read_text().splitlines()) == 1)
         server.stop()
         wait_until(lambda: "Redis" in worker.log().split("r1")[-1], timeout=30)  # it noticed

@@ -23,7 +23,7 @@ OTHER = "whsec_" + base64.b64encode(b"someone-else-0123456789").decode()
 
 
 def relay_settings(url: str, *secrets: str) -> Settings:
-    return load_settings(http_relay_url=url, http_relay_secrets=",".join(secrets), http_relay_timeout_seconds=5)
+    return load_settings(http_relay={"url": url, "secrets": ",".join(secrets), "timeout_seconds": 5})
 
 
 def test_each_post_verifies_with_every_configured_key_and_keeps_its_id_across_tries() -> None:
@@ -68,9 +68,9 @@ def test_retry_after_as_an_http_date_and_an_unreachable_endpoint() -> None:
 
 
 def test_settings_refuse_a_secret_that_is_not_base64_and_the_handler_needs_its_url() -> None:
-    with pytest.raises(ConfigError, match="http_relay_secrets"):
-        load_settings(http_relay_secrets="whsec_not base64!")
-    with pytest.raises(ValueError, match="INBOUND_HTTP_RELAY_URL"):
+    with pytest.raises(ConfigError, match="INBOUND_HTTP_RELAY__SECRETS"):
+        load_settings(http_relay={"secrets": "whsec_not base64!"})
+    with pytest.raises(ValueError, match="INBOUND_HTTP_RELAY__URL"):
         run_handler("http_relay", user_response(), settings=load_settings())
 
 
@@ -82,8 +82,8 @@ def test_every_message_reaches_the_endpoint_signed_across_a_worker_kill(
         env = {
             **base_env,
             "INBOUND_DEFAULT_HANDLERS": '["http_relay"]',
-            "INBOUND_HTTP_RELAY_URL": endpoint.url,
-            "INBOUND_HTTP_RELAY_SECRETS": NEW,
+            "INBOUND_HTTP_RELAY__URL": endpoint.url,
+            "INBOUND_HTTP_RELAY__SECRETS": NEW,
             "INBOUND_WORKER_CLAIM_MAX": "5",
         }
         put(load_settings(redis_url=redis_url), *(result(i) for i in ids))
@@ -102,7 +102,7 @@ def test_every_message_reaches_the_endpoint_signed_across_a_worker_kill(
 def test_relay_secrets_are_redacted_from_logs() -> None:
     from infobip_inbound.runtime.logs import secrets_of
 
-    secrets = secrets_of(load_settings(http_relay_secrets=f"{OLD},{NEW}"))
+    secrets = secrets_of(load_settings(http_relay={"secrets": f"{OLD},{NEW}"}))
     assert {OLD, NEW, OLD.removeprefix("whsec_")} <= set(secrets)
 
 

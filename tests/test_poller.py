@@ -67,7 +67,7 @@ def test_drains_20000_pending_within_the_throttle_each_handled_once(
     ids = sim.inject(generate=20000)
     start_worker(poller_env)
     start_poller(poller_env)
-    jsonl = Path(poller_env["INBOUND_JSONL_PATH"])
+    jsonl = Path(poller_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: sum(handled(jsonl).values()) >= 20000, timeout=180, interval=0.5)
     counts = handled(jsonl)
     assert set(counts) == set(ids)
@@ -98,7 +98,7 @@ def test_killed_between_pull_and_queue_loses_nothing(
 
     start_worker(poller_env)
     start_poller(poller_env)
-    jsonl = Path(poller_env["INBOUND_JSONL_PATH"])
+    jsonl = Path(poller_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: sum(handled(jsonl).values()) >= 2500, timeout=120, interval=0.2)
     counts = handled(jsonl)
     assert set(counts) == set(ids)
@@ -121,7 +121,7 @@ def test_killed_at_random_points_of_a_drain_loses_nothing_and_repeats_nothing(
         assert crashed.process is not None
         crashed.process.wait(timeout=60)
     start_poller(poller_env)
-    jsonl = Path(poller_env["INBOUND_JSONL_PATH"])
+    jsonl = Path(poller_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: sum(handled(jsonl).values()) >= 6000, timeout=120, interval=0.2)
     counts = handled(jsonl)
     assert set(counts) == set(ids)
@@ -140,7 +140,7 @@ def test_two_pollers_never_pull_at_once_and_the_follower_takes_over(
     ids = sim.inject(generate=3000)
     start_worker(env)
     pollers = [start_poller(env), start_poller(env)]
-    jsonl = Path(env["INBOUND_JSONL_PATH"])
+    jsonl = Path(env["INBOUND_JSONL__PATH"])
     wait_until(lambda: sum(handled(jsonl).values()) >= 3000, timeout=120, interval=0.2)
     assert sim.counters()["max_concurrent_pulls"] == 1
 
@@ -168,7 +168,7 @@ def test_a_429_burst_is_ridden_out(
     ids = sim.inject(generate=1500)
     start_worker(poller_env)
     start_poller({**poller_env, "INBOUND_POLL_LIMIT": "100"})
-    jsonl = Path(poller_env["INBOUND_JSONL_PATH"])
+    jsonl = Path(poller_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: sum(handled(jsonl).values()) >= 1500, timeout=120, interval=0.2)
     counts = handled(jsonl)
     assert set(counts) == set(ids)
@@ -192,7 +192,7 @@ def test_refused_credentials_stop_that_account_only(
     env |= {"INBOUND_HEALTH_PORT": str(health_port), "INBOUND_HOST": "127.0.0.1"}
     start_worker({k: v for k, v in env.items() if k != "INBOUND_HEALTH_PORT"})  # the port is the poller's
     poller = start_poller(env)
-    jsonl = Path(env["INBOUND_JSONL_PATH"])
+    jsonl = Path(env["INBOUND_JSONL__PATH"])
     wait_until(lambda: sum(handled(jsonl).values()) >= 300, timeout=60, interval=0.2)
     assert set(handled(jsonl)) == set(ids)
     wait_until(lambda: "POLLING STOPPED for account revoked" in poller.log(), timeout=30)
@@ -226,7 +226,7 @@ def test_nothing_is_pulled_while_redis_is_down(
         wait_until(lambda: poller.log().count("Redis unavailable; not pulling") >= 4, timeout=30)
         assert sim.counters()["pulled"] == 0
         own.start()
-        jsonl = Path(env["INBOUND_JSONL_PATH"])
+        jsonl = Path(env["INBOUND_JSONL__PATH"])
         wait_until(lambda: sum(handled(jsonl).values()) >= 200, timeout=60, interval=0.2)
         assert set(handled(jsonl)) == set(ids)
     finally:

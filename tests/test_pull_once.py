@@ -44,7 +44,7 @@ def figures(answer: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 
 def handled_once(env: dict[str, str], start_worker: Callable[..., Role], ids: list[str]) -> None:
     start_worker(env)
-    jsonl = Path(env["INBOUND_JSONL_PATH"])
+    jsonl = Path(env["INBOUND_JSONL__PATH"])
     wait_until(lambda: len(handled_ids(jsonl)) >= len(ids), timeout=120, interval=0.2)
     counts = Counter(handled_ids(jsonl))
     assert set(counts) == set(ids) and max(counts.values()) == 1

@@ -61,7 +61,7 @@ def test_odd_results_by_forward_and_pull_are_handled_or_quarantined(
         readable = set(forwarded) | set(pulled)
         assert len(readable) == 2 * (5 + per_path - 1)  # the odd shape without a messageId has no id
 
-        jsonl = Path(env["INBOUND_JSONL_PATH"])
+        jsonl = Path(env["INBOUND_JSONL__PATH"])
         wait_until(lambda: set(Counter(handled_ids(jsonl))) >= readable, timeout=90, interval=0.2)
         wait_until(lambda: quarantine.count(redis_client) == 2, timeout=30, interval=0.2)
         assert max(Counter(handled_ids(jsonl)).values()) == 1

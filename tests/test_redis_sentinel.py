@@ -221,7 +221,7 @@ def test_receiver_and_rq_workers_through_the_sentinel(
         assert direct.exists("rq:queue:infobip-inbound")  # the job is on the primary, database 3
 
     worker = start_worker(env, "--processes", processes)
-    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    handled = Path(base_env["INBOUND_JSONL__PATH"])
 
     def all_handled() -> bool:
         assert worker.process is not None

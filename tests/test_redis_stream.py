@@ -18,7 +18,7 @@ from tests.test_worker import put
 
 
 def test_each_response_is_one_entry_with_its_json(redis_url: str, redis_client: redis.Redis) -> None:
-    settings = load_settings(redis_stream_url=redis_url, redis_stream_key="responses-test")
+    settings = load_settings(redis_stream={"url": redis_url, "key": "responses-test"})
     assert run_handler("redis_stream", user_response("m-1", keyword="STOP"), settings=settings).outcome == "handled"
     ((_, fields),) = redis_client.xrange("responses-test")
     assert fields[b"message_id"] == b"m-1" and fields[b"schema_version"] == b"2"
@@ -26,7 +26,7 @@ def test_each_response_is_one_entry_with_its_json(redis_url: str, redis_client: 
 
 
 def test_the_stream_stays_bounded(redis_url: str, redis_client: redis.Redis) -> None:
-    settings = load_settings(redis_stream_url=redis_url, redis_stream_key="bounded", redis_stream_maxlen=10)
+    settings = load_settings(redis_stream={"url": redis_url, "key": "bounded", "maxlen": 10})
     for i in range(300):
         run_handler("redis_stream", user_response(f"m-{i}"), settings=settings)
     # MAXLEN ~ trims whole stream nodes (100 entries each by default): about maxlen, never all 300.

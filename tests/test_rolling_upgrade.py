@@ -144,7 +144,7 @@ def test_a_worker_of_this_release_handles_the_next_and_the_previous_releases_ent
     )
     health_port = free_port()
     worker = start_worker({**base_env, "INBOUND_HEALTH_PORT": str(health_port), "INBOUND_HOST": "127.0.0.1"})
-    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    handled = Path(base_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 5, timeout=60)
     wait_until(lambda: dead_letter.count(redis_client) == 1, timeout=30)
     samples = scrape(f"http://127.0.0.1:{health_port}/metrics")

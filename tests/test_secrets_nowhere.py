@@ -147,9 +147,9 @@ def test_a_planted_secret_is_found_on_no_surface(
         "INBOUND_INFOBIP_BASE_URL": f"http://infobip:{INFOBIP_PASSWORD}@{local}",
         "INBOUND_INFOBIP_API_KEY": API_KEY,
         "INBOUND_INFOBIP_MAX_TRIES": "1",
-        "INBOUND_HTTP_RELAY_URL": f"http://relay:{RELAY_PASSWORD}@{local}/hook?key={RELAY_QUERY}",
-        "INBOUND_HTTP_RELAY_SECRETS": RELAY_SECRET,
-        "INBOUND_REDIS_STREAM_URL": f"redis://stream:{STREAM_PASSWORD}@127.0.0.1:{free_port()}/0",
+        "INBOUND_HTTP_RELAY__URL": f"http://relay:{RELAY_PASSWORD}@{local}/hook?key={RELAY_QUERY}",
+        "INBOUND_HTTP_RELAY__SECRETS": RELAY_SECRET,
+        "INBOUND_REDIS_STREAM__URL": f"redis://stream:{STREAM_PASSWORD}@127.0.0.1:{free_port()}/0",
         "INBOUND_POLL_ACCOUNTS": json.dumps(
             [
                 {"name": "main"},

@@ -48,7 +48,7 @@ def test_forwarded_responses_are_handled_exactly_once(
     generated += sim.inject(generate=600, application_code=APP)
 
     wait_until(lambda: sim.counters()["forward_in_flight"] == 0, timeout=120, interval=0.2)
-    jsonl = Path(base_env["INBOUND_JSONL_PATH"])
+    jsonl = Path(base_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: len(set(handled_ids(jsonl))) >= len(generated), timeout=120, interval=0.2)
 
     counters = sim.counters()

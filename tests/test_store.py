@@ -61,7 +61,7 @@ def test_jobs_queued_under_the_earlier_release_names_run(
     assert {job.func_name for job in queue.jobs} == {"workers.jobs.drain_inbox", "workers.jobs.handle_batch"}
 
     worker = start_worker(base_env, *args)
-    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    handled = Path(base_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: sorted(handled_ids(handled)) == ["l1", "l2"], timeout=60)
     assert worker.stop() == 0
     assert Job.fetch(drain.id, connection=redis_client).get_status() == "finished"

@@ -40,7 +40,7 @@ def test_the_batch_of_a_drain_job_that_failed_for_good_goes_back_to_work(
     settings = load_settings(redis_url=redis_url)
     job_id = _fail_for_good_holding_a_batch(settings, redis_client, "f1", "f2")
     worker = start_worker(base_env)
-    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    handled = Path(base_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=60)
     worker.stop()
     assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["f1", "f2"]

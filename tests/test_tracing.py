@@ -117,7 +117,7 @@ def test_off_a_forward_request_and_a_handled_message_import_nothing_of_opentelem
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"status": 200, "enabled": False, "imported": []}
-    assert handled_ids(Path(base_env["INBOUND_JSONL_PATH"])) == ["off-1"]
+    assert handled_ids(Path(base_env["INBOUND_JSONL__PATH"])) == ["off-1"]
 
 
 # On: one trace from the forward request (or the pull) to the handler call in the worker process

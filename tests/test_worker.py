@@ -129,7 +129,7 @@ def test_worker_process_retries_only_the_failed_pair(
     }
     put(load_settings(redis_url=redis_url), result("w1"), result("w2"))
     worker = start_worker(env)
-    handled = Path(env["INBOUND_JSONL_PATH"])
+    handled = Path(env["INBOUND_JSONL__PATH"])
     wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=30)
     release.touch()
     wait_until(lambda: flaky_log.exists() and len(flaky_log.read_text().splitlines()) == 2, timeout=60)
@@ -177,7 +177,7 @@ def test_an_inbox_whose_drain_job_waits_for_a_retry_or_is_gone_is_drained_anyway
     else:
         redis_client.hset(Job.key_for(job_id), "status", left_as)
     worker = start_worker(base_env)
-    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    handled = Path(base_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=30)
     worker.stop()
     assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["s1", "s2"]
@@ -210,7 +210,7 @@ def test_a_drain_job_waiting_for_its_retry_runs_when_due_though_rq_scheduler_loc
     # workers try to take it again only every ten minutes.
     redis_client.set(RQScheduler.get_locking_key(queue.name), "scheduler-that-died", ex=60)
     worker = start_worker(base_env)
-    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    handled = Path(base_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=20)
     worker.stop()
     assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["w1", "w2"]
@@ -232,7 +232,7 @@ def test_an_inbox_whose_marked_drain_job_was_lost_on_its_way_to_a_worker_is_drai
     redis_client.lmove(queue.key, queue.intermediate_queue_key, "LEFT", "RIGHT")
     assert redis_client.get(pending_key(settings.default_queue)) == job_id.encode()
     worker = start_worker(base_env)
-    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    handled = Path(base_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=20)
     worker.stop()
     assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["i1", "i2"]
@@ -315,7 +315,7 @@ def test_a_burst_worker_drains_an_inbox_left_without_a_drain_job_before_it_exits
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    handled = Path(base_env["INBOUND_JSONL__PATH"])
     assert handled.exists(), done.stderr
     assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["b1", "b2"]
     assert redis_client.llen(inbox_key(settings.default_queue)) == 0

@@ -3,6 +3,7 @@ environment; the built-ins' old names keep working."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -30,7 +31,7 @@ def explicit_worker(base_env: dict[str, str], tmp_path: Path) -> Iterator[Role]:
 def test_jsonl_handler_writes_where_the_worker_settings_say(
     explicit_worker: Role, base_env: dict[str, str], redis_url: str, tmp_path: Path, processes: int
 ) -> None:
-    from_env = Path(base_env["INBOUND_JSONL_PATH"])
+    from_env = Path(base_env["INBOUND_JSONL__PATH"])
     explicit = tmp_path / "explicit.jsonl"
     explicit_worker.args = [str(explicit), str(processes), "jsonl"]
     put(load_settings(redis_url=redis_url), result("s1"), result("s2"), result("s3"))
@@ -65,7 +66,7 @@ def test_a_plain_rq_worker_runs_the_drain_jobs_with_settings_from_the_environmen
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    handled = Path(base_env["INBOUND_JSONL__PATH"])
     assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["p1", "p2"]
     connection = redis.Redis.from_url(redis_url)
     assert FailedJobRegistry(settings.default_queue, connection=connection).count == 0
@@ -89,7 +90,7 @@ with warnings.catch_warnings(record=True) as caught:
     assert resolve("workers.builtin:log_handler") is builtin.log_handler
     assert resolve("workers.builtin:jsonl_handler") is builtin.jsonl_handler
     names = ["workers.builtin:log_handler", "workers.builtin:jsonl_handler"]
-    registry = HandlerRegistry(names, load_settings(jsonl_path=sys.argv[1]))
+    registry = HandlerRegistry(names, load_settings(jsonl={"path": sys.argv[1]}))
     response = UserResponse.model_validate_json(sys.argv[2])
     for name in names:
         registry.call(name, response)
@@ -119,3 +120,31 @@ def test_old_builtin_names_map_to_the_current_module(tmp_path: Path) -> None:
         "name it 'infobip_inbound.workers.builtin:jsonl_handler' (or by its entry point)",
     ]
     assert [orjson.loads(line)["message_id"] for line in jsonl.read_text().splitlines()] == ["o1"]
+
+
+def test_each_output_owns_its_settings_and_the_flat_names_still_work(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from infobip_inbound.contract import settings as settings_module
+    from infobip_inbound.contract.settings import unknown_env
+
+    secret = "whsec_" + base64.b64encode(b"0123456789abcdef").decode()
+    monkeypatch.setattr(settings_module, "_warned_legacy", set())
+    monkeypatch.setenv("INBOUND_HTTP_RELAY__URL", "https://new.example/hook")
+    monkeypatch.setenv("INBOUND_HTTP_RELAY__SECRETS", f"{secret},{secret}")
+    monkeypatch.setenv("INBOUND_REDIS_STREAM_MAXLEN", "7")  # the flat name from before
+    monkeypatch.setenv("INBOUND_JSONL_PATH", str(tmp_path / "old.jsonl"))
+    with caplog.at_level(logging.WARNING, logger="infobip_inbound.settings"):
+        loaded = load_settings()
+    assert loaded.http_relay.url == "https://new.example/hook" and len(loaded.http_relay.secrets) == 2
+    assert loaded.redis_stream.maxlen == 7 and loaded.jsonl.path == tmp_path / "old.jsonl"
+    assert (
+        "INBOUND_REDIS_STREAM_MAXLEN (redis_stream_maxlen) is deprecated: use INBOUND_REDIS_STREAM__MAXLEN"
+        in caplog.text
+    )
+    assert "use INBOUND_JSONL__PATH" in caplog.text
+    assert unknown_env(dict(os.environ)) == {}  # old and new names are both known
+    monkeypatch.setenv("INBOUND_HTTP_RELAY_URL", "https://old.example/hook")  # the new name wins
+    assert load_settings().http_relay.url == "https://new.example/hook"

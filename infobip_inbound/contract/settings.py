@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -33,6 +34,7 @@ from pydantic_settings import (
 )
 
 CONFIG_FILE_ENV = "INBOUND_CONFIG_FILE"
+_log = logging.getLogger("infobip_inbound.settings")
 
 # The shortest forward token, Basic password or admin token accepted: too long to guess, and long enough that
 # the log redactor, which replaces each configured secret wherever it appears, never rewrites an ordinary word.
@@ -220,8 +222,119 @@ class AutoReply(BaseModel):
     custom_payload: dict[str, Any] | None = Field(default=None, description="Sent with every reply, as is.")
 
 
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+# Each built-in output owns its settings: a model nested under Settings, set as INBOUND_<OUTPUT>__<NAME> (or a
+# table `[<output>]` in the config file). The flat names from before still work (LEGACY_OUTPUT_NAMES).
+
+
+class JsonlSettings(BaseModel):
+    """`jsonl`: appends each response as one JSON line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path = Field(default=Path("responses.jsonl"), description="The file `jsonl` appends to.")
+
+
+class HttpRelaySettings(BaseModel):
+    """`http_relay`: a signed POST of each response (docs/handlers.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, pattern=r"^https?://", description="Where it POSTs each response's JSON.")
+    secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Standard Webhooks secrets (`whsec_<base64>`); each signs, for key rotation.",
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, description="The whole request.")
+    connect_timeout_seconds: float = Field(default=3.0, gt=0, description="Connecting.")
+
+    _comma_separated = field_validator("secrets", mode="before")(_comma_list)
+
+    @field_validator("secrets")
+    @classmethod
+    def _webhook_secrets(cls, value: list[SecretStr]) -> list[SecretStr]:
+        import base64
+        import binascii
+
+        for secret in value:
+            key = secret.get_secret_value().removeprefix("whsec_")
+            try:
+                if len(base64.b64decode(key, validate=True)) < 16:
+                    raise ValueError("each secret must be `whsec_` and at least 16 bytes in base64")
+            except binascii.Error:
+                raise ValueError("each secret must be `whsec_` and base64") from None
+        return value
+
+
+class RedisStreamSettings(BaseModel):
+    """`redis_stream`: XADD of each response."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, description="The Redis it writes to; default: the service's own.")
+    key: str | None = Field(default=None, min_length=1, description="Its stream; default `inbound:responses`.")
+    maxlen: int = Field(default=1_000_000, gt=0, description="It trims the stream to about this many entries.")
+
+
+# The outputs' flat setting names from before they were nested: read still, with a warning naming the new one.
+LEGACY_OUTPUT_NAMES: dict[str, tuple[str, str]] = {
+    "jsonl_path": ("jsonl", "path"),
+    "http_relay_url": ("http_relay", "url"),
+    "http_relay_secrets": ("http_relay", "secrets"),
+    "http_relay_timeout_seconds": ("http_relay", "timeout_seconds"),
+    "http_relay_connect_timeout_seconds": ("http_relay", "connect_timeout_seconds"),
+    "redis_stream_url": ("redis_stream", "url"),
+    "redis_stream_key": ("redis_stream", "key"),
+    "redis_stream_maxlen": ("redis_stream", "maxlen"),
+}
+_warned_legacy: set[str] = set()
+
+
+def _nested_from_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """Flat output names (an init argument, a config-file key, or the environment through _LegacyOutputEnv)
+    moved under their output; a value given under the new name wins."""
+    data = dict(data)
+    for old, (output, name) in LEGACY_OUTPUT_NAMES.items():
+        if old not in data:
+            continue
+        value = data.pop(old)
+        if old not in _warned_legacy:
+            _warned_legacy.add(old)
+            _log.warning(
+                f"INBOUND_{old.upper()} ({old}) is deprecated: use INBOUND_{output.upper()}__{name.upper()}"
+                f" ({output}.{name} in the config file)"
+            )
+        nested = data.get(output)
+        if nested is None:
+            data[output] = {name: value}
+        elif isinstance(nested, dict):
+            data[output] = {name: value, **nested}
+    return data
+
+
+class _LegacyOutputEnv(PydanticBaseSettingsSource):
+    """The outputs' flat environment names (LEGACY_OUTPUT_NAMES), as flat keys for _nested_from_legacy."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {
+            old: os.environ["INBOUND_" + old.upper()]
+            for old in LEGACY_OUTPUT_NAMES
+            if "INBOUND_" + old.upper() in os.environ
+        }
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="INBOUND_", extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix="INBOUND_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
 
     # Redis
     redis_url: str | None = Field(
@@ -393,29 +506,19 @@ class Settings(BaseSettings):
     routes: list[Route] = Field(default_factory=list)
     default_handlers: list[str] = Field(default=["log"], min_length=1)
 
-    # Built-in handlers
-    jsonl_path: Path = Path("responses.jsonl")
+    # Built-in outputs, each its own model (INBOUND_<OUTPUT>__<NAME>)
+    jsonl: JsonlSettings = Field(default_factory=JsonlSettings, description="`jsonl` (INBOUND_JSONL__PATH).")
     auto_reply: AutoReply = Field(default_factory=AutoReply, description="`auto_reply` on routes not listed below.")
     auto_reply_routes: dict[str, AutoReply] = Field(
         default_factory=dict, description="`auto_reply` per route, by route name (`default`: the default route)."
     )
-    http_relay_url: str | None = Field(
-        default=None, pattern=r"^https?://", description="Where `http_relay` POSTs each response's JSON."
+    http_relay: HttpRelaySettings = Field(
+        default_factory=HttpRelaySettings,
+        description="`http_relay` (INBOUND_HTTP_RELAY__URL, __SECRETS, __TIMEOUT_SECONDS, __CONNECT_TIMEOUT_SECONDS).",
     )
-    http_relay_secrets: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list,
-        description="Comma-separated Standard Webhooks secrets (`whsec_<base64>`); each signs, for key rotation.",
-    )
-    http_relay_timeout_seconds: float = Field(default=10.0, gt=0, description="`http_relay`: the whole request.")
-    http_relay_connect_timeout_seconds: float = Field(default=3.0, gt=0, description="`http_relay`: connecting.")
-    redis_stream_url: str | None = Field(
-        default=None, description="Redis that `redis_stream` writes to; default: the service's own."
-    )
-    redis_stream_key: str | None = Field(
-        default=None, min_length=1, description="`redis_stream`'s stream; default `inbound:responses`."
-    )
-    redis_stream_maxlen: int = Field(
-        default=1_000_000, gt=0, description="`redis_stream` trims the stream to about this many entries."
+    redis_stream: RedisStreamSettings = Field(
+        default_factory=RedisStreamSettings,
+        description="`redis_stream` (INBOUND_REDIS_STREAM__URL, __KEY, __MAXLEN).",
     )
 
     # Campaign counts (infobip_inbound.contract.store.campaigns)
@@ -527,14 +630,16 @@ class Settings(BaseSettings):
         "worker_queues",
         "forward_allowed_cidrs",
         "admin_tokens",
-        "http_relay_secrets",
         mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return _comma_list(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_output_names(cls, data: Any) -> Any:
+        return _nested_from_legacy(data) if isinstance(data, dict) else data
 
     @field_validator("forward_basic_auth")
     @classmethod
@@ -551,21 +656,6 @@ class Settings(BaseSettings):
     def _strong_tokens(cls, value: list[SecretStr], info: ValidationInfo) -> list[SecretStr]:
         for token in value:
             _strong(token.get_secret_value(), "token", bool(info.data.get("dev_defaults")))
-        return value
-
-    @field_validator("http_relay_secrets")
-    @classmethod
-    def _webhook_secrets(cls, value: list[SecretStr]) -> list[SecretStr]:
-        import base64
-        import binascii
-
-        for secret in value:
-            key = secret.get_secret_value().removeprefix("whsec_")
-            try:
-                if len(base64.b64decode(key, validate=True)) < 16:
-                    raise ValueError("each secret must be `whsec_` and at least 16 bytes in base64")
-            except binascii.Error:
-                raise ValueError("each secret must be `whsec_` and base64") from None
         return value
 
     @field_validator("forward_allowed_cidrs")
@@ -614,7 +704,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, _LegacyOutputEnv(settings_cls)]
         config_file = os.environ.get(CONFIG_FILE_ENV)
         if config_file:
             if not Path(config_file).is_file():
@@ -634,13 +724,17 @@ OTHER_ENV_DOCS = {
     " else the embedded one).",
 }
 OTHER_ENV = frozenset(OTHER_ENV_DOCS)
-_log = logging.getLogger("infobip_inbound.settings")
 _warned_env: set[str] = set()
+_OUTPUTS = frozenset(output for output, _ in LEGACY_OUTPUT_NAMES.values())
 
 
 def unknown_env(environ: Mapping[str, str]) -> dict[str, str | None]:
     """`INBOUND_*` names no setting reads, each with the closest known name (None: nothing close)."""
     known = {"INBOUND_" + name.upper() for name in Settings.model_fields} | OTHER_ENV
+    known |= {"INBOUND_" + old.upper() for old in LEGACY_OUTPUT_NAMES}
+    for name, field in Settings.model_fields.items():  # nested models' fields: INBOUND_<FIELD>__<NAME>
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            known |= {f"INBOUND_{name.upper()}__{sub.upper()}" for sub in field.annotation.model_fields}
     return {
         name: next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.75)), None)
         for name in sorted(environ)
@@ -672,5 +766,9 @@ def load_settings(**overrides: Any) -> Settings:
         lines = []
         for error in exc.errors(include_url=False, include_input=False):
             loc = ".".join(str(part) for part in error["loc"]) or "configuration"
-            lines.append(f"{loc} (INBOUND_{loc.split('.')[0].upper()}): {error['msg']}")
+            parts = [str(part) for part in error["loc"]]
+            variable = "INBOUND_" + parts[0].upper() if parts else "INBOUND_"
+            if parts and parts[0] in _OUTPUTS and len(parts) > 1:
+                variable += "__" + parts[1].upper()
+            lines.append(f"{loc} ({variable}): {error['msg']}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

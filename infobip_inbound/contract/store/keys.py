@@ -41,7 +41,7 @@ DONE_SUFFIX = ":done"  # set per batch of its settled (message, handler) pairs
 STATS_KEY = "inbound:stats:ingest"  # hash: accepted, duplicates, quarantined, quarantine_evicted
 SCHEDULED_KEY = "inbound:retry:scheduled"  # sorted set: retry batch job id scored by when it is due
 
-# The `redis_stream` handler's default stream (INBOUND_REDIS_STREAM_KEY): read by consumers outside the service.
+# The `redis_stream` handler's default stream (INBOUND_REDIS_STREAM__KEY): read by consumers outside the service.
 RESPONSES_STREAM_KEY = "inbound:responses"
 
 

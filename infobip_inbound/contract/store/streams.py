@@ -8,7 +8,7 @@ import redis
 
 from infobip_inbound.contract.store import keys
 
-RESPONSES = keys.RESPONSES_STREAM_KEY  # the default stream (INBOUND_REDIS_STREAM_KEY)
+RESPONSES = keys.RESPONSES_STREAM_KEY  # the default stream (INBOUND_REDIS_STREAM__KEY)
 
 Field = bytes | bytearray | memoryview | str | int | float
 

@@ -47,12 +47,12 @@ def _jsonl_file(path: str) -> _JsonlFile:
 
 
 class JsonlHandler(SettingsFactory):
-    """`jsonl`: each response as one JSON line, appended to the worker's `jsonl_path`."""
+    """`jsonl`: each response as one JSON line, appended to the worker's `jsonl.path`."""
 
     name = "jsonl"
 
     def for_settings(self, settings: Settings) -> Callable[[UserResponse], None]:
-        path = str(settings.jsonl_path)
+        path = str(settings.jsonl.path)
 
         def jsonl(response: UserResponse) -> None:
             _jsonl_file(path).append(response.model_dump_json().encode() + b"\n")

@@ -1,4 +1,4 @@
-"""The built-in `http_relay` handler: POST each response's UserResponse JSON to `http_relay_url`, signed per the
+"""The built-in `http_relay` handler: POST each response's UserResponse JSON to `http_relay.url`, signed per the
 Standard Webhooks specification (https://www.standardwebhooks.com).
 
 Headers: `webhook-id` (stable per (message, handler), so a receiver drops a repeat), `webhook-timestamp` (this
@@ -104,17 +104,14 @@ class HttpRelayHandler(SettingsFactory):
     name = "http_relay"
 
     def for_settings(self, settings: Settings) -> Callable[[UserResponse], Awaitable[None]]:
-        url = settings.http_relay_url
+        relay = settings.http_relay
+        url = relay.url
         if url is None:
-            raise ValueError("http_relay needs INBOUND_HTTP_RELAY_URL")
-        if not settings.http_relay_secrets:
-            raise ValueError("http_relay needs at least one signing secret: INBOUND_HTTP_RELAY_SECRETS=whsec_...")
-        keys = [base64.b64decode(s.get_secret_value().removeprefix("whsec_")) for s in settings.http_relay_secrets]
-        sessions = _Sessions(
-            aiohttp.ClientTimeout(
-                total=settings.http_relay_timeout_seconds, connect=settings.http_relay_connect_timeout_seconds
-            )
-        )
+            raise ValueError("http_relay needs INBOUND_HTTP_RELAY__URL")
+        if not relay.secrets:
+            raise ValueError("http_relay needs at least one signing secret: INBOUND_HTTP_RELAY__SECRETS=whsec_...")
+        keys = [base64.b64decode(s.get_secret_value().removeprefix("whsec_")) for s in relay.secrets]
+        sessions = _Sessions(aiohttp.ClientTimeout(total=relay.timeout_seconds, connect=relay.connect_timeout_seconds))
         where = shown_url(url)
 
         async def http_relay(response: UserResponse) -> None:

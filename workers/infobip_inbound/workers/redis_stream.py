@@ -1,5 +1,5 @@
-"""The built-in `redis_stream` handler: XADD each response to a Redis stream (`redis_stream_key`, default
-`inbound:responses`, trimmed to about `redis_stream_maxlen` entries) so consumers in any language read it
+"""The built-in `redis_stream` handler: XADD each response to a Redis stream (`redis_stream.key`, default
+`inbound:responses`, trimmed to about `redis_stream.maxlen` entries) so consumers in any language read it
 with consumer groups (XREADGROUP).
 
 Each entry's fields: `message_id`, `application_code`, `schema_version` and `response` (the UserResponse JSON).
@@ -31,12 +31,12 @@ class _Connection:
         self._pid = 0
 
     def get(self) -> redis.Redis:
-        if self._settings.redis_stream_url is None:
+        if self._settings.redis_stream.url is None:
             job = get_current_job()
             if job is not None:
                 return job.connection
         if self._client is None or self._pid != os.getpid():
-            url = self._settings.redis_stream_url
+            url = self._settings.redis_stream.url
             self._client = redis.Redis.from_url(url) if url else sync_client(self._settings)
             self._pid = os.getpid()
         return self._client
@@ -49,7 +49,7 @@ class RedisStreamHandler(SettingsFactory):
 
     def for_settings(self, settings: Settings) -> Callable[[UserResponse], None]:
         connection = _Connection(settings)
-        stream, maxlen = settings.redis_stream_key or streams.RESPONSES, settings.redis_stream_maxlen
+        stream, maxlen = settings.redis_stream.key or streams.RESPONSES, settings.redis_stream.maxlen
 
         def redis_stream(response: UserResponse) -> None:
             fields = {
