@@ -49,7 +49,13 @@ def test_the_batch_of_a_drain_job_that_failed_for_good_goes_back_to_work(
     assert "queued again, or dead-lettered" in worker.log()
 
 
-def test_a_batch_swept_too_often_is_dead_lettered_for_the_routes(redis_url: str, redis_client: redis.Redis) -> None:
+def test_a_batch_swept_too_often_is_dead_lettered_for_the_routes(
+    start_worker: Callable[..., Role], base_env: dict[str, str], redis_url: str, redis_client: redis.Redis
+) -> None:
+    import os
+
+    from tests.support import run_cli
+
     settings = load_settings(redis_url=redis_url)
     job_id = _fail_for_good_holding_a_batch(settings, redis_client, "d1", "d2")
     redis_client.hset(keys.SWEEPS_KEY, job_id, MAX_SWEEPS)  # queued again as often as it may be, failed each time
@@ -62,6 +68,13 @@ def test_a_batch_swept_too_often_is_dead_lettered_for_the_routes(redis_url: str,
     # Read again: nothing left to do, nothing dead-lettered twice.
     assert StuckBatches(redis_client, settings).sweep(settings.default_queue) == outcome.__class__()
     assert dead_letter.count(redis_client) == 2
+
+    # `dlq retry` sends them through the routes (the handler name is empty: no one handler owns them).
+    run_cli({**os.environ, **base_env}, "dlq", "retry", "--all", "--json")
+    start_worker(base_env)
+    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=60)
+    assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["d1", "d2"]
 
 
 def test_a_replay_leaves_a_pair_still_in_flight_and_queues_it_once_it_has_settled(
