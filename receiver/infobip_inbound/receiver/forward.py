@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store.quarantine import QuarantineEntry
-from infobip_inbound.infobip.envelope import InvalidEnvelope, Normalized, normalize, read_envelope
+from infobip_inbound.infobip.envelope import InvalidEnvelope, Normalized, read_envelope
 from infobip_inbound.infobip.forward_url import FORWARD_PATH
 from infobip_inbound.receiver.auth import ForwardAuth
 from infobip_inbound.receiver.edge.body import BodyTooLarge, ClientGone, read_limited, unusual_type
@@ -25,7 +25,8 @@ from infobip_inbound.receiver.edge.errors import INTERNAL_ERROR, INTERNAL_ERROR_
 from infobip_inbound.receiver.edge.limits import EnvelopeLimits, too_deep_to_parse
 from infobip_inbound.receiver.edge.request_guard import RequestGuard
 from infobip_inbound.receiver.edge.security_headers import SECURITY_HEADERS
-from infobip_inbound.receiver.enqueue import Committer, EnqueueResult, quarantine_entries
+from infobip_inbound.receiver.enqueue import Committer, EnqueueResult
+from infobip_inbound.receiver.ingest import Origin, ingest_async
 from infobip_inbound.receiver.observe import ForwardMetrics, request_id_of
 from infobip_inbound.runtime import tracing
 
@@ -127,22 +128,14 @@ class ForwardEndpoint:
             )
         if (exceeded := self._limits.check(read)) is not None:
             return exceeded
-        normalization = normalize(read, "forward")
-        quarantine = quarantine_entries(normalization.unreadable, "forward", request_id=request_id)
         try:
-            result = await self._submit(normalization.responses, request_id, quarantine)
+            ingested = await ingest_async(
+                read, Origin("forward", request_id=request_id), lambda rs, qs: self._submit(rs, request_id, qs)
+            )
         except (RedisError, OSError, ConnectionError) as exc:
             log.warning("forward not stored, answering 503: %s", type(exc).__name__, extra={"request_id": request_id})
             return self._unavailable
-        if quarantine:
-            log.warning(
-                "results set aside in the quarantine",
-                extra={
-                    "request_id": request_id,
-                    "quarantined": len(quarantine),
-                    "reasons": [q.reason for q in quarantine[:5]],
-                },
-            )
+        result = ingested.result
         self.metrics.stored(result.accepted, result.duplicates, result.quarantined)
         body = b'{"accepted":%d,"duplicates":%d,"quarantined":%d}' % (
             result.accepted,

@@ -24,8 +24,9 @@ import redis
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.store import pulls
 from infobip_inbound.contract.store.quarantine import QuarantineEntry
-from infobip_inbound.infobip.envelope import InvalidEnvelope, normalize, read_envelope
-from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now, quarantine_entries
+from infobip_inbound.infobip.envelope import InvalidEnvelope, Normalized, read_envelope
+from infobip_inbound.receiver.enqueue import EnqueueResult, InboxWriter, enqueue_now
+from infobip_inbound.receiver.ingest import Origin, ingest
 from infobip_inbound.runtime import tracing
 
 log = logging.getLogger("infobip_inbound.poller")
@@ -92,24 +93,19 @@ class PullStore:
                 extra={"batch_id": batch_id, "quarantine_id": body.id, "problem": str(exc)[:500]},
             )
             return Processed(batch_id, 0, 0, None, 1)
-        normalization = normalize(read, "pull")
-        quarantine = quarantine_entries(normalization.unreadable, "pull", account=account, batch_id=batch_id)
-        responses = normalization.responses
-        with tracing.span("enqueue", {"messaging.batch.message_count": len(responses)}, kind="PRODUCER"):
-            result = enqueue_now(self._connection, self._writer, self._router, responses, quarantine, tracing.carried())
+        ingested = ingest(read, Origin("pull", account=account, batch_id=batch_id), self._write)
         pulls.release(self._connection, batch_id, held)
-        if quarantine:
-            log.warning(
-                "pulled results set aside in the quarantine",
-                extra={
-                    "batch_id": batch_id,
-                    "quarantined": len(quarantine),
-                    "reasons": [q.reason for q in quarantine[:5]],
-                },
-            )
         return Processed(
-            batch_id, len(responses), result.accepted, read.envelope.pending_message_count, len(quarantine)
+            batch_id,
+            len(ingested.responses),
+            ingested.result.accepted,
+            read.envelope.pending_message_count,
+            len(ingested.quarantine),
         )
+
+    def _write(self, responses: list[Normalized], quarantine: list[QuarantineEntry]) -> EnqueueResult:
+        with tracing.span("enqueue", {"messaging.batch.message_count": len(responses)}, kind="PRODUCER"):
+            return enqueue_now(self._connection, self._writer, self._router, responses, quarantine, tracing.carried())
 
     def recover(self) -> list[Processed]:
         """Store spilled batches, then process every stored batch left by an earlier run, oldest first, and
