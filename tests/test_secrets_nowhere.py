@@ -231,3 +231,17 @@ def poller_failed(env: dict[str, str]) -> bool:
     pollers = json.loads(cli(env, "status", "--json"))["poller"]["pollers"]
     accounts = [account for status in pollers for account in status.get("accounts", {}).values()]
     return len(accounts) == 2 and all(account.get("last_error") or account.get("stopped") for account in accounts)
+
+
+def test_a_command_error_never_shows_a_configured_secret(redis_url: str) -> None:
+    """An error line (here a message id that is not archived, given as the URL an operator pasted) leaves the
+    command without the configured Redis password and without any URL's credentials or query string."""
+    env = {
+        "INBOUND_REDIS_URL": redis_url,
+        "INBOUND_HTTP_RELAY__URL": "https://relay:relay-pass-7c1e9a@hooks.example/in?key=relay-key-5b2d8f",
+    }
+    asked = "https://someone:other-pass-1234@x.example/p?token=abcdef123456 relay-key-5b2d8f"
+    outcome = CliRunner().invoke(main, ["messages", "show", asked], env=env)
+    assert outcome.exit_code == 1 and "is not in the archive" in outcome.output
+    for secret in ("relay-key-5b2d8f", "other-pass-1234", "abcdef123456"):
+        assert secret not in outcome.output

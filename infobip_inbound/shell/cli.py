@@ -13,7 +13,24 @@ from infobip_inbound.shell import loaded
 from infobip_inbound.shell.loaded import Loaded
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Redacting(click.Group):
+    """Every command's one-line error leaves without the configured secrets and anything shaped like a
+    credential (a URL's password or query string), as log lines do (infobip_inbound.contract.redaction)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            from infobip_inbound.contract.redaction import Redactor, redactor_for
+
+            loaded_ = ctx.find_object(Loaded)
+            settings = loaded_.settings if loaded_ is not None else None
+            redact = redactor_for(settings) if settings is not None else Redactor([])
+            setattr(exc, "message", redact(exc.message))  # noqa: B010 - typed Final, yet click's own field
+            raise
+
+
+@click.group(cls=_Redacting, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="infobip-inbound")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging, including the rq and httpx libraries.")
 @click.pass_context
