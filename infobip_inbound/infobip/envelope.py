@@ -12,7 +12,6 @@ its neighbours down with it. Only a body that is not an envelope at all is refus
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,6 +20,13 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from infobip_inbound.contract.model import SCHEMA_VERSION, Source, UserResponse, as_utc
+from infobip_inbound.infobip import exact_json
+
+# Length bounds of a result's string fields, in characters: far above what Infobip sends (its ids are about 20
+# characters), so only a hostile or broken sender meets them. A result over one is quarantined as sent, whole:
+# its values never become keys or fields (docs/reliability.md, "Limits").
+MAX_ID_CHARS = 256
+MAX_TEXT_CHARS = 65_536
 
 
 def _timestamp(value: Any) -> Any:
@@ -73,20 +79,20 @@ class InfobipResult(BaseModel):
 
     model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 
-    message_id: str = Field(alias="messageId", min_length=1)
-    application_code: str = Field(alias="applicationCode", min_length=1)
-    registration_id: str | None = Field(default=None, alias="from")
-    to: str | None = None
+    message_id: str = Field(alias="messageId", min_length=1, max_length=MAX_ID_CHARS)
+    application_code: str = Field(alias="applicationCode", min_length=1, max_length=MAX_ID_CHARS)
+    registration_id: str | None = Field(default=None, alias="from", max_length=MAX_ID_CHARS)
+    to: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     received_at: datetime | None = Field(default=None, alias="receivedAt")
-    text: str | None = None
-    clean_text: str | None = Field(default=None, alias="cleanText")
-    paired_message_id: str | None = Field(default=None, alias="pairedMessageId")
-    subscriber_id: str | None = Field(default=None, alias="subscriberId")
-    callback_data: str | None = Field(default=None, alias="callbackData")
-    keyword: str | None = None
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    clean_text: str | None = Field(default=None, alias="cleanText", max_length=MAX_TEXT_CHARS)
+    paired_message_id: str | None = Field(default=None, alias="pairedMessageId", max_length=MAX_ID_CHARS)
+    subscriber_id: str | None = Field(default=None, alias="subscriberId", max_length=MAX_ID_CHARS)
+    callback_data: str | None = Field(default=None, alias="callbackData", max_length=MAX_TEXT_CHARS)
+    keyword: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     custom_payload: dict[str, Any] | None = Field(default=None, alias="customPayload")
-    bulk_id: str | None = Field(default=None, alias="bulkId")
-    initial_message_id: str | None = Field(default=None, alias="initialMessageId")
+    bulk_id: str | None = Field(default=None, alias="bulkId", max_length=MAX_ID_CHARS)
+    initial_message_id: str | None = Field(default=None, alias="initialMessageId", max_length=MAX_ID_CHARS)
 
 
 # Known result fields whose value may be kept as sent when it has an unexpected shape: the model's optional ones,
@@ -173,18 +179,38 @@ def _field_errors(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> l
 
 def read_envelope(body: bytes) -> ReadEnvelope:
     """Read a raw envelope result by result. Raises InvalidEnvelope only when the body is not a JSON object
-    with a `results` array; a result that cannot be read is returned in `unreadable`, with the reason."""
-    with contextlib.suppress(ValidationError):  # else some result (or the envelope itself) is odd
-        return ReadEnvelope(InfobipEnvelope.model_validate_json(body), [])
+    with a `results` array, or has a key twice in one object; a result that cannot be read is returned in
+    `unreadable`, with the reason. A body a plain read would change (exact_json) is read carefully: numbers
+    keep their source text."""
+    careful: Any = None
+    if exact_json.plain(body):
+        with contextlib.suppress(ValidationError):  # else some result (or the envelope itself) is odd
+            return ReadEnvelope(InfobipEnvelope.model_validate_json(body), [])
+    else:
+        try:
+            careful = exact_json.careful(body)
+        except exact_json.DuplicateKey as exc:
+            raise InvalidEnvelope(
+                [FieldError(field="body", message=f"{exc.key!r} appears twice in an object")]
+            ) from None
     try:
-        loose = _LooseEnvelope.model_validate_json(body)
+        if isinstance(careful, dict):
+            loose = _LooseEnvelope.model_validate(
+                {k: v if k == "results" else exact_json.settled(v)[0] for k, v in careful.items()}
+            )
+        else:
+            loose = (
+                _LooseEnvelope.model_validate(careful)
+                if careful is not None
+                else _LooseEnvelope.model_validate_json(body)
+            )
     except ValidationError as exc:
         raise InvalidEnvelope(_field_errors(exc)) from None
     results: list[InfobipResult] = []
     unreadable: list[Unreadable] = []
     kept: dict[int, dict[str, Any]] = {}
     for index, item in enumerate(loose.results):
-        read = _read_result(index, item)
+        read = _read_result(index, item, careful is not None)
         if isinstance(read, Unreadable):
             unreadable.append(read)
             continue
@@ -201,22 +227,38 @@ def read_envelope(body: bytes) -> ReadEnvelope:
     return ReadEnvelope(envelope, unreadable, kept)
 
 
-def _read_result(index: int, item: Any) -> tuple[InfobipResult, dict[str, Any]] | Unreadable:
+def _read_result(index: int, item: Any, careful: bool = False) -> tuple[InfobipResult, dict[str, Any]] | Unreadable:
     """Validate one result after mending the shapes Infobip's SDKs send (applicationCode only in `to`,
     receivedAt in another offset form or as Unix time, customPayload as a JSON string); a known optional
     field still of an unexpected shape is set aside (kept as sent, returned beside the result) and the result
     validated again without it."""
     if not isinstance(item, dict):
         return Unreadable(index, _json_as_sent(item), "result is not a JSON object", None)
-    data = _mended(item)
     kept: dict[str, Any] = {}
+    if careful:
+        # Read carefully: an identity must be a string or an integer as written; any other number is settled
+        # (a non-finite one kept as its source text, a known field holding one set aside as such).
+        if isinstance(item.get("messageId"), exact_json.LosslessFloat):
+            reason = "messageId: must be a JSON string or an integer written exactly"
+            return Unreadable(index, _json_as_sent(item), reason, None)
+        settled: dict[str, Any] = {}
+        for name, value in item.items():
+            settled[name], as_text = exact_json.settled(value)
+            if as_text and name in _OPTIONAL_FIELDS:
+                kept[name] = settled.pop(name)
+        item_read = settled
+    else:
+        item_read = item
+    data = _mended(item_read)
     for _ in range(2):
         try:
             result = InfobipResult.model_validate(data)
         except ValidationError as exc:
-            fields = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+            errors = exc.errors()
+            fields = {str(err["loc"][0]) for err in errors if err["loc"]}
             movable = fields & _OPTIONAL_FIELDS
-            if movable and movable == fields:
+            # A value over its length bound is not set aside: the result goes to the quarantine whole.
+            if movable and movable == fields and not any(err["type"] == "string_too_long" for err in errors):
                 for name in movable:
                     kept[name] = data.pop(name)
                 continue
@@ -239,16 +281,22 @@ def _mended(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json_as_sent(value: Any) -> bytes:
-    """JSON of a value as Infobip sent it. The standard library's encoder takes integers of any size."""
+    """JSON of a value as Infobip sent it (numbers read carefully as their source text); the standard library's
+    encoder takes integers of any size."""
     try:
         return orjson.dumps(value)
     except TypeError:
-        return json.dumps(value, ensure_ascii=False).encode()
+        return exact_json.as_sent(value)
 
 
 def _message_id(item: dict[str, Any]) -> str | None:
+    """The result's id for its quarantine entry: only a usable one within its bound (an id over it never
+    becomes a key)."""
     value = item.get("messageId")
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) and str(value) else None
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
+    text = str(value) if isinstance(value, str) or abs(value) < 10**MAX_ID_CHARS else ""
+    return text if text and len(text) <= MAX_ID_CHARS else None
 
 
 def parse_envelope(body: bytes) -> InfobipEnvelope:

@@ -13,12 +13,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
-import orjson
 import redis
 
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.store import quarantine
 from infobip_inbound.contract.store.quarantine import QuarantineEntry
+from infobip_inbound.infobip import exact_json
 from infobip_inbound.infobip.envelope import InvalidEnvelope, Normalized, normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now, quarantine_entries
 
@@ -73,11 +73,12 @@ class Totals:
 def judge(entry: QuarantineEntry) -> Verdict:
     """Read one entry with the current parser. No I/O."""
     if entry.kind == "result":
+        raw = entry.raw.encode()
         try:
-            result = orjson.loads(entry.raw)
-        except orjson.JSONDecodeError as exc:
+            exact_json.careful(raw)
+        except ValueError as exc:
             return Verdict(entry, reason=f"result is not JSON: {exc}")
-        body = orjson.dumps({"results": [result]})
+        body = b'{"results":[' + raw + b"]}"  # as kept: its numbers as written
     else:
         body = entry.raw.encode()
     try:

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from infobip_inbound.infobip import exact_json
 from infobip_inbound.infobip.envelope import InvalidEnvelope, ReadEnvelope
 from infobip_inbound.receiver.edge.errors import Answer, refusal
 
@@ -31,8 +32,11 @@ class EnvelopeLimits:
         for unreadable in read.unreadable:
             try:
                 kept = orjson.loads(unreadable.raw)
-            except orjson.JSONDecodeError:  # nests past the parser's own limit
-                return self.too_deep
+            except orjson.JSONDecodeError:  # a number no double holds, or nests past the parser's own limit
+                try:
+                    kept = exact_json.careful(unreadable.raw)
+                except ValueError:
+                    return self.too_deep
             if nests_deeper(kept, self._max_depth - 1):
                 return self.too_deep
         for result in envelope.results:
