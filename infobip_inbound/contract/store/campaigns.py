@@ -15,8 +15,10 @@ a queue write and a separate count. Counting in the worker would see each respon
 responses still waiting or dead-lettered; the counts would lag and depend on the handler set.
 
 Bounds, so memory stays flat however many campaigns run:
-- at most `campaign_max_groups` groups: the least recently written one is dropped beyond that, and a group
-  not written for `campaign_ttl_seconds` expires;
+- at most `campaign_max_groups` groups: the least recently written one is dropped beyond that (never one
+  written by the same call), and a group not written for `campaign_ttl_seconds` expires;
+- one enqueue call creates at most `scripts.CAMPAIGN_NEW_GROUPS_PER_CALL` new groups; the responses of further
+  new groups count in the "other" group (kind `other`, id `*`), so one request cannot sweep the kept groups out;
 - per group at most `campaign_keywords_max` distinct keywords; responses with any further keyword count in
   `other_keywords` (the total stays exact);
 - delays in a fixed histogram of `TOP_BUCKET + 1` geometric buckets, bucket i holding delays in
@@ -89,7 +91,7 @@ def bucket_middle(bucket: int) -> float:
 class Campaign:
     """One group's figures."""
 
-    kind: str  # "bulk" or "app"
+    kind: str  # "bulk", "app", or "other" (new groups past an enqueue call's allowance)
     id: str
     total: int = 0
     paired: int = 0
@@ -142,6 +144,8 @@ def _iso(at: float | None) -> str | None:
 def _parse(key: str, fields: dict[bytes, bytes]) -> Campaign:
     if key.startswith(keys.CAMPAIGN_BULK_PREFIX):
         kind, ident = "bulk", key.removeprefix(keys.CAMPAIGN_BULK_PREFIX)
+    elif key == keys.CAMPAIGN_OTHER_KEY:  # new groups past an enqueue call's allowance
+        kind, ident = "other", "*"
     else:
         kind, ident = "app", key.removeprefix(keys.CAMPAIGN_APP_PREFIX)
     figures = {name.decode(): value.decode() for name, value in fields.items()}

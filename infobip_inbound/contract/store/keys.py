@@ -152,6 +152,8 @@ def throughput_key(bucket_start: int) -> str:
 CAMPAIGN_PREFIX = "inbound:campaign:"  # hash per group: totals, keyword counts, delay buckets, send time
 CAMPAIGN_BULK_PREFIX = CAMPAIGN_PREFIX + "bulk:"  # group of the responses to one bulk (a campaign)
 CAMPAIGN_APP_PREFIX = CAMPAIGN_PREFIX + "app:"  # group of an application's responses without a bulk id
+# Responses of new groups past what one enqueue call may create (scripts.CAMPAIGN_NEW_GROUPS_PER_CALL).
+CAMPAIGN_OTHER_KEY = CAMPAIGN_PREFIX + "other:*"
 CAMPAIGN_INDEX = "inbound:campaigns"  # sorted set: group key scored by its last write (ms); the retention bound
 CAMPAIGN_STATS_PREFIX = "inbound:campaign-stats:"  # string per bulk: Infobip's statistics (JSON), cached
 

@@ -104,9 +104,14 @@ def _drain_job_args(job: PreparedJob) -> list[Arg]:
     return [job.id, job.field_count, *job.fields]
 
 
+# New campaign groups one ENQUEUE call may create: the responses of further new groups are counted in the
+# "other" group (keys.CAMPAIGN_OTHER_KEY), so one request (a call per CHUNK of its results) cannot sweep the
+# groups kept out of the index.
+CAMPAIGN_NEW_GROUPS_PER_CALL = 20
+
 # The campaign-count block shared by ENQUEUE and RECORD_SEND: one group hash per campaign (bulk id) or
 # application, indexed by its last write; the index bounds how many groups are kept.
-_CAMPAIGN_GROUPS = """
+_CAMPAIGN_GROUPS = f"""
 -- Group hash fields: total, first, last (ms), sent (ms, the bulk's send time), p (paired responses),
 -- kn (distinct keywords kept), k:<keyword> (count), o (responses whose keyword found the table full),
 -- d:<i> (responses i delay buckets after the send: bucket i holds delays in [r^i - 1, r^(i+1) - 1) s).
@@ -117,7 +122,7 @@ end
 local function tally(groups, group, keyword, paired)
   local g = groups[group]
   if not g then
-    g = {n = 0, p = 0, kw = {}, order = {}}
+    g = {{n = 0, p = 0, kw = {{}}, order = {{}}}}
     groups[group] = g
   end
   g.n = g.n + 1
@@ -162,14 +167,46 @@ local function count_group(index, group, g, now, ttl, kmax, ratio, top)
   end
   touch_group(index, group, now, ttl)
 end
+-- Over the bound, the least recently written groups go, but only those written before this call: a call never
+-- evicts a group it writes, nor one as young.
 local function trim_groups(index, now, ttl, max_groups)
   redis.call('ZREMRANGEBYSCORE', index, '-inf', now - ttl * 1000)  -- their hashes expired with their TTL
   local over = redis.call('ZCARD', index) - max_groups
   if over > 0 then
-    local oldest = redis.call('ZPOPMIN', index, over)
-    for k = 1, #oldest, 2 do
-      redis.call('DEL', oldest[k])
+    local oldest = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. now, 'LIMIT', 0, over)
+    for _, group in ipairs(oldest) do
+      redis.call('ZREM', index, group)
+      redis.call('DEL', group)
     end
+  end
+end
+-- A new group past the call's allowance is counted in the "other" group instead.
+local function merge_into(other, g)
+  other.n = other.n + g.n
+  other.p = other.p + g.p
+  for _, keyword in ipairs(g.order) do
+    if not other.kw[keyword] then
+      other.kw[keyword] = 0
+      other.order[#other.order + 1] = keyword
+    end
+    other.kw[keyword] = other.kw[keyword] + g.kw[keyword]
+  end
+end
+local function count_groups(index, groups, now, ttl, kmax, ratio, top)
+  local created = 0
+  local other = {{n = 0, p = 0, kw = {{}}, order = {{}}}}
+  for group, g in pairs(groups) do
+    if redis.call('ZSCORE', index, group) then
+      count_group(index, group, g, now, ttl, kmax, ratio, top)
+    elseif created < {CAMPAIGN_NEW_GROUPS_PER_CALL} then
+      created = created + 1
+      count_group(index, group, g, now, ttl, kmax, ratio, top)
+    else
+      merge_into(other, g)
+    end
+  end
+  if other.n > 0 then
+    count_group(index, '{keys.CAMPAIGN_OTHER_KEY}', other, now, ttl, kmax, ratio, top)
   end
 end
 """
@@ -357,10 +394,8 @@ if archiving then
   end
 end
 if counting and added > 0 then
-  for group, g in pairs(groups) do
-    count_group(KEYS[10], group, g, now, tonumber(ARGV[c + 2]), tonumber(ARGV[c + 3]), tonumber(ARGV[c + 4]),
-      tonumber(ARGV[c + 5]))
-  end
+  count_groups(KEYS[10], groups, now, tonumber(ARGV[c + 2]), tonumber(ARGV[c + 3]), tonumber(ARGV[c + 4]),
+    tonumber(ARGV[c + 5]))
   trim_groups(KEYS[10], now, tonumber(ARGV[c + 2]), tonumber(ARGV[c + 1]))
 end
 if nq > 0 then

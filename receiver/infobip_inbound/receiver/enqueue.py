@@ -60,8 +60,15 @@ class _Pending:
         return len(self.responses) + len(self.quarantine)
 
 
+# Most responses (and quarantine entries) one enqueue script call carries: Redis runs nothing else while a
+# script runs, so a large envelope is written in calls of this size, each a millisecond or two of Redis time
+# (docs/reliability.md, "Limits"). The answer still waits for all of them; a retry after a failed call finds
+# the written ones as duplicates. Campaign groups and the archive are bounded per call, so per chunk.
+CHUNK = 200
+
+
 class InboxWriter:
-    """Builds the enqueue script call for one queue's share of responses. No I/O."""
+    """Builds the enqueue script calls for one queue's share of responses. No I/O."""
 
     def __init__(self, settings: Settings) -> None:
         self._dedup_ttl = settings.dedup_window_seconds
@@ -71,6 +78,30 @@ class InboxWriter:
         self._archive = archive.limits(settings)
         # Replicas that must hold a write before it counts (store.replication); None: the primary alone.
         self.ack = replication.Acknowledgement.of(settings)
+
+    def script_calls(
+        self,
+        queue: str,
+        responses: list[Normalized],
+        request_ids: list[str] | None = None,
+        quarantine: Sequence[QuarantineEntry] = (),
+        traces: Sequence[str | None] | None = None,
+    ) -> list[scripts.Call[list[int]]]:
+        """The calls writing them, in order, each with at most CHUNK responses and CHUNK quarantine entries;
+        their flags, concatenated, are one per response."""
+        calls = []
+        for start in range(0, max(len(responses), len(quarantine), 1), CHUNK):
+            end = start + CHUNK
+            calls.append(
+                self.script_call(
+                    queue,
+                    responses[start:end],
+                    request_ids[start:end] if request_ids else None,
+                    quarantine[start:end],
+                    traces[start:end] if traces else None,
+                )
+            )
+        return calls
 
     def script_call(
         self,
@@ -162,14 +193,15 @@ def enqueue_now(
         return EnqueueResult(0, 0)
     accepted = 0
     for number, (queue, indexes) in enumerate(writes(router, responses)):
-        call = writer.script_call(
+        calls = writer.script_calls(
             queue,
             [responses[i] for i in indexes],
             quarantine=() if number else quarantine,
             traces=[trace] * len(indexes) if trace else None,
         )
-        flags = replication.run(call, connection, writer.ack)
-        accepted += sum(flags)
+        for call in calls:
+            flags: list[int] = replication.run(call, connection, writer.ack)
+            accepted += sum(flags)
     return EnqueueResult(accepted, len(responses) - accepted, len(quarantine))
 
 
@@ -299,5 +331,8 @@ class Committer:
         quarantine: Sequence[QuarantineEntry],
         traces: list[str | None] | None,
     ) -> list[int]:
-        call = self._writer.script_call(queue, responses, request_ids, quarantine, traces)
-        return await replication.run_async(call, self._client, self._writer.ack)
+        flags: list[int] = []
+        for call in self._writer.script_calls(queue, responses, request_ids, quarantine, traces):
+            written: list[int] = await replication.run_async(call, self._client, self._writer.ack)
+            flags += written
+        return flags
