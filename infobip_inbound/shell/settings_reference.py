@@ -79,19 +79,35 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _model(annotation: Any) -> type[BaseModel] | None:
+    """The settings model a field holds (an output's own settings, a policy), if it holds one."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
 def rows() -> list[tuple[str, str, str, str]]:
-    """(variable, type, default, description) of every setting, in declaration order."""
+    """(variable, type, default, description) of every setting, in declaration order; a setting holding a
+    model is listed whole (JSON) and then field by field (`<NAME>__<FIELD>`)."""
     prefix = Settings.model_config.get("env_prefix", "")
+    nested = Settings.model_config.get("env_nested_delimiter") or ""
     found = []
     for name, info in Settings.model_fields.items():
-        found.append(
-            (
-                f"{prefix}{name}".upper(),
-                _type_name(info.annotation),
-                _default(info),
-                info.description or "",
+        variable = f"{prefix}{name}".upper()
+        found.append((variable, _type_name(info.annotation), _default(info), info.description or ""))
+        model = _model(info.annotation)
+        if model is None or not nested or typing.get_origin(info.annotation) in (list, dict):
+            continue  # a list or map of models is given whole (JSON, or tables in the file)
+        for field_name, field_info in model.model_fields.items():
+            found.append(
+                (
+                    f"{variable}{nested}{field_name.upper()}",
+                    _type_name(field_info.annotation),
+                    _default(field_info),
+                    field_info.description or "",
+                )
             )
-        )
     return found
 
 
