@@ -492,3 +492,27 @@ def test_without_workers_in_the_release_writers_do_not_wait_for_them() -> None:
         if doc and doc["kind"] == "Deployment" and _role(doc) == "receiver"
     ]
     assert "initContainers" not in receiver["spec"]["template"]["spec"]
+
+
+# Chart defaults that differ from the application's on purpose, each with its reason (values.yaml says it too).
+# Empty today: add `setting: reason` here and beside the value in values.yaml.
+CHART_DEFAULTS_DIFFER: dict[str, str] = {}
+
+
+def test_chart_defaults_are_the_applications() -> None:
+    """Every setting the default values render into the config file has the application's default, unless the
+    difference is listed (with its reason) above: the chart and the configuration reference never drift."""
+    settings_class, _ = _settings_class()
+    rendered = config_toml("default")
+    differ = {}
+    for key, value in rendered.items():
+        field = settings_class.model_fields.get(key)
+        assert field is not None, f"{key} is no setting"
+        default = field.get_default(call_default_factory=True)
+        default = getattr(default, "value", default)  # an enum's value, as TOML holds it
+        if isinstance(default, tuple):
+            default = list(default)
+        if value != default and not (isinstance(value, int | float) and value == default):
+            differ[key] = (value, default)
+    unexplained = {key: pair for key, pair in differ.items() if key not in CHART_DEFAULTS_DIFFER}
+    assert not unexplained, f"chart default (left) differs from the application's (right): {unexplained}"
