@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from infobip_inbound.contract.settings import load_settings
-from infobip_inbound.contract.store import dead_letter, handler_state, keys, scripts
+from infobip_inbound.contract.store import dead_letter, handler_state, keys, lanes, scripts
 from infobip_inbound.contract.store.handled import pair_id
 from infobip_inbound.contract.store.keys import RQ_JOB_PREFIX, handled_key
 from tests.downstream import Downstream
@@ -74,14 +74,26 @@ def test_a_paused_handler_resumes_where_it_stopped(
     put(settings, *(result(i) for i in first))
     start_worker(env)
     jsonl = settings.jsonl.path.__class__(base_env["INBOUND_JSONL__PATH"])
+    queue = settings.default_queue
+
+    def backlog() -> int:
+        return lanes.lengths(redis_client, queue, [A])[A]
+
+    # The paused handler's pairs wait in its lane, which grows while the other handler keeps handling.
     wait_until(lambda: jsonl.exists() and len(jsonl.read_text().splitlines()) >= 20, timeout=30)
+    wait_until(lambda: backlog() == 20, timeout=30)
     later = [f"q{i}" for i in range(10)]
     put(settings, *(result(i) for i in later))
     wait_until(lambda: len(jsonl.read_text().splitlines()) >= 30, timeout=30)
-    wait_until(lambda: len(batch_tries(redis_client, A)) >= 4, timeout=30)  # the held pairs were looked at again
+    wait_until(lambda: backlog() == 30, timeout=30)
     assert downstream.calls == []  # the other handler ran; the paused one waited
-    assert set(batch_tries(redis_client, A)) == {"1"}  # each look again kept the pairs' first try
-    assert orjson.loads(run_cli(env, "status", "--json"))["handlers"][A]["state"] == "paused"
+    assert batch_tries(redis_client, A) == []  # no batch of its own: the lane holds the pairs at their first try
+    status = orjson.loads(run_cli(env, "status", "--json"))
+    assert status["handlers"][A]["state"] == "paused"
+    assert status["handlers"][A]["backlog"] == 30 and status["handlers"][A]["backlog_oldest_age_seconds"] > 0
+    assert status["handlers"]["jsonl"]["backlog"] == 0
+    listed = orjson.loads(run_cli(env, "handlers", "list", "--json"))
+    assert {state["name"]: state["backlog"] for state in listed} == {A: 30, "jsonl": 0}
 
     # Every call's first try fails: had holding spent a try, a pair would now be dead-lettered (2 tries).
     downstream.fail_first_call = True

@@ -378,6 +378,7 @@ def test_monitoring_is_off_by_default_and_wired_when_enabled() -> None:
         "InfobipInboundPollerNotLeading",
         "InfobipInboundPollerNotDraining",
         "InfobipInboundHandlerBreakerOpen",
+        "InfobipInboundHandlerLagging",
     }
     assert any("infobip-inbound.json" in c["data"] for c in of_kind("production", "ConfigMap"))
     monitors = {m["metadata"]["labels"]["app.kubernetes.io/component"]: m for m in of_kind("production", "PodMonitor")}

@@ -90,6 +90,14 @@ class Router:
                 return destination
         return self.default
 
+    def queue_handlers(self, queue: str) -> list[str]:
+        """The handlers any route sends the responses of `queue` to, by name."""
+        names = set(self.default.handlers) if self.default.queue == queue else set()
+        for _, destination in self._routes:
+            if destination.queue == queue:
+                names.update(destination.handlers)
+        return sorted(names)
+
     @property
     def handler_names(self) -> set[str]:
         names = set(self.default.handlers)

@@ -572,6 +572,13 @@ class Settings(BaseSettings):
     worker_idle_wait_ms: float = Field(
         default=100.0, ge=0, le=5000, description="How long a job waits for more responses before it ends."
     )
+    worker_lane_after_ms: float = Field(
+        default=10.0,
+        ge=0,
+        le=60000,
+        description="In a batch shared by several handlers, a handler whose pairs left would take longer than this "
+        "(by its recent calls) runs them in its own lane, so the others do not wait for it.",
+    )
     worker_queues: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated queues to work; default: every routed queue."
     )

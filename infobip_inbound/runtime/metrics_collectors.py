@@ -1,8 +1,8 @@
 """Scrape-time collectors: figures read when Prometheus asks, not kept by any process.
 
-RedisStateCollector reads queue depth, oldest job age, registry sizes, dead letters per handler and live
-workers from Redis (a few pipelined reads per scrape). The poller's own figures are collected beside it
-(receiver.poller_metrics).
+RedisStateCollector reads queue depth, oldest job age, registry sizes, dead letters per handler, each handler's
+backlog (its lanes) and live workers from Redis (a few pipelined reads per scrape). The poller's own figures are
+collected beside it (receiver.poller_metrics).
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ log = logging.getLogger(__name__)
 
 
 class RedisStateCollector(Collector):
-    def __init__(self, connection: Callable[[], redis.Redis], queues: list[str]) -> None:
+    def __init__(
+        self, connection: Callable[[], redis.Redis], queues: list[str], lanes: list[tuple[str, str]] | None = None
+    ) -> None:
         self._connection = connection
         self._queues = queues
+        self._lanes = lanes or []  # (queue, handler): where a handler's backlog waits (status.lanes_of)
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("infobip_inbound_redis_up", "1 when this scrape could read Redis.")
@@ -34,6 +37,7 @@ class RedisStateCollector(Collector):
             alive = len(status.workers(connection))
             held = quarantine.figures(connection)
             flow = handler_state.read(connection)
+            backlog = status.handler_backlog(connection, self._lanes)
         except (redis.RedisError, OSError) as exc:
             log.warning("metrics: Redis unavailable: %s", type(exc).__name__)
             up.add_metric([], 0)
@@ -89,3 +93,17 @@ class RedisStateCollector(Collector):
             paused.add_metric([each.name], int(each.paused_at is not None))
             breaker.add_metric([each.name], int(each.breaker != "closed"))
         yield from (paused, breaker)
+        waiting = GaugeMetricFamily(
+            "infobip_inbound_handler_backlog",
+            "(message, handler) pairs waiting in the handler's lanes: it lags behind the other handlers, or is paused.",
+            labels=["handler"],
+        )
+        waited = GaugeMetricFamily(
+            "infobip_inbound_handler_backlog_age_seconds",
+            "How long the oldest pair in the handler's lanes has waited since its response was accepted (0: none).",
+            labels=["handler"],
+        )
+        for name, figures in sorted(backlog.items()):
+            waiting.add_metric([name], figures["waiting"])
+            waited.add_metric([name], figures["oldest_age_seconds"])
+        yield from (waiting, waited)

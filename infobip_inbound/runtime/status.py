@@ -24,6 +24,7 @@ from infobip_inbound.contract.store import (
     handler_state,
     inbox,
     jobs,
+    lanes,
     pulls,
     quarantine,
     throughput,
@@ -50,6 +51,24 @@ def queue_figures(connection: redis.Redis, queues: list[str], at: float | None =
         }
         for figures in inbox.queue_depths(connection, queues)
     ]
+
+
+def lanes_of(settings: Settings) -> list[tuple[str, str]]:
+    """Every (queue, handler) a route sends responses to: the lanes a handler's backlog can wait in."""
+    router = Router.from_settings(settings)
+    return [(queue, handler) for queue in settings.queues for handler in router.queue_handlers(queue)]
+
+
+def handler_backlog(
+    connection: redis.Redis, lane_names: list[tuple[str, str]], at: float | None = None
+) -> dict[str, dict[str, float]]:
+    """Per handler, over its queues: pairs waiting in its lanes and the age of the oldest (seconds, 0: none)."""
+    backlog: dict[str, dict[str, float]] = {}
+    for figure in lanes.figures(connection, lane_names, at):
+        mine = backlog.setdefault(figure.handler, {"waiting": 0, "oldest_age_seconds": 0.0})
+        mine["waiting"] += figure.waiting
+        mine["oldest_age_seconds"] = max(mine["oldest_age_seconds"], figure.oldest_age_seconds)
+    return backlog
 
 
 def _age(entry: bytes | None, at: float) -> float:
@@ -152,6 +171,7 @@ def snapshot(connection: redis.Redis, settings: Settings) -> dict[str, Any]:
     handler_names = set(Router.from_settings(settings).handler_names) | set(dlq)
     handler_names |= {name.partition(":")[2] for name in last_minute if ":" in name}
     flow = {state.name: state for state in handler_state.read(connection, handler_names)}
+    backlog = handler_backlog(connection, lanes_of(settings), at)
     handlers = {
         name: {
             "handled_last_minute": last_minute.get(f"handled:{name}", 0),
@@ -159,6 +179,9 @@ def snapshot(connection: redis.Redis, settings: Settings) -> dict[str, Any]:
             "dead_letters": dlq.get(name, 0),
             "state": flow[name].state,  # running, paused, breaker open, breaker half-open
             "breaker_failures": flow[name].failures,
+            # Pairs waiting in the handler's lanes (it lags, or is paused) and how long the oldest has waited.
+            "backlog": backlog.get(name, {}).get("waiting", 0),
+            "backlog_oldest_age_seconds": backlog.get(name, {}).get("oldest_age_seconds", 0.0),
         }
         for name in sorted(handler_names | set(flow))
     }

@@ -10,6 +10,7 @@ import orjson
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.store import handler_state
 from infobip_inbound.contract.store.handler_state import Breaker
+from infobip_inbound.runtime.status import handler_backlog, lanes_of
 from infobip_inbound.shell import loaded
 from infobip_inbound.shell.store_commands import store_command
 
@@ -23,17 +24,27 @@ def handlers() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 @store_command
 def list_handlers(as_json: bool) -> None:
-    """Each routed handler (and any other with a state): running, paused, or its breaker open."""
+    """Each routed handler (and any other with a state): running, paused, or its breaker open; and its backlog,
+    the pairs waiting in its lanes and how long the oldest has waited."""
     settings, connection = loaded.settings(), loaded.connection()
     states = handler_state.read(connection, Router.from_settings(settings).handler_names)
+    backlog = handler_backlog(connection, lanes_of(settings))
     if as_json:
-        click.echo(orjson.dumps([state.as_dict() for state in states]).decode())
+        click.echo(orjson.dumps([state.as_dict() | _backlog(backlog, state.name) for state in states]).decode())
         return
     for state in states:
         detail = f"  {state.failures} consecutive failures" if state.failures else ""
         if state.open_until and state.breaker == Breaker.OPEN.label:
             detail += f", probe in {max(0.0, state.open_until - time.time()):.0f}s"
+        waiting = _backlog(backlog, state.name)
+        if waiting["backlog"]:
+            detail += f"  backlog {waiting['backlog']}, oldest {waiting['backlog_oldest_age_seconds']:.0f}s"
         click.echo(f"{state.name:40} {state.state}{detail}")
+
+
+def _backlog(backlog: dict[str, dict[str, float]], name: str) -> dict[str, float]:
+    mine = backlog.get(name, {})
+    return {"backlog": int(mine.get("waiting", 0)), "backlog_oldest_age_seconds": mine.get("oldest_age_seconds", 0.0)}
 
 
 _JSON = click.option("--json", "as_json", is_flag=True, help='One JSON object: {"handler", "state", "changed"}.')

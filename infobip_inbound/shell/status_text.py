@@ -75,9 +75,17 @@ def render(snapshot: dict[str, Any]) -> str:
         lines.append(f"Campaigns: responses to recent bulks: {shown} (`infobip-inbound campaigns list`)")
     lines += ["", "Handlers"]
     lines += _table(
-        ["handler", "state", "handled/min", "failed/min", "dead letters"],
+        ["handler", "state", "handled/min", "failed/min", "dead letters", "backlog", "oldest"],
         [
-            [name, h["state"], str(h["handled_last_minute"]), str(h["failed_last_minute"]), str(h["dead_letters"])]
+            [
+                name,
+                h["state"],
+                str(h["handled_last_minute"]),
+                str(h["failed_last_minute"]),
+                str(h["dead_letters"]),
+                str(h["backlog"]),
+                _age(h["backlog_oldest_age_seconds"]) if h["backlog"] else "-",
+            ]
             for name, h in snapshot["handlers"].items()
         ],
     )

@@ -13,6 +13,7 @@ from enum import IntEnum
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from infobip_inbound.contract.store.keys import BREAKER_PREFIX, HANDLERS_PAUSED_KEY, breaker_key
 
@@ -57,9 +58,23 @@ def pause(connection: redis.Redis, handler: str) -> bool:
     return bool(connection.hsetnx(HANDLERS_PAUSED_KEY, handler, repr(time.time())))
 
 
+def is_paused(connection: redis.Redis, handler: str) -> bool:
+    return bool(connection.hexists(HANDLERS_PAUSED_KEY, handler))
+
+
 def resume(connection: redis.Redis, handler: str) -> bool:
     """Resume `handler`; its held pairs run at their next look. False if it was not paused."""
     return bool(connection.hdel(HANDLERS_PAUSED_KEY, handler))
+
+
+def add_paused(pipe: Pipeline, names: list[str]) -> None:
+    """Ask, in `pipe`, whether each of `names` is paused: one reply, read by `read_paused` (a batch reads its
+    handlers' flags in the round trip that reads their lanes)."""
+    pipe.hmget(HANDLERS_PAUSED_KEY, names)
+
+
+def read_paused(reply: list[bytes | None]) -> list[bool]:
+    return [value is not None for value in reply]
 
 
 def paused(connection: redis.Redis, names: list[str]) -> list[bool]:

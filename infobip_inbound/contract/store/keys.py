@@ -66,6 +66,19 @@ def done_key(batch_key: str) -> str:
     return batch_key + DONE_SUFFIX
 
 
+# Handler lanes (infobip_inbound.contract.store.lanes): a handler that lags behind the others on a queue.
+LANE_PREFIX = "inbound:lane:"  # list per (queue, handler) of inbox entries whose pair for that handler waits
+
+
+def lane_key(queue: str, handler: str) -> str:
+    return LANE_PREFIX + queue + "\x1f" + handler
+
+
+def lane_batch_key(job_id: str, handler: str) -> str:
+    """The batch one drain job claimed from a handler's lane (its done-set is keys.done_key of it)."""
+    return BATCH_PREFIX + job_id + "\x1flane\x1f" + handler
+
+
 # Workers.
 SWEEP_CURSOR_PREFIX = "inbound:sweep:cursor:"  # string per queue: the failed-registry score the sweep has read to
 SWEEPS_KEY = "inbound:sweep:counts"  # hash: job id -> times its batch was put back to work by the sweep

@@ -613,31 +613,86 @@ def claim(*, queue: str, job_id: str, claim_max: int, followup: PreparedJob) -> 
 
 ENSURE_DRAIN = (
     """
--- The workers' safety net: make sure a drain job is waiting for a queue whose inbox holds entries, so an
--- inbox is never left unattended when its drain job failed as a whole, vanished or was lost on its way to a
--- worker, and nothing new arrives.
+-- The workers' safety net: make sure a drain job is waiting for a queue whose inbox, or the lane of a handler
+-- that is not paused, holds entries, so neither is left unattended when its drain job failed as a whole,
+-- vanished or was lost on its way to a worker, and nothing new arrives.
 -- KEYS[1]  the queue's inbox list
 -- KEYS[2..5]  the drain-job block (below)
+-- KEYS[6]  the paused handlers hash
+-- KEYS[7 .. 6+H]  the lanes of the queue's handlers
 -- ARGV[1], ARGV[2]  unused (the block's positions are those of ENQUEUE and CLAIM)
 -- ARGV[3 .. 4+2N]  the drain-job block (below)
--- Returns 1 when it pushed a drain job, else 0.
+-- ARGV[5+2N .. 4+2N+H]  the lanes' handler names, in the order of their keys
+-- Returns 1 when it pushed a drain job for the inbox, 2 when for a lane only (a drain job running a lane does
+-- not mark the queue: one more is then pushed, and finds the lane run already or runs it beside), else 0.
 """
     + _ENSURE_DRAIN_JOB
     + """
-if redis.call('LLEN', KEYS[1]) == 0 then
+local why = 0
+if redis.call('LLEN', KEYS[1]) > 0 then
+  why = 1
+end
+local first_name = 5 + 2 * tonumber(ARGV[4])
+for i = 7, #KEYS do
+  if why > 0 then
+    break
+  end
+  local name = ARGV[first_name + i - 7]
+  if redis.call('LLEN', KEYS[i]) > 0 and redis.call('HEXISTS', KEYS[6], name) == 0 then
+    why = 2
+  end
+end
+if why == 0 then
   return 0
 end
-return ensure_drain_job(true)
+return ensure_drain_job(true) * why
 """
 )
 
 
-def ensure_drain(*, queue: str, drain_job: PreparedJob) -> Call[int]:
+def ensure_drain(*, queue: str, drain_job: PreparedJob, handlers: Sequence[str] = ()) -> Call[int]:
+    """Push `drain_job` if `queue`'s inbox, or the lane of one of `handlers` not paused, holds entries and no
+    drain job is waiting: 1 if pushed for the inbox, 2 if for a lane, 0 if not pushed."""
     return Call(
         ENSURE_DRAIN,
-        [keys.inbox_key(queue), *_drain_job_keys(queue, drain_job)],
-        ["", "", *_drain_job_args(drain_job)],
+        [
+            keys.inbox_key(queue),
+            *_drain_job_keys(queue, drain_job),
+            keys.HANDLERS_PAUSED_KEY,
+            *(keys.lane_key(queue, handler) for handler in handlers),
+        ],
+        ["", "", *_drain_job_args(drain_job), *handlers],
         int,
+    )
+
+
+CLAIM_LANE = """
+-- Move up to ARGV[1] entries from a handler's lane to this job's batch of that lane.
+-- KEYS[1]  the handler's lane list (of a queue)
+-- KEYS[2]  this job's batch of the lane
+-- ARGV[1]  most entries to take
+-- Returns -1 when this job holds a batch of the lane already (an earlier delivery claimed it: it runs
+-- first), else the entries claimed, in order (none: the lane is empty).
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return -1
+end
+local n = math.min(redis.call('LLEN', KEYS[1]), tonumber(ARGV[1]))
+local claimed = {}
+for i = 1, n do
+  claimed[i] = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+end
+return claimed
+"""
+
+
+def claim_lane(*, queue: str, handler: str, job_id: str, claim_max: int) -> Call[list[bytes] | None]:
+    """Claim from `handler`'s lane of `queue` into `keys.lane_batch_key(job_id, handler)`; None when that batch
+    exists already (it is run first)."""
+    return Call(
+        CLAIM_LANE,
+        [keys.lane_key(queue, handler), keys.lane_batch_key(job_id, handler)],
+        [claim_max],
+        lambda reply: list(reply) if isinstance(reply, list) else None,
     )
 
 
@@ -815,8 +870,11 @@ def pace_pull(*, api_key: str, interval_us: int) -> Call[int]:
 
 
 def pace_send(*, api_key: str, interval_us: int) -> Call[int]:
-    """The same pacing for `POST /push/3/messages`, under a key of its own: sends do not slow pulls."""
-    return Call(PACE, [keys.send_throttle_key(api_key)], [interval_us], int)
+    """A slot for one `POST /push/3/messages` of an API key, under a key of its own (sends do not slow pulls):
+    wait the time returned, then send. Slots are reserved (RESERVE_SLOT), so concurrent senders each wait for
+    their own and together keep the rate exactly; the key holds the next free time, in microseconds, as the
+    GCRA of earlier releases kept it, so both read it alike."""
+    return Call(RESERVE_SLOT, [keys.send_throttle_key(api_key)], [interval_us], int)
 
 
 RESERVE_SLOT = """

@@ -37,6 +37,7 @@ from infobip_inbound.runtime import tracing
 from infobip_inbound.runtime.metrics import CONTENT_TYPE, exposition, register, unregister
 from infobip_inbound.runtime.metrics_collectors import RedisStateCollector
 from infobip_inbound.runtime.redis_client import async_client, sync_client
+from infobip_inbound.runtime.status import lanes_of
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class Receiver:
         self.sync_client = sync_client(settings) if settings.redis_url else None
         self.state_collector: RedisStateCollector | None = None
         if self.sync_client is not None:
-            self.state_collector = RedisStateCollector(self._sync, settings.queues)
+            self.state_collector = RedisStateCollector(self._sync, settings.queues, lanes_of(settings))
 
     def _sync(self) -> Any:
         assert self.sync_client is not None

@@ -148,6 +148,11 @@ def campaigns_section(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _waited(handler: dict[str, Any]) -> str:
+    """How long the oldest pair in a handler's lanes has waited."""
+    return f"{handler['backlog_oldest_age_seconds']:.0f} s" if handler["backlog"] else "-"
+
+
 def _oldest(queue: dict[str, Any]) -> str:
     return f"{queue['oldest_job_age_seconds']:.0f} s" if queue["depth"] else "-"
 
@@ -190,7 +195,9 @@ def render(figures: dict[str, Any]) -> str:
     )
     handler_rows = "".join(
         f"<tr><td>{escape(name)}</td><td{_flag(h['state'] != 'running')}>{escape(h['state'])}</td>"
-        f"<td>{h['handled_last_minute']}</td><td>{h['failed_last_minute']}</td><td>{h['dead_letters']}</td></tr>"
+        f"<td>{h['handled_last_minute']}</td><td>{h['failed_last_minute']}</td><td>{h['dead_letters']}</td>"
+        f"<td{_flag(h['backlog'] > 0)}>{h['backlog']}</td>"
+        f"<td>{_waited(h)}</td></tr>"
         for name, h in figures["handlers"].items()
     )
     worker_rows = "".join(
@@ -220,7 +227,7 @@ def render(figures: dict[str, Any]) -> str:
 <h2>Queues</h2><table id="queues"><tr><th>queue</th><th>waiting</th><th>oldest</th><th>running</th>
 <th>scheduled</th><th>deferred</th><th>failed</th></tr>{queue_rows}</table>
 <h2>Handlers</h2><table id="handlers"><tr><th>handler</th><th>state</th><th>handled / min</th><th>failed / min</th>
-<th>dead letters</th></tr>{handler_rows}</table>
+<th>dead letters</th><th>backlog</th><th>oldest waiting</th></tr>{handler_rows}</table>
 <h2>Workers</h2><table id="workers"><tr><th>worker</th><th>state</th><th>queues</th><th>heartbeat</th></tr>
 {worker_rows}</table>
 <h2>Poller</h2><p id="poller">{lease}; last drain {_time(poller["last_drain_at"])}</p>

@@ -5,7 +5,7 @@ the template of the response's keyword, else the default template (none: no repl
 with `str.format_map` over the response's fields as text (`{keyword}`, `{clean_text}`, `{registration_id}`,
 ...); a field that is missing or null formats empty, and settings refuse anything but plain field names.
 
-Handlers are called one response at a time, so each reply is its own `POST /push/3/messages` (the endpoint
+Each call handles one response, so each reply is its own `POST /push/3/messages` (the endpoint
 takes many messages per request, but batching them would tie the idempotency of one reply to others'). The
 sends are paced across every worker (`reply_requests_per_second`), and each goes through
 infobip_inbound.workers.reply: at most one reply per response, across retries.
@@ -14,6 +14,7 @@ infobip_inbound.workers.reply: at most one reply per response, across retries.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -63,27 +64,38 @@ class AutoReplyHandler(SettingsFactory):
     name = "auto_reply"
 
     def for_settings(self, settings: Settings) -> Callable[[UserResponse], None]:
-        router = Router.from_settings(settings)
+        return _AutoReply(settings)
 
-        def auto_reply(response: UserResponse) -> None:
-            route = router.destination(response).route
-            config = settings.auto_reply_routes.get(route, settings.auto_reply)
-            template = choose(config, response)
-            if template is None:
-                return
-            if not response.registration_id:
-                log.warning("no registration_id: nothing to reply to", extra={"message_id": response.message_id})
-                return
-            fields = template_fields(response)
-            reply(
-                response,
-                template.text.format_map(fields),
-                title=template.title.format_map(fields) if template.title else None,
-                custom_payload=config.custom_payload,
-                settings=settings,
-            )
 
-        return auto_reply
+class _AutoReply:
+    """The handler itself. Each call waits for its send slot, so one call at a time would leave the slots its
+    own send takes unused: it runs enough calls at once to keep its pace (`default_concurrency`, used unless
+    INBOUND_HANDLER_FLOW sets one), about half a second of sends in flight; the pacing keeps it from exceeding
+    the rate."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._router = Router.from_settings(settings)
+        self.default_concurrency = max(2, min(32, math.ceil(settings.reply_requests_per_second / 2) + 1))
+
+    def __call__(self, response: UserResponse) -> None:
+        settings = self._settings
+        route = self._router.destination(response).route
+        config = settings.auto_reply_routes.get(route, settings.auto_reply)
+        template = choose(config, response)
+        if template is None:
+            return
+        if not response.registration_id:
+            log.warning("no registration_id: nothing to reply to", extra={"message_id": response.message_id})
+            return
+        fields = template_fields(response)
+        reply(
+            response,
+            template.text.format_map(fields),
+            title=template.title.format_map(fields) if template.title else None,
+            custom_payload=config.custom_payload,
+            settings=settings,
+        )
 
 
 auto_reply_handler = AutoReplyHandler()

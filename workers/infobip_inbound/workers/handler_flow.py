@@ -7,6 +7,13 @@ count in Redis, so a breaker trips mid-batch rather than after the whole batch f
 batch of their own that runs that handler after `hold_seconds`, with the tries they had: holding spends
 none. `finish` records the batch's outcomes on each breaker (infobip_inbound.contract.store.scripts).
 
+In a drain batch (the lane rule), a paused handler's pairs, and those of a handler that would hold the others
+back, are set aside in that handler's lane instead (infobip_inbound.contract.store.lanes): a handler lags when
+its lane already holds entries or this job runs its lane (its pairs queue up behind them), or when its pairs
+left in the batch would take `worker_lane_after_ms` longer than those of the other handlers still running in
+it, by each one's recent time per pair. The fastest handler of a batch never lags by this rule, nor the only
+one. The pairs of a breaker that is open are held as before.
+
 A handler's `rate_per_second` is paced in Redis under a key of the handler's (Redis' clock): each call
 reserves the next slot of the handler's schedule, one script call, and sleeps until it. Slots follow each
 other at the rate's interval whenever callers wait, so a call that wakes late does not push the later ones
@@ -18,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
 
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store import handler_state, scripts
+from infobip_inbound.contract.store import handler_state, lanes, scripts
 from infobip_inbound.contract.store.handler_state import Breaker
 from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.jobs import Jobs, schedule_batch
@@ -41,6 +49,18 @@ class _Handler:
     probe_sent: bool = False
     succeeded: bool = False
     new_failures: int = 0  # this batch's failures since its last success
+    lagging: bool = False  # its pairs go to its lane (the lane rule)
+    left: int = 0  # its pairs not yet admitted, held or set aside
+
+
+@dataclass(frozen=True, slots=True)
+class LaneRule:
+    """When a drain batch sets a handler's pairs aside in its lane (the module's docstring)."""
+
+    queue: str
+    running: frozenset[str]  # handlers whose lane this job runs now
+    seconds_per_pair: Callable[[str], float]  # a handler's recent time per pair in this process
+    after_seconds: float  # the most a handler may add to a batch shared with other handlers
 
 
 @dataclass(slots=True)
@@ -48,34 +68,76 @@ class FlowGate:
     settings: Settings
     handlers: dict[str, _Handler]
     held: list[Pair] = field(default_factory=list)
+    aside: list[Pair] = field(default_factory=list)  # set aside in their handlers' lanes
+    rule: LaneRule | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def open(cls, connection: redis.Redis, settings: Settings, names: set[str]) -> FlowGate:
-        ordered = sorted(names)
+    def open(
+        cls, connection: redis.Redis, settings: Settings, counts: Counter[str], rule: LaneRule | None = None
+    ) -> FlowGate:
+        """The state of the handlers of a batch's pending pairs (`counts`: pairs per handler), read once (with a
+        drain batch's lane rule, the lengths of their lanes in the same round trip)."""
+        ordered = sorted(counts)
+        if not ordered:
+            return cls(settings, {}, rule=rule)
+        pipe = connection.pipeline(transaction=False)
+        handler_state.add_paused(pipe, ordered)
+        if rule is not None:
+            lanes.add_lengths(pipe, rule.queue, ordered)
+        paused_reply, *waiting = pipe.execute()
         handlers = {}
-        for name, paused in zip(ordered, handler_state.paused(connection, ordered), strict=True):
+        for index, (name, paused) in enumerate(zip(ordered, handler_state.read_paused(paused_reply), strict=True)):
             policy = settings.flow_policy(name)
             state, failures = Breaker.CLOSED, 0
             if policy.breaker_failures is not None and not paused:
                 cooloff_ms = round(policy.breaker_cooloff_seconds * 1000)
                 state, failures = scripts.breaker_admit(handler=name, cooloff_ms=cooloff_ms).run(connection)
-            handlers[name] = _Handler(paused, state, policy.breaker_failures, failures)
-        return cls(settings, handlers)
+            handler = _Handler(paused, state, policy.breaker_failures, failures, left=counts[name])
+            handler.lagging = rule is not None and (name in rule.running or waiting[index] > 0)
+            handlers[name] = handler
+        return cls(settings, handlers, rule=rule)
 
     def admit(self, pair: Pair) -> bool:
-        """Whether `pair` may run now; if not it is held. Called right before each call."""
+        """Whether `pair` may run now; if not it is held, or set aside in its handler's lane. Called right before
+        each call."""
         with self._lock:
             state = self.handlers[pair.handler]
+            state.left -= 1
+            rule = self.rule
+            if rule is not None and state.paused:
+                self.aside.append(pair)
+                return False
             if state.paused or state.breaker == Breaker.OPEN:
                 admitted = False
             elif state.breaker == Breaker.HALF_OPEN:
                 admitted, state.probe_sent = not state.probe_sent, True
             else:
                 admitted = state.threshold is None or state.failures < state.threshold
+                if admitted and rule is not None and self._lags(pair.handler, state, rule):
+                    self.aside.append(pair)
+                    return False
             if not admitted:
                 self.held.append(pair)
             return admitted
+
+    def _lags(self, name: str, state: _Handler, rule: LaneRule) -> bool:
+        if state.lagging:
+            return True
+        # Its time left in the batch against the longest of the other handlers still running in it (none: it
+        # holds nobody back).
+        others = [
+            other.left * rule.seconds_per_pair(n)
+            for n, other in self.handlers.items()
+            if n != name and not other.lagging and not other.paused
+        ]
+        if others:
+            state.lagging = (state.left + 1) * rule.seconds_per_pair(name) > max(others) + rule.after_seconds
+        return state.lagging
+
+    def lanes_to_run(self) -> list[str]:
+        """The handlers of the batch that lag and are not paused: their lanes hold (or will hold) work."""
+        return [name for name, state in self.handlers.items() if state.lagging and not state.paused]
 
     def outcome(self, handler: str, ok: bool) -> None:
         with self._lock:
@@ -102,6 +164,10 @@ class FlowGate:
                 persistently(lambda record=record: record.run(connection))  # type: ignore[misc]
         if self.held:
             hold_pairs(connection, self.settings, jobs, batch, queue, tries, self.held)
+        if self.aside:
+            aside = [lanes.LanePair(pair.pair, pair.handler, pair.raw) for pair in self.aside]
+            ttl = self.settings.dedup_window_seconds
+            persistently(lambda: lanes.set_aside(connection, queue, batch, aside, ttl))
         return len(self.held)
 
 

@@ -7,7 +7,9 @@ claims again while responses keep coming. The pairs run concurrently up to each 
 TTL, and in the batch's done-set; the successes of concurrent async calls in groups) before it counts, so a
 re-delivered job, or the same message in another batch, runs only the pairs that have not succeeded yet.
 Pairs of a paused handler, or of one whose circuit breaker is open, are held in a batch of their own without
-spending a try, and a handler's rate limit paces its calls (infobip_inbound.workers.handler_flow). Failed
+spending a try, and a handler's rate limit paces its calls (infobip_inbound.workers.handler_flow). In a drain
+batch, the pairs of a handler that is paused or would hold the other handlers back are set aside in that
+handler's lane, which the drain job runs beside its batches (infobip_inbound.workers.lanes). Failed
 pairs are handed, per handler, to a retry batch or the dead-letter store (infobip_inbound.workers.failed_pairs);
 then the batch is deleted. A batch job carrying a handler name runs only that handler; `tries` counts the
 tries of its pairs.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,13 +32,15 @@ from infobip_inbound.contract.redaction import Redactor, redactor_for
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
 from infobip_inbound.contract.store import archive, inbox, scripts
+from infobip_inbound.contract.store import lanes as lanes_store
 from infobip_inbound.contract.store.handled import already_handled, pair_id
 from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.jobs import Jobs, PreparedJob
 from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
 from infobip_inbound.workers.handler_api import PermanentFailure, RetryLater
-from infobip_inbound.workers.handler_flow import FlowGate, Pacer
+from infobip_inbound.workers.handler_flow import FlowGate, LaneRule, Pacer
 from infobip_inbound.workers.idempotency import record_success
+from infobip_inbound.workers.lanes import Lanes
 from infobip_inbound.workers.maintenance import job_lease
 from infobip_inbound.workers.observe import BatchObserver
 from infobip_inbound.workers.pair_calls import Pair, PairCalls
@@ -115,28 +120,61 @@ def drain_inbox(queue: str) -> dict[str, int]:
     # The follow-up job a claim pushes when it leaves entries behind: prepared once, again only once pushed.
     followup = context.jobs.drain(queue)
     totals: dict[str, int] = {}
+
+    def run_round(handler: str, entries: list[bytes] | None) -> object:
+        observer = BatchObserver(job)
+        batch = lanes_store.lane_batch(job.id, handler)
+        return run_batch(
+            job.connection, batch, context, handler=handler, queue=queue, observer=observer, entries=entries
+        )
+
+    handlers = context.router.queue_handlers(queue)
+    lanes = Lanes(
+        job.connection,
+        settings,
+        queue,
+        job.id,
+        handlers,
+        context.calls.limit,
+        context.calls.seconds_per_pair,
+        run_round,
+    )
     with job_lease(job.connection, job.id, settings.job_visibility_seconds):
-        while time.monotonic() < deadline:
-            claimed_at = time.time_ns()  # the start of the batch's claim span, when traced
-            claimed = claim_batch(job.connection, queue, job.id, context, followup)
-            if claimed.followup_pushed:
-                followup = context.jobs.drain(queue)
-            entries = claimed.entries
-            if entries == []:
-                wait = min(idle_until, deadline) - time.monotonic()
-                if wait <= 0:
-                    break
-                entry = take_next(job.connection, queue, job.id, wait)
-                if entry is None:
-                    continue  # the wait ran out: one more claim, then the loop ends unless something came
-                claimed_at, entries = time.time_ns(), [entry]
-            observer = BatchObserver(job, claimed_at)
-            outcome = run_batch(
-                job.connection, Batch.of_job(job.id), context, queue=queue, observer=observer, entries=entries
-            )
-            for name, count in outcome.items():
-                totals[name] = totals.get(name, 0) + count
-            idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
+        try:
+            lanes.look()
+            while time.monotonic() < deadline:
+                claimed_at = time.time_ns()  # the start of the batch's claim span, when traced
+                claimed = claim_batch(job.connection, queue, job.id, context, followup)
+                if claimed.followup_pushed:
+                    followup = context.jobs.drain(queue)
+                entries = claimed.entries
+                if entries == []:
+                    wait = min(idle_until, deadline) - time.monotonic()
+                    if wait <= 0:
+                        if not lanes.busy():
+                            break
+                        # A lane still runs: keep taking what arrives meanwhile.
+                        idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
+                        continue
+                    entry = take_next(job.connection, queue, job.id, wait)
+                    if entry is None:
+                        continue  # the wait ran out: one more claim, then the loop ends unless something came
+                    claimed_at, entries = time.time_ns(), [entry]
+                observer = BatchObserver(job, claimed_at)
+                outcome = run_batch(
+                    job.connection,
+                    Batch.of_job(job.id),
+                    context,
+                    queue=queue,
+                    observer=observer,
+                    entries=entries,
+                    lanes=lanes,
+                )
+                for name, count in outcome.items():
+                    totals[name] = totals.get(name, 0) + count
+                idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
+        finally:
+            lanes.close(context.jobs)
     return totals
 
 
@@ -188,9 +226,11 @@ def run_batch(
     queue: str | None = None,
     observer: BatchObserver | None = None,
     entries: list[bytes] | None = None,
+    lanes: Lanes | None = None,
 ) -> dict[str, int]:
     """Run the batch's pairs. `entries`: the batch's content when the caller has just claimed it (a fresh
-    batch has no pair done yet); else it is read, with the pairs done in an earlier delivery."""
+    batch has no pair done yet); else it is read, with the pairs done in an earlier delivery. `lanes`: a drain
+    job's, which take the pairs of a handler set aside in its lane."""
     observer = observer or BatchObserver()
     raw_entries, done = (entries, set()) if entries is not None else batch.load(connection)
     # Entries any release queued, read as this one's model; those that cannot be are dead-lettered below.
@@ -225,7 +265,11 @@ def run_batch(
     handled = 0
     counting = threading.Lock()  # pool threads of concurrent sync handlers count too
 
-    gate = FlowGate.open(connection, context.settings, {pair.handler for pair in pending})
+    rule = None
+    if lanes is not None and queue is not None:
+        lane_after = settings.worker_lane_after_ms / 1000
+        rule = LaneRule(queue, lanes.running, context.calls.seconds_per_pair, lane_after)
+    gate = FlowGate.open(connection, settings, Counter(pair.handler for pair in pending), rule)
 
     def record(pairs: Sequence[Pair]) -> None:
         # Before the pairs count (PairCalls): a crash re-runs at most the pairs in flight.
@@ -266,6 +310,10 @@ def run_batch(
     outcome = {"responses": len(raw_entries), "handled": handled, "skipped": skipped}
     if held:
         outcome["held"] = held
+    if gate.aside:
+        outcome["aside"] = len(gate.aside)
+    if lanes is not None:
+        lanes.ensure(gate.lanes_to_run())
     if failures:
         outcome |= settle_failures(connection, context.settings, context.jobs, batch, queue, tries, failures)
         observer.retrying(outcome["retrying"])

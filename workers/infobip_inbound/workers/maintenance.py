@@ -6,8 +6,9 @@ Here a job that is STARTED but whose lease has lapsed is put back at the front o
 without spending a retry: its batch's done-set makes the re-run skip the pairs already settled.
 The same thread moves retry batches whose backoff has passed onto their queues, releases RQ's scheduled jobs
 (whole-job retries) when due, puts the batches of jobs that failed for good back to work
-(infobip_inbound.contract.store.stuck), makes sure a drain job waits for every inbox that holds entries, and
-announces which response version this worker reads (infobip_inbound.contract.store.readers).
+(infobip_inbound.contract.store.stuck), makes sure a drain job waits for every inbox, and every handler lane
+not paused, that holds entries, and announces which response version this worker reads
+(infobip_inbound.contract.store.readers).
 
 RQ's own scheduler is not used: it runs in one worker's forked process that ends on a Redis error (and
 outlives a SIGKILLed worker), its lock outlives it by a minute, and the other workers try for the lock only
@@ -23,7 +24,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import redis
 
@@ -83,10 +84,12 @@ class Maintenance:
         jobs: Jobs,
         tick: float = 0.5,
         stuck: StuckBatches | None = None,
+        handlers: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._connection = connection
         self._stuck = stuck
         self._queues = list(queues)
+        self._handlers = dict(handlers or {})  # per queue: the handlers whose lanes to look at
         self._jobs = jobs
         self._visibility = visibility_seconds
         self._tick = tick
@@ -104,13 +107,19 @@ class Maintenance:
                     break
 
     def ensure_drained(self) -> int:
-        """Push a drain job for each inbox that holds entries and has none waiting. Returns how many."""
-        pushed = 0
+        """Push a drain job for each inbox (or handler lane not paused) that holds entries and has none waiting.
+        Returns how many."""
+        pushed = for_lanes = 0
         for queue in self._queues:
-            pushed += scripts.ensure_drain(queue=queue, drain_job=self._jobs.drain(queue)).run(self._connection)
+            drain = scripts.ensure_drain(
+                queue=queue, drain_job=self._jobs.drain(queue), handlers=self._handlers.get(queue, ())
+            )
+            why = drain.run(self._connection)
+            pushed += why == 1
+            for_lanes += why == 2  # a lane's drain job ending leaves it to the next: routine, not a repair
         if pushed:
             log.warning("queued drain jobs for inboxes left without one", extra={"jobs": pushed})
-        return pushed
+        return pushed + for_lanes
 
     def sweep_stuck(self) -> int:
         """Put the batches of jobs that failed for good back to work, or dead-letter them

@@ -1,11 +1,16 @@
 """Running a batch's (message, handler) pairs: concurrently up to each handler's limit, or one after the other.
 
-Async handlers run as tasks on the worker process's one event loop, at most `concurrency` calls of a handler
-at once (HandlerFlow; 32 unless configured). A sync handler configured above 1 runs in a thread pool of that
-size (one pool per handler and process); other sync handlers run one call at a time on the worker's thread,
-as they always have, after the concurrent pairs. Right before each call, `admit` may hold the pair and `pace`
+Async handlers run as tasks on the worker process's one event loop (running in a thread of its own), at most
+`concurrency` calls of a handler at once in the process (HandlerFlow; 32 unless configured). A sync handler
+configured above 1 runs in a thread pool of that size (one pool per handler and process); other sync handlers
+run one call at a time on the thread running the batch, after the concurrent pairs. The limits hold per
+process across the batches running at once (a drain job's batch and its handler lanes,
+infobip_inbound.workers.lanes). Right before each call, `admit` may hold the pair or set it aside and `pace`
 waits for the handler's rate slot (infobip_inbound.workers.handler_flow). Each call runs in its own copy of
 the context, so the context variables set around it (request id, current handler) are its own.
+
+Each handler's time per pair (its pacing wait and its call, averaged over its recent calls in this process)
+is kept, so a batch shared with other handlers can tell the one that would hold it back (`seconds_per_pair`).
 
 A pair's success is recorded (`record`) before it counts (`succeeded`) and before its call's slot frees, so a
 crash re-runs at most the pairs in flight. The successes of async calls are recorded in groups (_Grouped): one
@@ -17,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import threading
+import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.contract.settings import Settings
@@ -119,12 +126,29 @@ class PairCalls:
         self._settings = settings
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._limits: dict[str, int] = {}
+        self._gates: dict[str, asyncio.Semaphore] = {}  # the async limits, used on the loop's thread only
+        self._serial: dict[str, threading.Lock] = {}  # the one call at a time of each plain sync handler
+        self._seconds: dict[str, float] = {}  # recent time per pair, moving average
+
+    def seconds_per_pair(self, handler: str) -> float:
+        """The handler's recent time per pair in this process at its concurrency (0 before its first call)."""
+        return self._seconds.get(handler, 0.0) / self.limit(handler)
+
+    def _took(self, handler: str, since: float) -> None:
+        took = time.perf_counter() - since
+        before = self._seconds.get(handler)
+        self._seconds[handler] = took if before is None else before + (took - before) / 8
 
     def limit(self, handler: str) -> int:
         """Calls of `handler` in flight at once in this process."""
         limit = self._limits.get(handler)
         if limit is None:
-            limit = self._limits[handler] = self._settings.flow_policy(handler).limit(self._registry.is_async(handler))
+            policy = self._settings.flow_policy(handler)
+            if policy.concurrency is None and (own := self._registry.default_concurrency(handler)) is not None:
+                limit = own
+            else:
+                limit = policy.limit(self._registry.is_async(handler))
+            self._limits[handler] = limit
         return limit
 
     def _concurrent(self, handler: str) -> bool:
@@ -143,20 +167,38 @@ class PairCalls:
         pace = pace or _NoPace()
         concurrent = [p for p in pairs if self._concurrent(p.handler)]
         if concurrent:
-            loop = self._registry.loop
-            run = self._run_concurrently(concurrent, observer, record, succeeded, failed, admit, pace)
-            main = loop.create_task(run)
-            try:
-                loop.run_until_complete(main)
-            except BaseException:
-                # A job timeout or a forced stop: leave no task of this batch behind on the loop.
-                main.cancel()
-                with contextlib.suppress(BaseException):
-                    loop.run_until_complete(main)
-                raise
+            self._on_loop(self._run_concurrently(concurrent, observer, record, succeeded, failed, admit, pace))
         for pair in pairs:
             if not self._concurrent(pair.handler):
-                self._call(pair, observer, record, succeeded, failed, admit, pace)
+                self._call(pair, observer, record, succeeded, failed, admit, pace, self._serial_lock(pair.handler))
+
+    def _serial_lock(self, handler: str) -> threading.Lock:
+        lock = self._serial.get(handler)
+        if lock is None:
+            lock = self._serial.setdefault(handler, threading.Lock())
+        return lock
+
+    def _on_loop(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` on the process's loop, in this thread's context, until it ends."""
+        loop = self._registry.loop
+        context = contextvars.copy_context()
+        ended = threading.Event()
+        started: list[asyncio.Task[None]] = []
+
+        def start() -> None:
+            task = loop.create_task(work, context=context)
+            task.add_done_callback(lambda _: ended.set())
+            started.append(task)
+
+        loop.call_soon_threadsafe(start)
+        try:
+            ended.wait()
+        except BaseException:
+            # A job timeout or a forced stop: leave no task of this batch behind on the loop.
+            loop.call_soon_threadsafe(lambda: started[0].cancel())  # runs after start: the loop keeps their order
+            ended.wait(timeout=30)
+            raise
+        started[0].result()
 
     async def _run_concurrently(
         self,
@@ -169,7 +211,10 @@ class PairCalls:
         pace: Pace,
     ) -> None:
         loop = asyncio.get_running_loop()
-        gates = {name: asyncio.Semaphore(self.limit(name)) for name in {p.handler for p in pairs}}
+        for name in {p.handler for p in pairs}:
+            if name not in self._gates:
+                self._gates[name] = asyncio.Semaphore(self.limit(name))
+        gates = self._gates
         grouped = _Grouped(record)
 
         async def one(pair: Pair) -> None:
@@ -183,12 +228,15 @@ class PairCalls:
                     return
                 if not admit(pair):
                     return
+                since = time.perf_counter()
                 await pace.wait_async(pair.handler)
                 try:
                     await observer.acall(self._registry, pair.handler, pair.response, pair.tries)
                 except Exception as exc:
+                    self._took(pair.handler, since)
                     failed(pair, exc, traceback.format_exc())
                     return
+                self._took(pair.handler, since)
                 await grouped.record(pair)
                 succeeded(pair)
 
@@ -209,15 +257,22 @@ class PairCalls:
         failed: Failed,
         admit: Admit,
         pace: Pace,
+        serial: threading.Lock | None = None,
     ) -> None:
+        """One call on this thread; `serial`: the handler's one-call-at-a-time lock, taken once the pair is
+        admitted (a pair set aside never waits for the handler's call in another batch)."""
         if not admit(pair):
             return
-        pace.wait(pair.handler)
-        try:
-            observer.call(self._registry, pair.handler, pair.response, pair.tries)
-        except Exception as exc:
-            failed(pair, exc, traceback.format_exc())
-            return
+        with serial or contextlib.nullcontext():
+            since = time.perf_counter()
+            pace.wait(pair.handler)
+            try:
+                observer.call(self._registry, pair.handler, pair.response, pair.tries)
+            except Exception as exc:
+                self._took(pair.handler, since)
+                failed(pair, exc, traceback.format_exc())
+                return
+            self._took(pair.handler, since)
         record([pair])
         succeeded(pair)
 

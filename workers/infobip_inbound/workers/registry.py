@@ -12,6 +12,8 @@ import asyncio
 import importlib
 import inspect
 import logging
+import os
+import threading
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
@@ -128,6 +130,7 @@ class _Resolved(NamedTuple):
     handler: Handler
     takes_context: bool
     is_async: bool
+    concurrency: int | None  # the handler's own `default_concurrency`, if it declares one
 
 
 class HandlerRegistry:
@@ -139,6 +142,8 @@ class HandlerRegistry:
         for name in sorted(set(names)):
             self._resolved(name)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_pid = 0
+        self._loop_lock = threading.Lock()
 
     def _resolved(self, name: str) -> _Resolved:
         resolved = self._handlers.get(name)
@@ -146,11 +151,17 @@ class HandlerRegistry:
             handler = build(name, self._settings)
             # What the signature says is read once, here, not per call.
             is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(type(handler).__call__)
-            resolved = self._handlers[name] = _Resolved(handler, takes_context(handler), is_async)
+            concurrency = getattr(handler, "default_concurrency", None)
+            concurrency = concurrency if isinstance(concurrency, int) and concurrency >= 1 else None
+            resolved = self._handlers[name] = _Resolved(handler, takes_context(handler), is_async, concurrency)
         return resolved
 
     def handler(self, name: str) -> Handler:
         return self._resolved(name).handler
+
+    def default_concurrency(self, name: str) -> int | None:
+        """Calls in flight the handler asks for unless INBOUND_HANDLER_FLOW sets its `concurrency`."""
+        return self._resolved(name).concurrency
 
     def is_async(self, name: str) -> bool:
         """Whether `name` is an async handler (a coroutine function, or an object whose __call__ is one)."""
@@ -158,15 +169,20 @@ class HandlerRegistry:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        """The process's one event loop, created on first use (after a fork: a pool's processes each get one)."""
-        if self._loop is None:
-            self._loop = _new_loop()
-        return self._loop
+        """The process's one event loop, running in a thread of its own from first use (after a fork: a pool's
+        processes each start one). The drain job and its handler lanes run calls on it at the same time, each
+        from its own thread (infobip_inbound.workers.pair_calls)."""
+        with self._loop_lock:
+            if self._loop is None or self._loop_pid != os.getpid():
+                loop = _new_loop()
+                threading.Thread(target=loop.run_forever, name="handler-loop", daemon=True).start()
+                self._loop, self._loop_pid = loop, os.getpid()
+            return self._loop
 
     def _invoke(
         self, name: str, response: UserResponse, try_number: int, request_id: str | None, queue: str | None
     ) -> Any:
-        handler, with_context, _ = self._resolved(name)
+        handler, with_context, _, _ = self._resolved(name)
         if not with_context:
             return invoke(handler, response, None)
         context = call_context(name, response.message_id, try_number, request_id, queue or self._settings.default_queue)
@@ -182,11 +198,8 @@ class HandlerRegistry:
         queue: str | None = None,
     ) -> None:
         result = self._invoke(name, response, try_number, request_id, queue)
-        if inspect.isawaitable(result):
-            if self.loop.is_running():  # a sync-looking handler called from a pool thread returned an awaitable
-                asyncio.run(_awaited(result))
-            else:
-                self.loop.run_until_complete(result)
+        if inspect.isawaitable(result):  # a sync-looking handler returned an awaitable: run it on the loop
+            asyncio.run_coroutine_threadsafe(_awaited(result), self.loop).result()
 
     async def acall(
         self,

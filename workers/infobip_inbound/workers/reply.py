@@ -19,7 +19,8 @@ leaves the mark (the client's error says `in_doubt`, and it did not send again):
 
 The Redis writes of the record are retried through a short Redis outage (`persistently`): the push went out,
 and losing its record would re-open the window. Sends are paced per API key across every worker process
-with the store's GCRA (`reply_requests_per_second`).
+(`reply_requests_per_second`): each send reserves the next slot of the key's schedule in Redis and sleeps until
+it, so concurrent calls (auto_reply runs several) keep the rate without exceeding it.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class _Sender:
         return self._redis
 
     def wait_turn(self, connection: redis.Redis) -> None:
-        while (wait_us := self.pace.run(connection)) > 0:
+        """Reserve the next send slot of the API key and sleep until it."""
+        if (wait_us := self.pace.run(connection)) > 0:
             time.sleep(wait_us / 1e6)
 
 

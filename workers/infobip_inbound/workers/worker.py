@@ -36,7 +36,7 @@ from rq.worker_pool import WorkerPool
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store.jobs import InboundJob, Jobs
 from infobip_inbound.contract.store.stuck import StuckBatches
-from infobip_inbound.runtime import tracing
+from infobip_inbound.runtime import status, tracing
 from infobip_inbound.runtime.health import serve_health
 from infobip_inbound.runtime.metrics import register
 from infobip_inbound.runtime.metrics_collectors import RedisStateCollector
@@ -135,7 +135,7 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     # resolved now, so a bad name fails at start, not on a message. RQ's WorkerPool (rq 3.0) starts its
     # worker processes with multiprocessing's fork context: they inherit this context.
     tracing.setup()  # from the standard OTEL_* variables, before the pool forks its workers
-    install_context(settings)
+    context = install_context(settings)
     # Handlers imported and resolved: keep all of it out of later collections, or a full collection stalls every
     # call for ~100 ms here (the end-to-end p99's tail); forked worker processes inherit the frozen heap.
     settle_heap()
@@ -145,13 +145,15 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
     queue_names = worker_queues(settings)
     if settings.health_port:
         # /metrics on the health port also reports the queues, read from Redis at scrape time.
-        register(RedisStateCollector(lambda: connection, queue_names))
+        register(RedisStateCollector(lambda: connection, queue_names, status.lanes_of(settings)))
+    lanes = {queue: context.router.queue_handlers(queue) for queue in queue_names}
     maintenance = Maintenance(
         connection,
         queue_names,
         settings.job_visibility_seconds,
         Jobs(settings),
         stuck=StuckBatches(connection, settings),
+        handlers=lanes,
     )
     maintenance.start()
 

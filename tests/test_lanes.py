@@ -1,0 +1,59 @@
+"""Handler lanes: a handler that lags runs its pairs apart, so the others on the same responses go on; real
+worker processes, real Redis."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import redis
+
+from infobip_inbound.contract.settings import load_settings
+from infobip_inbound.contract.store import lanes
+from infobip_inbound.contract.store.handled import pair_id
+from infobip_inbound.contract.store.keys import handled_key
+from tests.support import Role, result, wait_until
+from tests.test_worker import put
+
+StartWorker = Callable[..., Role]
+FAST, SLOW = "tests.lane_handlers:fast", "tests.lane_handlers:slow"
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_sigkill_in_a_slow_handlers_lane_reruns_only_its_unrecorded_pairs(
+    start_worker: StartWorker, base_env: dict[str, str], redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    env = {
+        **base_env,
+        "INBOUND_DEFAULT_HANDLERS": orjson.dumps([FAST, SLOW]).decode(),
+        "LANE_DIR": str(tmp_path),
+        "LANE_KILL_AT": "12",
+    }
+    settings = load_settings(redis_url=redis_url)
+    ids = [f"l{i}" for i in range(60)]
+    put(settings, *(result(i) for i in ids))
+    crashed = start_worker(env)
+    assert crashed.process is not None
+    assert crashed.process.wait(timeout=60) == -signal.SIGKILL  # the slow handler's 12th call killed it
+
+    # The fast handler was not held back: every response was handled by it, while the slow one's pairs wait
+    # in its lane (and in the lane batch the killed job held).
+    assert sorted(lines(tmp_path / "fast.log")) == sorted(ids)
+    slow_before = lines(tmp_path / "slow.log")
+    assert len(slow_before) == 11
+    assert lanes.lengths(redis_client, settings.default_queue, [SLOW])[SLOW] > 0
+
+    start_worker(env)  # requeues the killed job once its lease lapses; it runs its lane batch, then the lane
+    wait_until(lambda: all(redis_client.exists(handled_key(pair_id(i, SLOW))) for i in ids), timeout=60, interval=0.2)
+
+    # Nothing lost, nothing twice: the recorded pairs never ran again, and the pair whose call was killed before
+    # its effect ran once more.
+    assert Counter(lines(tmp_path / "slow.log")) == Counter(ids)
+    assert Counter(lines(tmp_path / "fast.log")) == Counter(ids)
+    assert lanes.lengths(redis_client, settings.default_queue, [SLOW])[SLOW] == 0
