@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import orjson
@@ -83,11 +84,23 @@ def warm_up(url: str, redis_url: str, messages: int = 20, timeout: float = 60.0)
     connection.delete("bench:handler_start")
 
 
-def measure(url: str, redis_url: str, rate: float, seconds: float) -> dict[str, float]:
+def measure(
+    url: str,
+    redis_url: str,
+    rate: float,
+    seconds: float,
+    on_start: Callable[[], None] | None = None,
+    on_sent: Callable[[], None] | None = None,
+) -> dict[str, float]:
+    """`on_start` and `on_sent` are called as the measured load starts and once it is all sent."""
     warm_up(url, redis_url)
     count = int(rate * seconds)
     sent: dict[str, float] = {}
+    if on_start is not None:
+        on_start()
     failures = asyncio.run(_send_all(url, rate, count, sent))
+    if on_sent is not None:
+        on_sent()
     connection = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + 60
     while connection.hlen("bench:handler_start") < count and time.monotonic() < deadline:
@@ -100,10 +113,12 @@ def measure(url: str, redis_url: str, rate: float, seconds: float) -> dict[str, 
         started[key.decode()] = float(start)
         from_ingest.append(float(since_ingest) * 1000)
     latencies = sorted((started[m] - t) * 1000 for m, t in sent.items() if m in started)
+    handled_span = max(started[m] for m in sent if m in started) - min(sent.values())
     return {
         "offered_per_s": rate,
         "messages": count,
         "handled": len(latencies),
+        "handled_per_s": len(latencies) / handled_span,  # from the first scheduled send to the last start
         "failures": failures,
         "p50_ms": statistics.median(latencies),
         "p99_ms": statistics.quantiles(latencies, n=100)[98],

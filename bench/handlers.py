@@ -119,3 +119,8 @@ async def post_downstream_lean(response: UserResponse) -> None:
     status = await client.post(response.model_dump_json().encode())
     if status >= 400:
         raise RuntimeError(f"downstream answered {status}")
+
+
+def slow_50ms(response: UserResponse) -> None:
+    """Takes 50 ms a call (sync, one call at a time unless configured): a handler that lags behind the offered rate."""
+    time.sleep(0.05)

@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import redis
 
-from bench import drain, e2e_latency, prices, rate_accuracy
+from bench import drain, e2e_latency, lanes, prices, rate_accuracy
 from infobip_inbound.runtime.process import die_with_parent, stop
 from infobip_inbound.shell.redis_server import RedisServer, free_port
 
@@ -301,7 +301,7 @@ def ingest(redis_url: str, args: argparse.Namespace, report: dict[str, Any]) -> 
     }
 
 
-CASES = ("ingest", "worker", "io", "relay", "rate", "e2e", "poller", "prices", "replica")
+CASES = ("ingest", "worker", "io", "relay", "rate", "e2e", "lanes", "poller", "prices", "replica")
 
 
 def main() -> None:
@@ -320,6 +320,7 @@ def main() -> None:
     parser.add_argument("--rate-seconds", type=float, default=30.0, help="how long the rate is measured")
     parser.add_argument("--e2e-rate", type=float, default=500.0)
     parser.add_argument("--e2e-seconds", type=float, default=10.0)
+    parser.add_argument("--lanes-seconds", type=float, default=20.0, help="offered load of each lanes case")
     parser.add_argument("--drain-backlog", type=int, default=30_000)
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args()
@@ -404,6 +405,23 @@ def run_cases(redis_server: RedisServer, args: argparse.Namespace, only: set[str
             for child in children:
                 child.stop()
             children.clear()
+
+        if "lanes" in only:
+            port = free_port()
+
+            def start(env: dict[str, str]) -> None:
+                env = {**env, "INBOUND_FORWARD_TOKENS": TOKEN}
+                ready = f"http://127.0.0.1:{port}/health/live"
+                children.append(Process(cli("serve", "--host", "127.0.0.1", "--port", str(port)), env, ready))
+                children.append(Process(cli("worker"), env))
+
+            def stop() -> None:
+                for child in children:
+                    child.stop()
+                children.clear()
+
+            forward = f"http://127.0.0.1:{port}/infobip/forward/{TOKEN}"
+            report["lanes"] = lanes.run(forward, url, args.e2e_rate, args.lanes_seconds, start, stop)
 
         if "prices" in only:
             report["prices"] = prices.measure(redis_server, args)
@@ -493,6 +511,20 @@ def print_report(report: dict[str, Any], output: Path) -> None:
         print(
             f"  from the receiver's ingested_at: p50 {e2e['from_ingest_p50_ms']:.1f} ms,"
             f" p99 {e2e['from_ingest_p99_ms']:.1f} ms"
+        )
+    if "lanes" in report:
+        slow, paced = report["lanes"]["slow"], report["lanes"]["paced"]
+        print(
+            f"no-op beside a 50 ms handler (concurrency 1) at {slow['offered_per_s']:.0f} msg/s: no-op"
+            f" {slow['handled_per_s']:.0f} msg/s ({slow['handled_per_s'] / slow['offered_per_s']:.2f}x offered),"
+            f" p50 {slow['p50_ms']:.1f} ms, p99 {slow['p99_ms']:.1f} ms; the slow one's lane"
+            f" {slow['slow_lane']['waiting']:.0f} waiting, oldest {slow['slow_lane']['oldest_age_seconds']:.1f} s"
+            "   (goals >= 0.95x, p99 <= 25 ms)"
+        )
+        print(
+            f"no-op beside a handler paced at {paced['configured_per_s']:.0f}/s: paced {paced['paced_per_s']:.1f}/s"
+            f" ({paced['paced_error']:+.1%}); no-op {paced['handled_per_s']:.0f} msg/s, p50 {paced['p50_ms']:.1f} ms,"
+            f" p99 {paced['p99_ms']:.1f} ms   (goal paced within +-5%)"
         )
     if "poller" in report:
         poller = report["poller"]
