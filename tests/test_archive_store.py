@@ -8,7 +8,7 @@ import redis
 from infobip_inbound.contract.model import Source
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
-from infobip_inbound.contract.store import archive, keys
+from infobip_inbound.contract.store import archive, keys, scripts
 from infobip_inbound.contract.store.archive import Filters
 from infobip_inbound.infobip.envelope import normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now, quarantine_entries
@@ -39,10 +39,11 @@ def test_an_accepted_response_is_archived_once_and_its_outcomes_appended(redis_c
     assert journey is not None
     assert [(e.kind, e.handler, e.tries) for e in journey.events] == [
         ("accepted", None, None),
+        ("duplicate", None, None),  # delivered again: not queued, but told
         ("retrying", "crm", 1),
         ("handled", "crm", 2),
     ]
-    assert journey.events[1].detail == "in 10 s: Boom: line x"  # one line, no separator inside
+    assert journey.events[2].detail == "in 10 s: Boom: line x"  # one line, no separator inside
     assert journey.queue == settings.default_queue and journey.field("keyword") == "YES"
     assert journey.outcomes()["crm"].kind == "handled"
     assert journey.entry is not None and journey.entry.endswith(b"}")
@@ -113,3 +114,30 @@ def test_filters_select_by_fields_window_and_outcome(redis_client: redis.Redis) 
     assert ids(since=accepted[-1] + 0.001) == [] and ids(until=accepted[0] - 0.001) == []
     assert len(ids(since=accepted[0], until=accepted[-1])) == 3
     assert len(list(archive.select(redis_client, Filters(), limit=2))) == 2
+
+
+def test_a_duplicate_delivery_is_told_with_its_request_and_a_flood_of_them_is_bounded(
+    redis_client: redis.Redis,
+) -> None:
+    settings = load_settings(redis_url="redis://unused")
+    writer = InboxWriter(settings)
+    read = normalize(read_envelope(orjson.dumps(envelope(result("dup-1")))), "forward")
+    queue = settings.default_queue
+    assert writer.script_call(queue, read.responses, ["first-request"]).run(redis_client) == [1]
+    assert writer.script_call(queue, read.responses, ["retry-request"]).run(redis_client) == [0]
+    journey = archive.load(redis_client, "dup-1")
+    assert journey is not None
+    duplicate = journey.events[1]
+    assert (duplicate.kind, duplicate.detail) == (archive.DUPLICATE, "retry-request")
+    assert journey.request_id == "first-request"  # the record is the first delivery's
+    for n in range(500):  # a flood of one id: its events stop growing at the bound
+        writer.script_call(queue, read.responses, [f"flood-{n}"]).run(redis_client)
+    size = redis_client.strlen(keys.archive_events_key("dup-1"))
+    assert scripts.DUPLICATE_EVENTS_BYTES <= size < scripts.DUPLICATE_EVENTS_BYTES + 100
+    assert redis_client.ttl(keys.archive_events_key("dup-1")) != -1
+    # Archiving off: a duplicate writes nothing either.
+    off = InboxWriter(load_settings(redis_url="redis://unused", archive=False))
+    off.script_call(queue, normalize(read_envelope(orjson.dumps(envelope(result("dup-2")))), "forward").responses).run(
+        redis_client
+    )
+    assert redis_client.exists(keys.archive_events_key("dup-2")) == 0

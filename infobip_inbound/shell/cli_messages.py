@@ -89,7 +89,11 @@ def _story(journey: Journey) -> Iterator[str]:
     yield "journey:"
     for event in journey.events:
         if event.handler is None:
-            what = {"accepted": "accepted, queued on", "quarantined": "quarantined:"}.get(event.kind, event.kind)
+            what = {
+                "accepted": "accepted, queued on",
+                "quarantined": "quarantined:",
+                archive.DUPLICATE: "delivered again, dropped as a duplicate; request",
+            }.get(event.kind, event.kind)
             yield f"  {_time(event.at)}  {what} {event.detail}"
         else:
             try_ = f" (try {event.tries})" if event.tries else ""

@@ -7,6 +7,8 @@ script when the response is accepted, and its events (keys.archive_events_key), 
                                                       after the dedup window gets a new record)
     Q  <ms> <quarantine entry id> <reason>            event: a result with this id was quarantined
     H  <ms> <handler> <outcome> <try> <detail>        event: what a handler's try came to (OUTCOMES)
+    D  <ms> <request id>                              event: delivered again and dropped as a duplicate
+                                                      (written by the enqueue script; bounded per message)
 
 Events are appended blind (APPEND, then EXPIRE): no read and no script on the workers' hot path; the events
 key exists only once there is an event, so accepting a response writes one string. Events live apart from
@@ -40,6 +42,7 @@ DEAD = "dead"  # the call failed its last try, or for good: dead-lettered (detai
 REPLAY = "replay"  # queued again for the handler by a replay (detail: the replay's id)
 REDRIVEN = "redriven"  # taken from the dead-letter store by `dlq retry`, queued again
 OUTCOMES = (HANDLED, RETRYING, DEAD, REPLAY, REDRIVEN)
+DUPLICATE = "duplicate"  # a message's event, not a handler's: delivered again (detail: the request's id)
 
 # What `--outcome` selects: a handler's last outcome, "quarantined", or "pending" (accepted, no outcome yet).
 SELECTABLE: tuple[str, ...] = (*OUTCOMES, "quarantined", "pending")
@@ -145,6 +148,9 @@ def parse(message_id: str, record: bytes | None, events: bytes | None) -> Journe
             at, entry_id, reason = rest.split(SEP, 2)
             event = Event(int(at) / 1000, "quarantined", detail=f"{entry_id.decode()}: {reason.decode()}")
             journey.events.append(event)
+        elif kind == b"D":
+            at, request_id = rest.split(SEP, 1)
+            journey.events.append(Event(int(at) / 1000, DUPLICATE, detail=request_id.decode()))
         elif kind == b"H":
             at, handler, outcome, tries, detail = rest.split(SEP, 4)
             event = Event(int(at) / 1000, outcome.decode(), handler.decode(), int(tries), detail.decode())

@@ -212,6 +212,8 @@ end
 """
 
 
+DUPLICATE_EVENTS_BYTES = 2048  # a message's events past this size record no more duplicate deliveries
+
 # The archive block of ENQUEUE: a message's record and its events are two strings named by prefix + message id,
 # indexed by acceptance time.
 _ARCHIVE = f"""
@@ -229,6 +231,24 @@ local function index_accepted(index, indexed)
   for first = 1, #indexed, 1000 do
     redis.call('ZADD', index, unpack(indexed, first, math.min(#indexed, first + 999)))
   end
+end
+-- A duplicate delivery of an archived message (Infobip's retry, a second pull) becomes an event of its own,
+-- `D <ms> <request id>`, while the message's events are under DUPLICATE_EVENTS_BYTES: a flood of one id
+-- cannot grow them without bound. Events of a message whose record is gone expire with their TTL.
+local function archive_duplicate(record, entry, now, age)
+  if redis.call('EXISTS', record) == 0 then
+    return
+  end
+  local events = '{keys.ARCHIVE_EVENTS_PREFIX}' .. archive_id(record)
+  if redis.call('STRLEN', events) >= {DUPLICATE_EVENTS_BYTES} then
+    return
+  end
+  local request_id = ''
+  if string.sub(entry, 1, 1) ~= '{{' then
+    request_id = string.match(entry, '^[^ \\n]*')
+  end
+  redis.call('APPEND', events, 'D\\31' .. now .. '\\31' .. request_id .. '\\n')
+  redis.call('EXPIRE', events, age)
 end
 local function archive_note(index, record, events, line, now, age)
   redis.call('APPEND', events, line .. '\\n')
@@ -377,6 +397,9 @@ for j = 0, r - 1 do
     end
   else
     flags[#flags + 1] = 0
+    if archiving then
+      archive_duplicate(KEYS[first_archive + j], ARGV[first_entry + j], now, archive_age)
+    end
   end
 end
 for first = 1, added, 1000 do  -- in slices: Lua's unpack is bounded

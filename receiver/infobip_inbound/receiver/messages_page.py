@@ -166,6 +166,9 @@ def describe(event: Event) -> str:
             f"a result with this id was quarantined as entry <code>{escape(entry)}</code>"
             f'<span class="detail">{escape(reason)}</span>'
         )
+    if event.kind == archive.DUPLICATE:
+        request = f" by request <code>{detail}</code>" if detail else ""
+        return f"delivered again{request}: a duplicate, not queued"
     if event.kind == archive.HANDLED:
         return f"<b>{handler}</b> handled it ({tried})"
     if event.kind == archive.RETRYING:
