@@ -94,6 +94,10 @@ def test_a_paused_handler_resumes_where_it_stopped(
     assert status["handlers"]["jsonl"]["backlog"] == 0
     listed = orjson.loads(run_cli(env, "handlers", "list", "--json"))
     assert {state["name"]: state["backlog"] for state in listed} == {A: 30, "jsonl": 0}
+    # Each held message's journey says so: held for the paused handler, handled by the other.
+    journey = orjson.loads(run_cli(env, "messages", "show", "p0", "--json"))
+    assert journey["outcomes"] == {A: "held", "jsonl": "handled"}
+    assert [e["detail"] for e in journey["events"] if e["kind"] == "held"] == ["paused"]
 
     # Every call's first try fails: had holding spent a try, a pair would now be dead-lettered (2 tries).
     downstream.fail_first_call = True

@@ -41,7 +41,8 @@ RETRYING = "retrying"  # the call failed; a retry is scheduled (detail: after ho
 DEAD = "dead"  # the call failed its last try, or for good: dead-lettered (detail: the entry id, and the error)
 REPLAY = "replay"  # queued again for the handler by a replay (detail: the replay's id)
 REDRIVEN = "redriven"  # taken from the dead-letter store by `dlq retry`, queued again
-OUTCOMES = (HANDLED, RETRYING, DEAD, REPLAY, REDRIVEN)
+HELD = "held"  # set aside in the handler's lane, not run yet (detail: "paused", or "lagging" behind the others)
+OUTCOMES = (HANDLED, RETRYING, DEAD, REPLAY, REDRIVEN, HELD)
 DUPLICATE = "duplicate"  # a message's event, not a handler's: delivered again (detail: the request's id)
 
 # What `--outcome` selects: a handler's last outcome, "quarantined", or "pending" (accepted, no outcome yet).

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -36,9 +36,17 @@ class LanePair:
     entry: bytes
 
 
-def set_aside(connection: redis.Redis, queue: str, batch: Batch, pairs: Sequence[LanePair], ttl: int) -> None:
+def set_aside(
+    connection: redis.Redis,
+    queue: str,
+    batch: Batch,
+    pairs: Sequence[LanePair],
+    ttl: int,
+    also: Callable[[Pipeline], None] | None = None,
+) -> None:
     """Append each pair's entry to its handler's lane and settle the pairs in their batch, together: a crash
-    leaves every pair either pending in the batch or in its lane, never both or neither."""
+    leaves every pair either pending in the batch or in its lane, never both or neither. `also` adds its writes
+    to the same transaction (the archive's events)."""
     by_handler: dict[str, list[bytes]] = defaultdict(list)
     for pair in pairs:
         by_handler[pair.handler].append(pair.entry)
@@ -46,6 +54,8 @@ def set_aside(connection: redis.Redis, queue: str, batch: Batch, pairs: Sequence
     for handler, entries in by_handler.items():
         pipe.rpush(lane_key(queue, handler), *entries)
     batch.settle(pipe, [pair.pair for pair in pairs], ttl)
+    if also is not None:
+        also(pipe)
     pipe.execute()
 
 

@@ -182,6 +182,9 @@ def describe(event: Event) -> str:
         )
     if event.kind == archive.REPLAY:
         return f"queued again for <b>{handler}</b> by replay <code>{detail}</code>"
+    if event.kind == archive.HELD:
+        why = "paused" if event.detail == "paused" else "slower than the others on its queue"
+        return f"<b>{handler}</b> held in its lane ({escape(why)}): it runs when its turn comes"
     if event.kind == archive.REDRIVEN:
         return f"taken from the dead-letter store for <b>{handler}</b> and queued again (dlq retry)"
     return f"<b>{handler}</b> {escape(event.kind)} {detail}"  # an outcome a later version records

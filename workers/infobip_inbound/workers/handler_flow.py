@@ -30,9 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
+from redis.client import Pipeline
 
 from infobip_inbound.contract.settings import Settings
-from infobip_inbound.contract.store import handler_state, lanes, scripts
+from infobip_inbound.contract.store import archive, handler_state, lanes, scripts
 from infobip_inbound.contract.store.handler_state import Breaker
 from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.jobs import Jobs, schedule_batch
@@ -167,7 +168,14 @@ class FlowGate:
         if self.aside:
             aside = [lanes.LanePair(pair.pair, pair.handler, pair.raw) for pair in self.aside]
             ttl = self.settings.dedup_window_seconds
-            persistently(lambda: lanes.set_aside(connection, queue, batch, aside, ttl))
+
+            def held(pipe: Pipeline) -> None:  # each pair's journey tells why it waits
+                for pair in self.aside:
+                    why = "paused" if self.handlers[pair.handler].paused else "lagging"
+                    line = archive.handler_line(pair.handler, archive.HELD, pair.tries, why)
+                    archive.note(pipe, self.settings, pair.response.message_id, line)
+
+            persistently(lambda: lanes.set_aside(connection, queue, batch, aside, ttl, held))
         return len(self.held)
 
 

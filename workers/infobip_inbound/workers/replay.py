@@ -137,8 +137,8 @@ class Replayer:
         )
 
 
-# A handler whose last outcome is one of these has a run queued that has not happened yet.
-_QUEUED = frozenset((archive.RETRYING, archive.REPLAY, archive.REDRIVEN))
+# A handler whose last outcome is one of these has a run queued (or waiting in its lane) that has not happened yet.
+_QUEUED = frozenset((archive.RETRYING, archive.REPLAY, archive.REDRIVEN, archive.HELD))
 
 
 def _in_flight(journey: Journey) -> Callable[[str], bool]:
