@@ -2,7 +2,7 @@
 last silently), a number no double holds (`1e999`, `NaN`, `Infinity`: inf, nan or an error), a float where an
 identity is expected.
 
-The plain read stays the hot path: `plain` is a cheap check (orjson's parse and a count of key tokens) that a
+The plain read stays the hot path: `plain` is a cheap check (orjson's parse and a count of colons) that a
 body holds none of these; only a body that fails it is read by `careful`, which keeps every number's source
 text (`jiter`'s lossless floats) and refuses a duplicate key.
 """
@@ -18,9 +18,9 @@ import orjson
 
 LosslessFloat = jiter.LosslessFloat
 
-# A key token spaced from its colon, or a quote written as a unicode escape, would throw the count of key tokens
-# off: such a body is read carefully.
-_UNCOUNTABLE = re.compile(rb'"\s+:|\\u0022', re.IGNORECASE)
+# A colon written as a unicode escape (\u003a) is a plain one once re-serialized: it would throw the count of
+# colons off, so such a body is read carefully.
+_ESCAPED_COLON = b"\\u003"
 _DUPLICATE = re.compile(r'duplicate key "(.*)" at line', re.DOTALL)
 
 
@@ -32,7 +32,7 @@ class DuplicateKey(ValueError):
 
 def plain(body: bytes) -> bool:
     """Whether a plain read of `body` is exact: it parses without a non-finite number, no result's `messageId`
-    is a float, and it has as many key tokens as its parse has keys (a duplicate key is parsed away). A body
+    is a float, and it has as many colons as its parse re-serialized (a duplicate key is parsed away). A body
     that is not JSON at all is plain too: the plain read refuses it with its own error."""
     try:
         tree = orjson.loads(body)  # refuses NaN, Infinity and numbers past a double's range
@@ -46,11 +46,12 @@ def plain(body: bytes) -> bool:
                 # tells which.
                 if isinstance(result, dict) and type(result.get("messageId")) is float:
                     return False
-    if _UNCOUNTABLE.search(body):
+    if _ESCAPED_COLON in body:
         return False
-    # Every key is a string token followed by its colon; so is a quote escaped inside a string followed by a
-    # colon, which the re-serialized parse writes the same way. Fewer in the parse: a key was there twice.
-    return body.count(b'":') == orjson.dumps(tree).count(b'":')
+    # A colon follows each key, and the others are inside strings, which the re-serialized parse writes with the
+    # same colons (numbers, literals and white space hold none). Fewer in the parse: a key, with its value, was
+    # there twice.
+    return body.count(b":") == orjson.dumps(tree).count(b":")
 
 
 def jiter_refuses(body: bytes) -> bool:
