@@ -1,11 +1,11 @@
 """Handlers that do not wait for each other: a no-op handler (bench.handlers:record_start) beside a slow one
-(50 ms a call, concurrency 1) or a paced one (rate_per_second 200), both on the same responses, at an offered
-rate above what the second can take. The no-op's end-to-end latency and throughput are measured as in
-bench.e2e_latency while the other lags in its lane; the paced one's calls are counted over the run."""
+(50 ms a call, concurrency 1) or a paced one (rate_per_second 200), both on the same responses. Beside the slow
+one, at an offered rate it cannot take, the no-op's end-to-end latency and throughput are measured as in
+bench.e2e_latency while the slow one lags in its lane; beside the paced one, over a backlog queued before the
+worker starts, the paced one's calls per second and the no-op's are counted (one worker process)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +14,7 @@ import orjson
 import redis
 
 from bench import e2e_latency
+from bench.worker_speed import result
 
 RECORD = "bench.handlers:record_start"
 SLOW = "bench.handlers:slow_50ms"
@@ -45,27 +46,41 @@ def slow(url: str, redis_url: str, rate: float, seconds: float) -> dict[str, Any
     return figures | {"slow_lane": lane_backlog(redis_url, SLOW)}
 
 
-def paced(url: str, redis_url: str, rate: float, seconds: float, configured: float) -> dict[str, Any]:
-    """The no-op beside a handler paced at `configured` calls/s; its calls counted (bench:calls) from 2 s into
-    the offered load until the load ends, while its lane never runs dry."""
+def paced(redis_url: str, configured: float, seconds: float, start_worker: Callable[[], None]) -> dict[str, Any]:
+    """The no-op beside a handler paced at `configured` calls/s, one worker process over a backlog queued before
+    it starts (as the receiver queues it) that outlasts the window: the paced one's calls and the no-op's
+    handled responses counted over `seconds`, from once the paced one has made two seconds of calls."""
+    from infobip_inbound.contract.routing import Router
+    from infobip_inbound.contract.settings import load_settings
+    from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+    from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
+
+    settings = load_settings(redis_url=redis_url, default_handlers=[RECORD, PACED])
     connection = redis.Redis.from_url(redis_url)
-    samples: list[tuple[float, int]] = []
-    stop = threading.Event()
+    writer, router = InboxWriter(settings), Router.from_settings(settings)
+    messages = int(configured * (seconds + 10))
+    for first in range(0, messages, 100):
+        body = orjson.dumps({"results": [result(i) for i in range(first, min(messages, first + 100))]})
+        enqueue_now(connection, writer, router, normalize_envelope(parse_envelope(body), "forward"))
+    start_worker()
 
-    def sample() -> None:
-        while not stop.wait(0.25):
-            samples.append((time.monotonic(), int(connection.get("bench:calls") or 0)))
+    def counts() -> tuple[int, int]:
+        return int(connection.get("bench:calls") or 0), int(connection.hlen("bench:handler_start"))
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    figures = e2e_latency.measure(url, redis_url, rate, seconds, on_start=sampler.start, on_sent=stop.set)
-    stop.set()
-    begin = next(s for s in samples if s[0] >= samples[0][0] + 2)
-    end = samples[-1]
-    measured_rate = (end[1] - begin[1]) / (end[0] - begin[0])
-    return figures | {
+    while counts()[0] < configured * 2:
+        time.sleep(0.05)
+    (calls_before, noop_before), started = counts(), time.monotonic()
+    time.sleep(seconds)
+    (calls_after, noop_after), ended = counts(), time.monotonic()
+    measured = (calls_after - calls_before) / (ended - started)
+    return {
         "configured_per_s": configured,
-        "paced_per_s": measured_rate,
-        "paced_error": measured_rate / configured - 1,
+        "seconds": seconds,
+        "paced_per_s": measured,
+        "paced_error": measured / configured - 1,
+        "noop_per_s": (noop_after - noop_before) / (ended - started),
+        "noop_done": noop_after,
+        "messages": messages,
         "paced_lane": lane_backlog(redis_url, PACED),
     }
 
@@ -75,16 +90,18 @@ def run(
     redis_url: str,
     rate: float,
     seconds: float,
-    start: Callable[[dict[str, str]], None],
+    start: Callable[[dict[str, str], bool], None],
     stop: Callable[[], None],
 ) -> dict[str, Any]:
+    """`start(env, with_receiver)` starts a worker (and the receiver) with `env`; `stop` stops them."""
     report: dict[str, Any] = {}
     redis.Redis.from_url(redis_url).flushall()
-    start(env(redis_url, SLOW, {"concurrency": 1}))
+    start(env(redis_url, SLOW, {"concurrency": 1}), True)
     report["slow"] = slow(url, redis_url, rate, seconds)
     stop()
     redis.Redis.from_url(redis_url).flushall()
-    start(env(redis_url, PACED, {"rate_per_second": 200.0}))
-    report["paced"] = paced(url, redis_url, rate, seconds, 200.0)
+    report["paced"] = paced(
+        redis_url, 200.0, seconds, lambda: start(env(redis_url, PACED, {"rate_per_second": 200.0}), False)
+    )
     stop()
     return report

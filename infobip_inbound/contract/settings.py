@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 import re
 import string
@@ -148,6 +149,7 @@ class HandlerRetry(BaseModel):
 # Calls in flight at once of an async handler, per worker process, unless configured: enough to hide the
 # latency of typical HTTP calls, few enough not to flood a downstream.
 ASYNC_CONCURRENCY_DEFAULT = 32
+PACED_SYNC_CONCURRENCY_MAX = 16
 
 
 class HandlerFlow(BaseModel):
@@ -159,7 +161,9 @@ class HandlerFlow(BaseModel):
         ge=1,
         le=1000,
         description=f"Calls in flight at once per worker process; unset: {ASYNC_CONCURRENCY_DEFAULT} for an async"
-        " handler, 1 for a sync one (a sync handler above 1 runs in a thread pool of that size).",
+        " handler, 1 for a sync one, or for a sync one with `rate_per_second` about 50 ms of its calls (2 to"
+        f" {PACED_SYNC_CONCURRENCY_MAX}) so its waits for its slots overlap (a sync handler above 1 runs in a thread"
+        " pool of that size).",
     )
 
     rate_per_second: float | None = Field(
@@ -183,7 +187,13 @@ class HandlerFlow(BaseModel):
     def limit(self, is_async: bool) -> int:
         if self.concurrency is not None:
             return self.concurrency
-        return ASYNC_CONCURRENCY_DEFAULT if is_async else 1
+        if is_async:
+            return ASYNC_CONCURRENCY_DEFAULT
+        if self.rate_per_second is not None:
+            # A paced sync handler's calls mostly wait for their slots: about 50 ms of its calls in flight let
+            # those waits overlap, so it keeps its pace (the pacing keeps it from exceeding it).
+            return max(2, min(PACED_SYNC_CONCURRENCY_MAX, math.ceil(self.rate_per_second * 0.05) + 1))
+        return 1
 
 
 def _plain_fields(template: str) -> str:
