@@ -373,6 +373,7 @@ def test_every_golden_answer_is_read_by_the_client(infobip: GoldenInfobip, clien
         lambda body: [c["key"] for c in body["configurations"]],
     )
     check("api-configuration-create-answer", lambda: client.create_configuration(APP), lambda body: body["key"])
+    check("api-configuration-get-answer", lambda: client.get_configuration(APP, "7D4E3F5F2B1E9A0C"), lambda b: b["key"])
     check(
         "003-action-http-forward-answer",
         lambda: client.create_action(APP, "cfg", "HTTP_FORWARD", "https://www.myDomain.com/messageReceiver").model_dump(
