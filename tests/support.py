@@ -111,9 +111,9 @@ class ReceiverProcess(Role):
         wait_until(live, timeout=30)
 
 
-def run_cli(env: dict[str, str], *args: str) -> str:
-    """Run `infobip-inbound ARGS` in a fresh process; its stdout, asserting it exited 0."""
-    done = subprocess.run(
+def run_cli_raw(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `infobip-inbound ARGS` in a fresh process, whatever its exit status."""
+    return subprocess.run(
         [sys.executable, "-m", "infobip_inbound.shell.cli", *args],
         env=env,
         cwd=ROOT,
@@ -121,6 +121,11 @@ def run_cli(env: dict[str, str], *args: str) -> str:
         text=True,
         timeout=120,
     )
+
+
+def run_cli(env: dict[str, str], *args: str) -> str:
+    """Run `infobip-inbound ARGS` in a fresh process; its stdout, asserting it exited 0."""
+    done = run_cli_raw(env, *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

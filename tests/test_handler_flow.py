@@ -17,7 +17,7 @@ from infobip_inbound.contract.store import dead_letter, handler_state, keys, lan
 from infobip_inbound.contract.store.handled import pair_id
 from infobip_inbound.contract.store.keys import RQ_JOB_PREFIX, handled_key
 from tests.downstream import Downstream
-from tests.support import Role, result, run_cli, wait_until
+from tests.support import Role, result, run_cli, run_cli_raw, wait_until
 from tests.test_worker import put
 
 StartWorker = Callable[..., Role]
@@ -65,7 +65,7 @@ def test_a_paused_handler_resumes_where_it_stopped(
     downstream: Downstream,
 ) -> None:
     env = flow_env(base_env, downstream, {}, max_tries=2)
-    assert "paused" in run_cli(env, "handlers", "pause", A)
+    assert "paused" in run_cli(env, "handlers", "pause", A, "--force")  # before its workers start
     listed = orjson.loads(run_cli(env, "handlers", "list", "--json"))
     assert {state["name"]: state["state"] for state in listed}[A] == "paused"
 
@@ -187,3 +187,30 @@ def test_rate_slots_follow_each_other_whenever_callers_come(redis_client: redis.
     redis_client.set(key, first_slot - 10 * interval_us)
     assert call.run(redis_client) == 0
     assert first_slot + interval_us <= int(redis_client.get(key) or 0) < first_slot + 2 * interval_us
+
+
+def test_handlers_are_judged_by_what_the_live_workers_run(
+    start_worker: StartWorker, base_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    # The shell's own configuration routes nothing but `log`; the worker runs jsonl and A.
+    env = {**base_env, "INBOUND_DEFAULT_HANDLERS": orjson.dumps(["jsonl", A]).decode()}
+    shell = {**base_env, "INBOUND_DEFAULT_HANDLERS": '["log"]'}
+    start_worker(env)
+    wait_until(lambda: "jsonl" in run_cli(shell, "handlers", "list"), timeout=30)
+    listed = {state["name"]: state for state in orjson.loads(run_cli(shell, "handlers", "list", "--json"))}
+    assert listed[A]["workers"] == listed["jsonl"]["workers"] == 1 and listed["log"]["workers"] == 0
+    assert "paused" in run_cli(shell, "handlers", "pause", A)  # run by a live worker, though not routed here
+    run_cli(shell, "handlers", "resume", A)
+
+    refused = run_cli_raw(shell, "handlers", "pause", "nosuch")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().count("\n") == 0 and "no live worker runs 'nosuch'" in refused.stderr
+    assert handler_state.read(redis_client, ["nosuch"])[0].state == "running"  # nothing was paused
+
+    run_cli(shell, "handlers", "pause", "nosuch", "--force")  # one about to be deployed
+    status = orjson.loads(run_cli(shell, "status", "--json"))
+    assert status["handlers"]["nosuch"]["unheeded"] and not status["handlers"][A]["unheeded"]
+    assert [sorted(group["handlers"][group["queues"][0]]) for group in status["worker_groups"]] == [
+        sorted(["jsonl", A])
+    ]
+    assert "nosuch is paused, but no live worker runs it" in run_cli(shell, "status")

@@ -29,6 +29,7 @@ from infobip_inbound.contract.store import (
     quarantine,
     throughput,
 )
+from infobip_inbound.contract.store.announcements import Announcements, groups, running
 from infobip_inbound.contract.store.entries import decode_entry
 
 DLQ_SCAN_LIMIT = 10_000  # dead-letter entries inspected for the per-handler split
@@ -168,7 +169,9 @@ def snapshot(connection: redis.Redis, settings: Settings) -> dict[str, Any]:
     last_minute = throughput.total(throughput.read(connection, 60, at))
     hour = throughput.per_minute(throughput.read(connection, 3600, at))
     dlq = dead_letters(connection, queues)
-    handler_names = set(Router.from_settings(settings).handler_names) | set(dlq)
+    seen = Announcements(connection).live(at=at)
+    run_by = running(seen)  # what the live workers run, as they announced it (not this process's settings)
+    handler_names = set(Router.from_settings(settings).handler_names) | set(dlq) | set(run_by)
     handler_names |= {name.partition(":")[2] for name in last_minute if ":" in name}
     flow = {state.name: state for state in handler_state.read(connection, handler_names)}
     backlog = handler_backlog(connection, lanes_of(settings), at)
@@ -182,6 +185,10 @@ def snapshot(connection: redis.Redis, settings: Settings) -> dict[str, Any]:
             # Pairs waiting in the handler's lanes (it lags, or is paused) and how long the oldest has waited.
             "backlog": backlog.get(name, {}).get("waiting", 0),
             "backlog_oldest_age_seconds": backlog.get(name, {}).get("oldest_age_seconds", 0.0),
+            # Worker processes running it, by the live workers' announcements; a paused handler no live worker
+            # runs is a pause nobody honours (a typo, or a handler not deployed yet).
+            "workers": run_by.get(name, 0),
+            "unheeded": flow[name].state == "paused" and not run_by.get(name),
         }
         for name in sorted(handler_names | set(flow))
     }
@@ -193,6 +200,7 @@ def snapshot(connection: redis.Redis, settings: Settings) -> dict[str, Any]:
         "handlers": handlers,
         "workers": {"alive": len(registered), "busy": sum(w["state"] == "busy" for w in registered)},
         "worker_list": registered,
+        "worker_groups": groups(seen),
         "poller": poller(connection, at),
         "dedup": dedup(connection),
         "quarantine": quarantine.figures(connection),

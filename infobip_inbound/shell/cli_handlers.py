@@ -9,6 +9,7 @@ import orjson
 
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.store import handler_state
+from infobip_inbound.contract.store.announcements import Announcements, running
 from infobip_inbound.contract.store.handler_state import Breaker
 from infobip_inbound.runtime.status import handler_backlog, lanes_of
 from infobip_inbound.shell import loaded
@@ -24,13 +25,18 @@ def handlers() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 @store_command
 def list_handlers(as_json: bool) -> None:
-    """Each routed handler (and any other with a state): running, paused, or its breaker open; and its backlog,
-    the pairs waiting in its lanes and how long the oldest has waited."""
+    """Each handler the live workers run (as they announced it), each this configuration routes, and any other
+    with a state: running, paused, or its breaker open; how many worker processes run it; and its backlog, the
+    pairs waiting in its lanes and how long the oldest has waited."""
     settings, connection = loaded.settings(), loaded.connection()
-    states = handler_state.read(connection, Router.from_settings(settings).handler_names)
+    run_by = running(Announcements(connection).live())
+    states = handler_state.read(connection, [*Router.from_settings(settings).handler_names, *run_by])
     backlog = handler_backlog(connection, lanes_of(settings))
     if as_json:
-        click.echo(orjson.dumps([state.as_dict() | _backlog(backlog, state.name) for state in states]).decode())
+        documents = [
+            state.as_dict() | {"workers": run_by.get(state.name, 0)} | _backlog(backlog, state.name) for state in states
+        ]
+        click.echo(orjson.dumps(documents).decode())
         return
     for state in states:
         detail = f"  {state.failures} consecutive failures" if state.failures else ""
@@ -39,6 +45,8 @@ def list_handlers(as_json: bool) -> None:
         waiting = _backlog(backlog, state.name)
         if waiting["backlog"]:
             detail += f"  backlog {waiting['backlog']}, oldest {waiting['backlog_oldest_age_seconds']:.0f}s"
+        workers = run_by.get(state.name, 0)
+        detail += f"  run by {workers} worker process(es)" if workers else "  run by no live worker"
         click.echo(f"{state.name:40} {state.state}{detail}")
 
 
@@ -52,13 +60,17 @@ _JSON = click.option("--json", "as_json", is_flag=True, help='One JSON object: {
 
 @handlers.command()
 @click.argument("name")
+@click.option("--force", is_flag=True, help="Pause NAME though no live worker runs it (one about to be deployed).")
 @_JSON
 @store_command
-def pause(name: str, as_json: bool) -> None:
-    """Hold NAME's pairs (they wait, spending no tries) until `resume`."""
-    settings, connection = loaded.settings(), loaded.connection()
-    if name not in Router.from_settings(settings).handler_names:
-        click.echo(f"note: {name!r} is not routed by this configuration", err=True)
+def pause(name: str, force: bool, as_json: bool) -> None:
+    """Hold NAME's pairs (they wait, spending no tries) until `resume`. NAME must be a handler a live worker
+    runs, as the workers announced it (`handlers list`), unless --force."""
+    connection = loaded.connection()
+    run_by = running(Announcements(connection).live())
+    if name not in run_by and not force:
+        known = ", ".join(sorted(run_by)) or "none: no worker is live"
+        raise click.ClickException(f"no live worker runs {name!r} (they run: {known}); --force pauses it anyway")
     changed = handler_state.pause(connection, name)
     _changed(name, "paused", changed, as_json, f"{name}: paused" if changed else f"{name}: already paused")
 

@@ -75,11 +75,12 @@ def render(snapshot: dict[str, Any]) -> str:
         lines.append(f"Campaigns: responses to recent bulks: {shown} (`infobip-inbound campaigns list`)")
     lines += ["", "Handlers"]
     lines += _table(
-        ["handler", "state", "handled/min", "failed/min", "dead letters", "backlog", "oldest"],
+        ["handler", "state", "workers", "handled/min", "failed/min", "dead letters", "backlog", "oldest"],
         [
             [
                 name,
                 h["state"],
+                str(h["workers"]),
                 str(h["handled_last_minute"]),
                 str(h["failed_last_minute"]),
                 str(h["dead_letters"]),
@@ -89,8 +90,16 @@ def render(snapshot: dict[str, Any]) -> str:
             for name, h in snapshot["handlers"].items()
         ],
     )
+    for name, h in snapshot["handlers"].items():
+        if h["unheeded"]:
+            lines.append(
+                f"note: {name} is paused, but no live worker runs it (`infobip-inbound handlers resume {name}`)"
+            )
     workers = snapshot["workers"]
     lines += ["", f"Workers: {workers['alive']} alive, {workers['busy']} busy"]
+    for group in snapshot["worker_groups"]:
+        runs = "; ".join(f"{queue}: {', '.join(names) or '-'}" for queue, names in sorted(group["handlers"].items()))
+        lines.append(f"  {group['processes']} process(es) of release {group['release']} run {runs}")
     poller = snapshot["poller"]
     if poller["leader"]:
         lines.append(

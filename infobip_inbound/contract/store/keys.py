@@ -85,6 +85,7 @@ SWEEPS_KEY = "inbound:sweep:counts"  # hash: job id -> times its batch was put b
 # sorted set: "<schema_version> <worker process>" scored by its last announce (readers.py): which versions the
 # running workers read, so writers of a new version can wait for them.
 READERS_KEY = "inbound:readers"
+WORKERS_SEEN_KEY = "inbound:workers:seen"  # hash: worker process -> JSON of what it runs (store.announcements)
 JOB_LEASE_PREFIX = "inbound:lease:job:"  # string per running job, renewed by its worker
 HANDLED_PREFIX = "inbound:handled:"  # string per (message, handler) pair that succeeded
 REPLY_PREFIX = "inbound:reply:"  # string per (message, handler) pair: its reply, "sending" or sent (JSON)

@@ -194,7 +194,8 @@ def render(figures: dict[str, Any]) -> str:
         for q in figures["queues"]
     )
     handler_rows = "".join(
-        f"<tr><td>{escape(name)}</td><td{_flag(h['state'] != 'running')}>{escape(h['state'])}</td>"
+        f"<tr><td>{escape(name)}</td><td{_flag(h['state'] != 'running')}>{escape(h['state'])}"
+        f"{' (no live worker runs it)' if h['unheeded'] else ''}</td><td{_flag(not h['workers'])}>{h['workers']}</td>"
         f"<td>{h['handled_last_minute']}</td><td>{h['failed_last_minute']}</td><td>{h['dead_letters']}</td>"
         f"<td{_flag(h['backlog'] > 0)}>{h['backlog']}</td>"
         f"<td>{_waited(h)}</td></tr>"
@@ -226,7 +227,8 @@ def render(figures: dict[str, Any]) -> str:
 <h2>Last hour</h2><div class="charts">{charts}</div>
 <h2>Queues</h2><table id="queues"><tr><th>queue</th><th>waiting</th><th>oldest</th><th>running</th>
 <th>scheduled</th><th>deferred</th><th>failed</th></tr>{queue_rows}</table>
-<h2>Handlers</h2><table id="handlers"><tr><th>handler</th><th>state</th><th>handled / min</th><th>failed / min</th>
+<h2>Handlers</h2><table id="handlers"><tr><th>handler</th><th>state</th><th>worker processes</th>
+<th>handled / min</th><th>failed / min</th>
 <th>dead letters</th><th>backlog</th><th>oldest waiting</th></tr>{handler_rows}</table>
 <h2>Workers</h2><table id="workers"><tr><th>worker</th><th>state</th><th>queues</th><th>heartbeat</th></tr>
 {worker_rows}</table>

@@ -25,10 +25,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 
 import redis
 
 from infobip_inbound.contract.store import leases, scripts
+from infobip_inbound.contract.store.announcements import Announcement, Announcements
 from infobip_inbound.contract.store.jobs import Jobs
 from infobip_inbound.contract.store.readers import ANNOUNCE_SECONDS, Readers
 from infobip_inbound.contract.store.stuck import StuckBatches
@@ -85,8 +87,10 @@ class Maintenance:
         tick: float = 0.5,
         stuck: StuckBatches | None = None,
         handlers: Mapping[str, Sequence[str]] | None = None,
+        announcement: Announcement | None = None,
     ) -> None:
         self._connection = connection
+        self._announcement = announcement  # what this worker runs, announced with its heartbeat
         self._stuck = stuck
         self._queues = list(queues)
         self._handlers = dict(handlers or {})  # per queue: the handlers whose lanes to look at
@@ -149,10 +153,13 @@ class Maintenance:
     def run(self) -> None:
         next_reap = next_announce = next_sweep = 0.0
         readers, me = Readers(self._connection), f"{socket.gethostname()}-{os.getpid()}"
+        announcements = Announcements(self._connection)
         while not self.stop.wait(self._tick):
             try:
                 if time.monotonic() >= next_announce:  # the version this worker reads (store.readers says why)
                     readers.announce(me)
+                    if self._announcement is not None:  # what it runs: handlers judge from it (announcements)
+                        announcements.announce(replace(self._announcement, worker=me))
                     next_announce = time.monotonic() + ANNOUNCE_SECONDS
                 self._move_all_due()
                 if time.monotonic() >= next_sweep:

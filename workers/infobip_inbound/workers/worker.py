@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 from typing import Any
 
 import redis
@@ -34,6 +35,7 @@ from rq import Queue, SimpleWorker
 from rq.worker_pool import WorkerPool
 
 from infobip_inbound.contract.settings import Settings
+from infobip_inbound.contract.store.announcements import Announcement
 from infobip_inbound.contract.store.jobs import InboundJob, Jobs
 from infobip_inbound.contract.store.stuck import StuckBatches
 from infobip_inbound.runtime import status, tracing
@@ -154,6 +156,17 @@ def run_worker(settings: Settings, *, burst: bool = False, processes: int = 1) -
         Jobs(settings),
         stuck=StuckBatches(connection, settings),
         handlers=lanes,
+        announcement=Announcement(
+            worker="",  # named by the maintenance, per process
+            release=version("infobip-inbound"),
+            processes=processes,
+            queues=list(queue_names),
+            handlers={queue: list(names) for queue, names in lanes.items()},
+            flow={
+                name: settings.flow_policy(name).model_dump(mode="json", exclude_defaults=True)
+                for name in sorted({name for names in lanes.values() for name in names})
+            },
+        ),
     )
     maintenance.start()
 
