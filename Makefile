@@ -6,7 +6,7 @@ BIN := .venv/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install run test lint fmt schema docs-config clean bench bench-smoke example chaos-soak
+.PHONY: install run test test-fast lint fmt schema docs-config clean bench bench-smoke example chaos-soak
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -21,8 +21,12 @@ install: .venv/.synced  ## Create .venv with the locked dependencies.
 run: install  ## The whole stack locally (embedded Redis unless INBOUND_REDIS_URL is set).
 	$(BIN)/infobip-inbound dev
 
-test: install  ## The test suite (starts its own Redis servers).
-	$(BIN)/pytest
+TEST_WORKERS ?= 0
+test: install  ## The test suite (starts its own Redis servers); TEST_WORKERS=2 spreads it over two processes.
+	$(BIN)/pytest -n $(TEST_WORKERS)
+
+test-fast: install  ## The edit loop: every test that starts no process of its own (no receiver, worker or CLI run).
+	$(BIN)/pytest -m "not slow"
 
 example: install  ## The example handler package's own tests and strict mypy, against this installed package.
 	cd examples/handler-package && ../../$(BIN)/python -m mypy && ../../$(BIN)/python -m pytest -q -p no:cacheprovider

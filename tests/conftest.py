@@ -10,8 +10,29 @@ import redis
 import tests.handlers as handlers
 from infobip_inbound.shell.redis_server import RedisServer
 from tests.support import ReceiverProcess, Role
+from tests.tiers import ProcessFinder
 
 TOKEN = "test-token-0123456789"
+
+# The longest modules (pytest --durations): spread over processes (`make test`, pytest -n), the suite runs them
+# first, so that no process is left finishing one of them alone at the end.
+LONGEST_MODULES = (
+    "test_archive",
+    "test_fuzz_receiver",
+    "test_poller",
+    "test_forward_endpoint",
+    "test_chaos",
+    "test_dev",
+    "test_hardening",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    finder = ProcessFinder()  # the fast tier (`make test-fast`): tests that start no process (tests/tiers.py)
+    for item in items:
+        finder.mark(item)
+    rank = {name: n for n, name in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: each module's order kept
 
 
 @pytest.fixture(scope="session")

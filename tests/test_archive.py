@@ -165,6 +165,7 @@ def test_every_message_tells_its_story_and_a_later_handler_is_replayed_once_per_
     assert _handler_events(_show(cli_env, "m-00042"), LATE) == [("replay", 0), ("handled", 1)]
 
 
+@pytest.mark.slow  # no process of its own, but a million messages through the enqueue script
 def test_the_archive_stays_within_its_bound_over_a_million_messages(redis_url: str) -> None:
     figures = archive_memory.run(1_000_000, 10_000, redis_url=redis_url, outcomes=False)
     assert figures["archived"] == 10_000
