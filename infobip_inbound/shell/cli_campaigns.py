@@ -125,12 +125,20 @@ def campaigns_list(limit: int, no_statistics: bool, as_json: bool) -> None:
     try:
         bulks = [_figures(c, statistics) for c in campaigns.recent(connection, limit, kind="bulk")]
         apps = [_figures(c, None) for c in campaigns.recent(connection, limit, kind="app")]
+        other = campaigns.other(connection)
     except (redis.RedisError, OSError) as exc:
         raise click.ClickException(f"Redis unavailable: {type(exc).__name__}: {exc}") from None
     finally:
         statistics.close()
     if as_json:
-        print_json({"campaigns": bulks, "applications": apps, "statistics_problem": statistics.problem})
+        print_json(
+            {
+                "campaigns": bulks,
+                "applications": apps,
+                "other": other.as_json() if other is not None else None,
+                "statistics_problem": statistics.problem,
+            }
+        )
         return
     rows = []
     for figures in bulks:
@@ -162,6 +170,9 @@ def campaigns_list(limit: int, no_statistics: bool, as_json: bool) -> None:
                 for f in apps
             ],
         )
+    if other is not None:
+        say()
+        say(f"new campaigns past one write's allowance, counted together (other): {other.total} responses")
     if statistics.problem:
         say(err=True)
         say(f"statistics: {statistics.problem}", err=True)

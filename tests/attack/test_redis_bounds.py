@@ -5,6 +5,7 @@ Redis."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ import redis
 from infobip_inbound.contract.store import keys, scripts
 from infobip_inbound.receiver.enqueue import CHUNK
 from tests.conftest import TOKEN
-from tests.support import ReceiverProcess, envelope, forward, result
+from tests.support import ReceiverProcess, envelope, forward, result, run_cli
 
 # A call over this is logged. One call for all of a 10,000-result envelope took 603 ms; a chunk's call takes a
 # few ms on an idle machine, several times that on a loaded one: the bound is far from both.
@@ -71,6 +72,8 @@ def test_a_huge_envelope_is_written_in_bounded_calls_and_keeps_the_campaigns(
     other = redis_client.hget(keys.CAMPAIGN_OTHER_KEY, "total")
     assert other is not None and int(other) == 10_000 - (created - 1)  # every response counted somewhere
     assert redis_client.zcard(keys.ARCHIVE_INDEX) <= ARCHIVE_MAX
+    listed = orjson.loads(run_cli({**os.environ, **base_env}, "campaigns", "list", "--no-statistics", "--json"))
+    assert listed["other"]["responses"] == int(other)
 
 
 def test_the_archive_bound_holds_after_every_request(

@@ -178,6 +178,12 @@ def bulk(connection: redis.Redis, bulk_id: str) -> Campaign | None:
     return _parse(key, fields) if fields else None
 
 
+def other(connection: redis.Redis) -> Campaign | None:
+    """The "other" group: responses of new groups past an enqueue call's allowance; None while it is empty."""
+    fields: dict[bytes, bytes] = connection.hgetall(keys.CAMPAIGN_OTHER_KEY)  # type: ignore[assignment]
+    return _parse(keys.CAMPAIGN_OTHER_KEY, fields) if fields else None
+
+
 def recent(connection: redis.Redis, limit: int = 20, kind: str | None = None) -> list[Campaign]:
     """The groups written most recently, newest first (`kind`: only "bulk" or only "app")."""
     found: list[Campaign] = []
