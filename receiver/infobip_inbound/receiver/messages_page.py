@@ -251,11 +251,13 @@ class MessagesPage:
         return self._auth.enabled
 
     def routes(self) -> list[Route]:
-        # One route for a message's page and its JSON: `message_of` tells them apart on the raw path.
+        # A message's page and its JSON: both routes take any path below (an id may hold `/`), and `message_of`
+        # tells which is asked for on the raw path (an id may end in ".json").
         return [
             Route("/admin/messages.json", self.search_json, methods=["GET"]),
             Route("/admin/messages", self.search_page, methods=["GET"]),
-            Route("/admin/messages/{message_path:path}", self.message, methods=["GET"]),
+            Route("/admin/messages/{message_id:path}.json", self.message, methods=["GET"]),
+            Route("/admin/messages/{message_id:path}", self.message, methods=["GET"]),
         ]
 
     def _guarded(self, request: Request, read_it: Callable[[], Response]) -> Response:
