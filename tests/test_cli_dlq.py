@@ -55,18 +55,24 @@ def test_list_show_and_filters(settings: Settings, redis_client: redis.Redis) ->
     dead_letters(settings, redis_client)
     listed = run(settings, "list")
     assert listed.exit_code == 0
-    assert "5 entries (of 5)" in listed.output  # d1, d2: both handlers; d3 (app-2): flaky only
-    by_handler = run(settings, "list", "--handler", ALWAYS, "--json").output.splitlines()
-    assert sorted(json.loads(line)["message_id"] for line in by_handler) == ["d1", "d2"]
-    by_app = run(settings, "list", "--application", "app-2", "--json").output.splitlines()
-    assert [json.loads(line)["message_id"] for line in by_app] == ["d3"]
-    assert "0 entries" in run(settings, "list", "--older-than", "1h").output
-    assert "5 entries" in run(settings, "list", "--newer-than", "1h").output
+    assert "5 shown (of 5)" in listed.output  # d1, d2: both handlers; d3 (app-2): flaky only
+    by_handler = json.loads(run(settings, "list", "--handler", ALWAYS, "--json").output)["entries"]
+    assert sorted(entry["message_id"] for entry in by_handler) == ["d1", "d2"]
+    by_app = json.loads(run(settings, "list", "--application", "app-2", "--json").output)
+    assert [entry["message_id"] for entry in by_app["entries"]] == ["d3"]
+    assert (by_app["listed"], by_app["total"]) == (1, 5)
+    assert isinstance(by_app["entries"][0]["response"], dict)  # nested as an object, not a JSON string
+    assert "0 shown" in run(settings, "list", "--older-than", "1h").output
+    assert "5 shown" in run(settings, "list", "--newer-than", "1h").output
+    assert "2 shown (of 5); --limit 20 shows more" in run(settings, "list", "--limit", "2").output
 
     entry_id = dead_letter.entry_id("d1", ALWAYS)
-    shown = json.loads(run(settings, "show", entry_id).output)
+    shown = json.loads(run(settings, "show", entry_id, "--json").output)
     assert shown["handler"] == ALWAYS and shown["response"]["message_id"] == "d1"
     assert "ValueError: cannot take d1" in shown["traceback"]
+    readable = run(settings, "show", entry_id).output
+    assert f"handler      {ALWAYS}" in readable and "ValueError: cannot take d1" in readable
+    assert "failed_at    20" in readable and readable.count("Z\n") >= 1  # an ISO time, not Unix seconds
     assert run(settings, "show", "nope").exit_code != 0
 
 

@@ -81,7 +81,7 @@ def test_list_show_and_filters(redis_url: str, redis_client: redis.Redis, tmp_pa
 
     listed = run(redis_url, "list")
     assert listed.exit_code == 0
-    assert "4 entries (of 4)" in listed.output
+    assert "4 shown (of 4)" in listed.output
     document = json.loads(run(redis_url, "list", "--json").output)  # one document
     assert (document["listed"], document["total"]) == (4, 4)
     assert {e["kind"] for e in document["entries"]} == {"result", "body"}
@@ -91,9 +91,9 @@ def test_list_show_and_filters(redis_url: str, redis_client: redis.Redis, tmp_pa
     not_envelope = json.loads(run(redis_url, "list", "--reason", "NOT AN ENVELOPE", "--json").output)
     assert [e["kind"] for e in not_envelope["entries"]] == ["body"]
     assert not_envelope["entries"][0]["raw"] == "<html>502 Bad Gateway</html>"
-    assert "0 entries (of 4)" in run(redis_url, "list", "--older-than", "1h").output
-    assert "4 entries" in run(redis_url, "list", "--newer-than", "1h").output
-    assert "2 entries" in run(redis_url, "list", "--limit", "2").output
+    assert "0 shown (of 4)" in run(redis_url, "list", "--older-than", "1h").output
+    assert "4 shown" in run(redis_url, "list", "--newer-than", "1h").output
+    assert "2 shown (of 4); --limit 20 shows more" in run(redis_url, "list", "--limit", "2").output
     assert run(redis_url, "list", "--older-than", "soon").exit_code != 0
 
     entry_id = by_source["entries"][0]["id"]

@@ -223,7 +223,8 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 def dead_letter_ids(env: dict[str, str]) -> list[str]:
     outcome = CliRunner().invoke(main, ["dlq", "list", "--json"], env=env, catch_exceptions=False)
-    return [json.loads(line)["id"] for line in outcome.output.splitlines() if line.startswith("{")]
+    document = next(line for line in outcome.output.splitlines() if line.startswith('{"entries"'))
+    return [entry["id"] for entry in json.loads(document)["entries"]]
 
 
 def poller_failed(env: dict[str, str]) -> bool:

@@ -19,6 +19,7 @@ from infobip_inbound.contract.store.campaigns import Campaign
 from infobip_inbound.infobip.client import InfobipClient, InfobipError, InfobipNotConfigured, InfobipTransportError
 from infobip_inbound.shell import loaded
 from infobip_inbound.shell.cli_infobip import json_option, print_json, print_table
+from infobip_inbound.shell.store_commands import LIST_LIMIT
 from infobip_inbound.shell.terminal import say
 
 PACE_WAIT_MAX_SECONDS = 30.0
@@ -115,7 +116,13 @@ def campaigns_group() -> None:
 
 
 @campaigns_group.command("list")
-@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="Most recent bulks shown.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=LIST_LIMIT,
+    show_default=True,
+    help="Most recent bulks (and applications) shown.",
+)
 @statistics_option
 @json_option
 def campaigns_list(limit: int, no_statistics: bool, as_json: bool) -> None:

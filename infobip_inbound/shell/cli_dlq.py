@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -82,35 +83,70 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@_filters
-@click.option("--json", "as_json", is_flag=True, help="One JSON document per line (without tracebacks).")
+@store_commands.options(
+    click.option("--handler", help="Only entries of this handler."),
+    store_commands.application,
+    store_commands.older_than("entries that failed"),
+    store_commands.newer_than("entries that failed"),
+    store_commands.list_limit,
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: the entries, how many, and the total.")
 @store_commands.store_command
 def list_(as_json: bool, **filters: Any) -> None:
-    """List entries, oldest first."""
+    """List entries, oldest first (without their tracebacks: `dlq show`)."""
     connection = loaded.connection()
-    listed = 0
-    for entry in _select(connection, **filters):
-        if as_json:
-            click.echo(orjson.dumps({k: v for k, v in dataclasses.asdict(entry).items() if k != "traceback"}).decode())
-        else:
-            say(_line(entry))
-        listed += 1
-    if not as_json:
-        click.echo(f"{listed} entr{'y' if listed == 1 else 'ies'} (of {dead_letter.count(connection)})")
+    total = dead_letter.count(connection)
+    store_commands.list_items(
+        _select(connection, **filters),
+        as_json,
+        field="entries",
+        to_json=lambda entry: orjson.dumps(_document(entry, traceback=False)),
+        line=_line,
+        total=("total", total),
+        summary=lambda listed: store_commands.listed_line(listed, total, filters["limit"]),
+    )
+
+
+def _document(entry: dead_letter.DeadPair, traceback: bool = True) -> dict[str, Any]:
+    """An entry as JSON: the response it was given as an object, `failed_at` as Unix seconds."""
+    document = {**dataclasses.asdict(entry), "response": orjson.loads(entry.response)}
+    if not traceback:
+        del document["traceback"]
+    return document
 
 
 @dlq.command()
 @click.argument("entry_id")
+@click.option("--json", "as_json", is_flag=True, help="The entry as one JSON document.")
 @store_commands.store_command
-def show(entry_id: str) -> None:
-    """Show one entry: the pair, the error, the traceback and the response."""
+def show(entry_id: str, as_json: bool) -> None:
+    """Show one entry: the pair, when it failed, the error, the traceback and the response."""
     entry = dead_letter.get(loaded.connection(), entry_id)
     if entry is None:
         raise click.ClickException(f"no dead-letter entry {entry_id}")
-    document = {**dataclasses.asdict(entry), "response": orjson.loads(entry.response)}
-    # JSON escapes C0 but not DEL or C1; `safe` writes those as JSON escapes too, so this stays valid JSON.
-    for line in orjson.dumps(document, option=orjson.OPT_INDENT_2).decode().split("\n"):
-        say(line)
+    if as_json:
+        store_commands.print_json(_document(entry))
+        return
+    failed = datetime.fromtimestamp(entry.failed_at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    facts = {
+        "entry": entry.id,
+        "message_id": entry.message_id,
+        "handler": entry.handler,
+        "application": entry.application_code,
+        "queue": entry.queue,
+        "tries": str(entry.tries),
+        "failed_at": failed,
+        "error": entry.error,
+    }
+    for name, value in facts.items():
+        say(f"{name:<12} {value}")
+    say("traceback:")
+    for line in entry.traceback.rstrip("\n").split("\n"):
+        say(f"  {line}")
+    say("response:")
+    # JSON escapes C0 but not DEL or C1; `say` writes those as escapes too.
+    for line in orjson.dumps(orjson.loads(entry.response), option=orjson.OPT_INDENT_2).decode().split("\n"):
+        say(f"  {line}")
 
 
 @dlq.command()

@@ -127,7 +127,7 @@ def show(message_id: str, as_json: bool) -> None:
 
 @messages.command("list")
 @_filters
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most this many.")
+@store_commands.list_limit
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: the journeys and how many.")
 @store_commands.store_command
 def list_(limit: int, as_json: bool, **values: Any) -> None:
@@ -142,7 +142,7 @@ def list_(limit: int, as_json: bool, **values: Any) -> None:
         to_json=archive.to_json,
         line=_line,
         total=("archived", total),
-        summary=lambda listed: f"{listed} message{'' if listed == 1 else 's'} (of {total} archived)",
+        summary=lambda listed: store_commands.listed_line(listed, total, limit),
     )
 
 

@@ -87,7 +87,13 @@ def quarantine() -> None:
 
 
 @quarantine.command("list")
-@_filters
+@store_commands.options(
+    store_commands.source,
+    click.option("--reason", help="Only entries whose reason contains this text (any case)."),
+    store_commands.older_than("entries set aside"),
+    store_commands.newer_than("entries set aside"),
+    store_commands.list_limit,
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: the entries, how many, and the total.")
 @store_commands.store_command
 def list_(as_json: bool, **filters: Any) -> None:
@@ -101,7 +107,7 @@ def list_(as_json: bool, **filters: Any) -> None:
         to_json=QuarantineEntry.to_json,
         line=_line,
         total=("total", total),
-        summary=lambda listed: f"{listed} entr{'y' if listed == 1 else 'ies'} (of {total})",
+        summary=lambda listed: store_commands.listed_line(listed, total, filters["limit"]),
     )
 
 

@@ -52,6 +52,19 @@ def older_than(what: str) -> Decorator:
 application = click.option("--application", help="Only this application code.")
 source = click.option("--source", type=click.Choice(["forward", "pull"]), help="Only what came this way.")
 limit = click.option("--limit", type=click.IntRange(min=1), help="At most this many entries.")
+LIST_LIMIT = 50  # what every list command shows unless told otherwise (`listed_line` says when it cut)
+list_limit = click.option(
+    "--limit", type=click.IntRange(min=1), default=LIST_LIMIT, show_default=True, help="At most this many."
+)
+
+
+def listed_line(listed: int, total: int | None, limit: int | None) -> str:
+    """A listing's last line: how many it showed, of how many, and how to see more when it cut."""
+    of = f" (of {total})" if total is not None else ""
+    more = f"; --limit {limit * 10} shows more" if limit is not None and listed >= limit else ""
+    return f"{listed} shown{of}{more}"
+
+
 select_all = click.option("--all", "select_all", is_flag=True, help="Every entry the filters select (all if none).")
 yes = click.option("--yes", is_flag=True, help="Needed when more than one entry is selected.")
 
