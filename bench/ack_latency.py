@@ -17,7 +17,7 @@ import redis
 
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import load_settings
-from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+from infobip_inbound.infobip.envelope import normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 
 
@@ -42,7 +42,7 @@ def _timings(redis_url: str, ack_replicas: int, writes: int) -> list[float]:
         )
         for i in range(writes)
     ]
-    responses = [normalize_envelope(parse_envelope(body), "forward") for body in bodies]
+    responses = [normalize(read_envelope(body), "forward").responses for body in bodies]
     timings = []
     with redis.Redis.from_url(redis_url) as connection:
         for batch in responses:

@@ -31,7 +31,7 @@ def measure(
 ) -> dict[str, float]:
     from infobip_inbound.contract.routing import Router
     from infobip_inbound.contract.settings import load_settings
-    from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+    from infobip_inbound.infobip.envelope import normalize, read_envelope
     from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 
     settings = load_settings(redis_url=redis_url, default_handlers=[HANDLER])
@@ -40,7 +40,7 @@ def measure(
     messages = int(rate * (seconds + 10))  # never short of work while measured
     for start in range(0, messages, 100):
         body = orjson.dumps({"results": [result(i) for i in range(start, min(messages, start + 100))]})
-        enqueue_now(connection, writer, router, normalize_envelope(parse_envelope(body), "forward"))
+        enqueue_now(connection, writer, router, normalize(read_envelope(body), "forward").responses)
     start_workers()
 
     def count() -> int:

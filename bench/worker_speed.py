@@ -66,10 +66,10 @@ HANDLERS = {
 def responses(numbers: range) -> list[UserResponse]:
     """The responses handlers see for `result(i)`, i in `numbers`: normalized as the receiver does."""
     from infobip_inbound.contract.model import UserResponse
-    from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+    from infobip_inbound.infobip.envelope import normalize, read_envelope
 
     body = orjson.dumps({"results": [result(i) for i in numbers]})
-    return [UserResponse.model_validate_json(n.json) for n in normalize_envelope(parse_envelope(body), "forward")]
+    return [UserResponse.model_validate_json(n.json) for n in normalize(read_envelope(body), "forward").responses]
 
 
 def plain_rq(connection: redis.Redis, messages: int, kind: str) -> float:
@@ -86,7 +86,7 @@ def plain_rq(connection: redis.Redis, messages: int, kind: str) -> float:
 def ours(connection: redis.Redis, messages: int, kind: str) -> float:
     from infobip_inbound.contract.routing import Router
     from infobip_inbound.contract.settings import load_settings
-    from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+    from infobip_inbound.infobip.envelope import normalize, read_envelope
     from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
     from infobip_inbound.testing import run_handler
     from infobip_inbound.workers.worker import run_worker
@@ -102,7 +102,7 @@ def ours(connection: redis.Redis, messages: int, kind: str) -> float:
     writer, router = InboxWriter(settings), Router.from_settings(settings)
     for start in range(0, messages, BATCH):
         body = orjson.dumps({"results": [result(i) for i in range(start, min(messages, start + BATCH))]})
-        enqueue_now(connection, writer, router, normalize_envelope(parse_envelope(body), "forward"))
+        enqueue_now(connection, writer, router, normalize(read_envelope(body), "forward").responses)
     started = time.perf_counter()
     run_worker(settings, burst=True)
     return time.perf_counter() - started

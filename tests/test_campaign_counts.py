@@ -10,7 +10,7 @@ import redis
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import load_settings
 from infobip_inbound.contract.store import campaigns, keys
-from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+from infobip_inbound.infobip.envelope import normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 
 
@@ -31,7 +31,7 @@ def answer(n: int, bulk: str | None, keyword: str | None = "YES", paired: bool =
 
 def ingest(connection: redis.Redis, body: bytes, **overrides: Any) -> int:
     settings = load_settings(**overrides)
-    responses = normalize_envelope(parse_envelope(body), "forward")
+    responses = normalize(read_envelope(body), "forward").responses
     return enqueue_now(connection, InboxWriter(settings), Router.from_settings(settings), responses).accepted
 
 

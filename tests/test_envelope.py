@@ -12,17 +12,15 @@ from infobip_inbound.infobip.envelope import (
     InvalidEnvelope,
     Unreadable,
     normalize,
-    normalize_envelope,
     parse_envelope,
     read_envelope,
-    to_user_response,
 )
 from tests.support import envelope, result
 
 
 def normalize_one(**fields: object) -> UserResponse:
-    parsed = parse_envelope(orjson.dumps(envelope(result("m1", **fields))))
-    return to_user_response(normalize_envelope(parsed, "forward")[0])
+    (normalized,) = normalize(read_envelope(orjson.dumps(envelope(result("m1", **fields)))), "forward").responses
+    return UserResponse.model_validate_json(normalized.json)
 
 
 def test_wire_field_names_are_user_response_field_names() -> None:
@@ -121,7 +119,7 @@ def test_a_body_that_is_not_an_envelope_names_the_field(body: bytes, field: str)
 def read_one(item: object) -> tuple[list[UserResponse], list[Unreadable]]:
     """Read an envelope of an ordinary result and `item`: the responses made, and what is set aside."""
     normalization = normalize(read_envelope(orjson.dumps(envelope(result("ok"), item))), "forward")  # type: ignore[arg-type]
-    return [to_user_response(n) for n in normalization.responses], normalization.unreadable
+    return [UserResponse.model_validate_json(n.json) for n in normalization.responses], normalization.unreadable
 
 
 @pytest.mark.parametrize(

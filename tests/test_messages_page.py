@@ -20,7 +20,7 @@ import redis
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import load_settings
 from infobip_inbound.contract.store import archive
-from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+from infobip_inbound.infobip.envelope import normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 from tests.support import ROOT, ReceiverProcess, envelope, forward, headless_chromium, result
 
@@ -70,9 +70,9 @@ def receiver(
     bad = {"messageId": "m-quarantined", "text": "no application"}
     assert forward(started, bad, result("m-plain-3")) == {"accepted": 1, "duplicates": 0, "quarantined": 1}
     settings = load_settings(redis_url=redis_url, routes=orjson.loads(env["INBOUND_ROUTES"]))
-    pulled = normalize_envelope(
-        parse_envelope(orjson.dumps(envelope(result("m-pulled", applicationCode="app-2")))), "pull"
-    )
+    pulled = normalize(
+        read_envelope(orjson.dumps(envelope(result("m-pulled", applicationCode="app-2")))), "pull"
+    ).responses
     assert enqueue_now(redis_client, InboxWriter(settings), Router.from_settings(settings), pulled).accepted == 1
 
     # What the workers append, in their own words (infobip_inbound.workers), one second apart.

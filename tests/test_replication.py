@@ -16,7 +16,7 @@ from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import ConfigError, Settings, load_settings
 from infobip_inbound.contract.store import replication
 from infobip_inbound.contract.store.keys import PULL_RAW_KEY, STATS_KEY, inbox_key
-from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+from infobip_inbound.infobip.envelope import normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 from infobip_inbound.receiver.pull_store import PullStore
 from infobip_inbound.shell.redis_server import RedisServer
@@ -47,7 +47,7 @@ def settings_for(primary: RedisServer, replicas: int = 1) -> Settings:
 
 
 def responses(*message_ids: str) -> Any:
-    return normalize_envelope(parse_envelope(orjson.dumps(envelope(*(result(m) for m in message_ids)))), "forward")
+    return normalize(read_envelope(orjson.dumps(envelope(*(result(m) for m in message_ids)))), "forward").responses
 
 
 def replicated(primary: redis.Redis, replica: RedisServer) -> bool:

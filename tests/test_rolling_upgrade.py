@@ -24,7 +24,7 @@ from infobip_inbound.contract.model import SCHEMA_VERSION, UnreadableResponse, r
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import load_settings
 from infobip_inbound.contract.store import dead_letter
-from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+from infobip_inbound.infobip.envelope import normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 from infobip_inbound.shell.redis_server import free_port
 from tests.metrics_support import scrape, value
@@ -102,7 +102,7 @@ def _queue(redis_url: str, documents: dict[str, Callable[[dict[str, Any]], dict[
     """Queue one response per message id through the real enqueue script, its UserResponse JSON reshaped
     as another release would have written it."""
     settings = load_settings(redis_url=redis_url)
-    normalized = normalize_envelope(parse_envelope(orjson.dumps(envelope(*map(result, documents)))), "forward")
+    normalized = normalize(read_envelope(orjson.dumps(envelope(*map(result, documents)))), "forward").responses
     reshaped = [
         dataclasses.replace(n, json=orjson.dumps(documents[n.message_id](orjson.loads(n.json)))) for n in normalized
     ]

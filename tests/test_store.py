@@ -17,7 +17,7 @@ from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import load_settings
 from infobip_inbound.contract.store import jobs
 from infobip_inbound.contract.store.keys import batch_key, inbox_key
-from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+from infobip_inbound.infobip.envelope import normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 from infobip_inbound.workers.jobs import HandlerContext, claim_batch, drain_inbox, handle_batch
 from tests.support import Role, envelope, handled_ids, result, wait_until
@@ -40,14 +40,14 @@ def test_jobs_queued_under_the_earlier_release_names_run(
     writer, router = InboxWriter(settings), Router.from_settings(settings)
     # A retry batch of the earlier release over l2: claimed out of the inbox, run by the job built below.
     enqueue_now(
-        redis_client, writer, router, normalize_envelope(parse_envelope(orjson.dumps(envelope(result("l2")))), "pull")
+        redis_client, writer, router, normalize(read_envelope(orjson.dumps(envelope(result("l2")))), "pull").responses
     )
     claimer = f"claimed-{uuid.uuid4().hex}"
     claimed = claim_batch(redis_client, settings.default_queue, claimer, HandlerContext.build(settings))
     assert claimed.entries is not None and len(claimed.entries) == 1
     # l1 in the inbox, to be drained by the drain job still waiting, renamed as the earlier release named it.
     enqueue_now(
-        redis_client, writer, router, normalize_envelope(parse_envelope(orjson.dumps(envelope(result("l1")))), "pull")
+        redis_client, writer, router, normalize(read_envelope(orjson.dumps(envelope(result("l1")))), "pull").responses
     )
     assert redis_client.llen(inbox_key(settings.default_queue)) == 1
     (drain,) = queue.jobs

@@ -18,7 +18,7 @@ from infobip_inbound.contract.settings import Settings, load_settings
 from infobip_inbound.contract.store.entries import decode_entry
 from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.keys import batch_key, inbox_key
-from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+from infobip_inbound.infobip.envelope import normalize, read_envelope
 from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 from infobip_inbound.workers.jobs import HandlerContext, claim_batch, run_batch, take_next
 from infobip_inbound.workers.registry import HandlerNotFound, resolve
@@ -30,7 +30,7 @@ StartWorker = Callable[..., Role]
 def put(settings: Settings, *results: dict[str, object]) -> None:
     """Queue through the real enqueue script, as the receiver and poller do."""
     connection = redis.Redis.from_url(settings.redis_url or "")
-    responses = normalize_envelope(parse_envelope(orjson.dumps(envelope(*results))), "pull")
+    responses = normalize(read_envelope(orjson.dumps(envelope(*results))), "pull").responses
     enqueue_now(connection, InboxWriter(settings), Router.from_settings(settings), responses)
     connection.close()
 

@@ -99,10 +99,10 @@ print(json.dumps([str(w.message) for w in caught if issubclass(w.category, Depre
 
 
 def test_old_builtin_names_map_to_the_current_module(tmp_path: Path) -> None:
-    from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+    from infobip_inbound.infobip.envelope import normalize, read_envelope
     from tests.support import envelope
 
-    (response,) = normalize_envelope(parse_envelope(orjson.dumps(envelope(result("o1")))), "pull")
+    (response,) = normalize(read_envelope(orjson.dumps(envelope(result("o1")))), "pull").responses
     jsonl = tmp_path / "old-name.jsonl"
     done = subprocess.run(
         [sys.executable, "-c", OLD_NAMES, str(jsonl), response.json.decode()],

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from infobip_inbound.contract.model import SCHEMA_VERSION, Source, UserResponse, as_utc
+from infobip_inbound.contract.model import SCHEMA_VERSION, Source, as_utc
 from infobip_inbound.infobip import exact_json
 
 # Length bounds of a result's string fields, in characters: far above what Infobip sends (its ids are about 20
@@ -360,16 +360,3 @@ def _without_keyword(text: str, keyword: str | None) -> str:
     if keyword and text[: len(keyword)].casefold() == keyword.casefold():
         return text[len(keyword) :].lstrip()
     return text
-
-
-def normalize_envelope(envelope: InfobipEnvelope, source: Source) -> list[Normalized]:
-    """Every result of a fully readable envelope as UserResponse JSON; InvalidEnvelope if one cannot be."""
-    normalization = normalize(ReadEnvelope(envelope, []), source)
-    if normalization.unreadable:
-        problem = normalization.unreadable[0]
-        raise InvalidEnvelope([FieldError(field=f"results[{problem.index}]", message=problem.reason)])
-    return normalization.responses
-
-
-def to_user_response(normalized: Normalized) -> UserResponse:
-    return UserResponse.model_validate_json(normalized.json)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -242,8 +241,3 @@ def _root() -> Context:
     from opentelemetry import context as context_api
 
     return context_api.Context()
-
-
-def now_ns() -> int:
-    """Wall-clock nanoseconds, the SDK's time base (a span's explicit start time)."""
-    return time.time_ns()

@@ -114,9 +114,6 @@ class Campaign:
                 return round(bucket_middle(bucket), 3)
         return None  # pragma: no cover - the loop always reaches half
 
-    def top_keywords(self, limit: int) -> list[tuple[str, int]]:
-        return self.keywords[:limit]
-
     def as_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
