@@ -52,7 +52,7 @@ def paced(redis_url: str, configured: float, seconds: float, start_worker: Calla
     handled responses counted over `seconds`, from once the paced one has made two seconds of calls."""
     from infobip_inbound.contract.routing import Router
     from infobip_inbound.contract.settings import load_settings
-    from infobip_inbound.infobip.envelope import normalize_envelope, parse_envelope
+    from infobip_inbound.infobip.envelope import normalize, read_envelope
     from infobip_inbound.receiver.enqueue import InboxWriter, enqueue_now
 
     settings = load_settings(redis_url=redis_url, default_handlers=[RECORD, PACED])
@@ -61,7 +61,7 @@ def paced(redis_url: str, configured: float, seconds: float, start_worker: Calla
     messages = int(configured * (seconds + 10))
     for first in range(0, messages, 100):
         body = orjson.dumps({"results": [result(i) for i in range(first, min(messages, first + 100))]})
-        enqueue_now(connection, writer, router, normalize_envelope(parse_envelope(body), "forward"))
+        enqueue_now(connection, writer, router, normalize(read_envelope(body), "forward").responses)
     start_worker()
 
     def counts() -> tuple[int, int]:
