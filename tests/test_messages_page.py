@@ -111,6 +111,7 @@ def test_the_search_finds_by_id_and_by_filters(receiver: ReceiverProcess) -> Non
     assert set(found(receiver, outcome="pending")) == {"m-plain-2", "m-plain-3", "m-pulled"}
     assert set(found(receiver, newer="1h")) == set(everything)
     assert found(receiver, newer="0s") == []  # every one was accepted before this request
+    assert found(receiver, newer_than="0s") == [] and set(found(receiver, newer_than="1h")) == set(everything)
 
     page = get(receiver, "/admin/messages.json", limit="2").json()
     assert (len(page["messages"]), page["more"], page["limit"]) == (2, True, 2)
@@ -125,7 +126,15 @@ def test_the_search_finds_by_id_and_by_filters(receiver: ReceiverProcess) -> Non
     assert 'href="/admin/messages?application=app-2&amp;limit=2">more</a>' in html.text
     assert 'value="app-2"' in html.text  # the form keeps what was asked
 
-    for bad in ({"outcome": "lost"}, {"source": "fax"}, {"newer": "soon"}, {"limit": "0"}, {"handler": "jsonl"}):
+    for bad in (
+        {"outcome": "lost"},
+        {"source": "fax"},
+        {"newer": "soon"},
+        {"newer_than": "soon"},
+        {"limit": "0"},
+        {"handler": "jsonl"},
+        {"outcome_of": "jsonl"},
+    ):
         assert get(receiver, "/admin/messages.json", **bad).status_code == 400
         refused = get(receiver, "/admin/messages", **bad)
         assert refused.status_code == 400 and 'id="problems"' in refused.text

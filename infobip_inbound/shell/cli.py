@@ -11,11 +11,23 @@ import orjson
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.shell import loaded
 from infobip_inbound.shell.loaded import Loaded
+from infobip_inbound.shell.vocabulary import Aliased
+
+GLOBAL_FLAGS = frozenset({"-v", "--verbose"})
 
 
 class _Redacting(click.Group):
     """Every command's one-line error leaves without the configured secrets and anything shaped like a
     credential (a URL's password or query string), as log lines do (infobip_inbound.contract.redaction)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # The global options are accepted after the subcommand too (`infobip-inbound status -v`): moved in front
+        # of it, up to a `--` (after which everything is an argument). No command has options of these names.
+        end = args.index("--") if "--" in args else len(args)
+        moved = [arg for arg in args[:end] if arg in GLOBAL_FLAGS]
+        if moved:
+            args = moved + [arg for arg in args[:end] if arg not in GLOBAL_FLAGS] + args[end:]
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -48,7 +60,16 @@ def main(context: click.Context, verbose: bool) -> None:
 @main.command()
 @click.option("--host", default=None, help="Listen address [INBOUND_HOST].")
 @click.option("--port", type=int, default=None, help="Listen port [INBOUND_PORT].")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="uvicorn processes.")
+@click.option(
+    "--processes",
+    "--workers",
+    "workers",
+    cls=Aliased,
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="uvicorn processes.",
+)
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the receiver (the HTTP_FORWARD endpoint) under uvicorn."""
     from infobip_inbound.runtime import metrics_dir

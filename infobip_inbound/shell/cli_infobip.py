@@ -22,6 +22,7 @@ from infobip_inbound.infobip.forward_url import forward_url_for, redact_forward_
 from infobip_inbound.shell import loaded
 from infobip_inbound.shell.registration import Plan, apply, plan_register, plan_unregister
 from infobip_inbound.shell.terminal import table
+from infobip_inbound.shell.vocabulary import Aliased
 
 
 def explain(exc: InfobipError) -> str:
@@ -111,7 +112,14 @@ def action_json(action: Action, show_secrets: bool) -> dict[str, Any]:
     return data
 
 
-app_option = click.option("--app", default=None, help="Application code [INBOUND_INFOBIP_APPLICATION_CODE].")
+app_option = click.option(
+    "--application",
+    "--app",
+    "app",
+    cls=Aliased,
+    default=None,
+    help="Application code [INBOUND_INFOBIP_APPLICATION_CODE].",
+)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 # Commands that change something: one JSON document describing what changed (shapes in the README).
 json_result_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document of the result.")
@@ -286,7 +294,9 @@ def _floats(value: str) -> list[float]:
     "--port", type=click.IntRange(1, 65535), default=9090, show_default=True, help="Listen port of the simulator."
 )
 @click.option("--api-key", "api_keys", multiple=True, help="Accepted API key (repeatable) [default: sim-api-key].")
-@click.option("--app", "apps", multiple=True, help="Application code that exists (repeatable).")
+@click.option(
+    "--application", "--app", "apps", cls=Aliased, multiple=True, help="Application code that exists (repeatable)."
+)
 @click.option("--rate", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Responses per second.")
 @click.option(
     "--requests-per-second",

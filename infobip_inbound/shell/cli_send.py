@@ -39,6 +39,7 @@ from infobip_inbound.shell.cli_infobip import (
     print_json,
     print_table,
 )
+from infobip_inbound.shell.vocabulary import Aliased
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -120,8 +121,8 @@ def push() -> None:
 @click.option("--and", "and_pairs", multiple=True, metavar="ATTR=VALUE", help="Segment: all must hold (repeatable).")
 @click.option("--or", "or_pairs", multiple=True, metavar="ATTR=VALUE", help="Segment: any must hold (repeatable).")
 @click.option("--primary-only", is_flag=True, help="Only each person's primary device (targetOnlyPrimaryDevices).")
-@click.option("--title", default=None, help="Notification title.")
-@click.option("--text", default=None, help="Notification text.")
+@click.option("--push-title", "--title", "title", cls=Aliased, default=None, help="Notification title.")
+@click.option("--push-text", "--text", "text", cls=Aliased, default=None, help="Notification text.")
 @click.option("--payload", default=None, metavar="JSON", help="customPayload, a JSON object.")
 @click.option(
     "--notification-options", default=None, metavar="JSON", help="notificationOptions, a JSON object (camelCase)."
@@ -357,7 +358,14 @@ def scenarios_create(
 @click.option(
     "--external-user-id", "external_user_ids", multiple=True, help="A destination's external user ID (repeatable)."
 )
-@click.option("--email-address", "email_addresses", multiple=True, help="A destination's email (repeatable).")
+@click.option(
+    "--email",
+    "--email-address",
+    "email_addresses",
+    cls=Aliased,
+    multiple=True,
+    help="A destination's email (repeatable).",
+)
 @click.option("--push-text", default=None, help="Text of the push.")
 @click.option("--push-title", default=None, help="Title of the push (notificationOptions.title).")
 @click.option("--payload", default=None, metavar="JSON", help="The push's customPayload, a JSON object.")

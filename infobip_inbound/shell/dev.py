@@ -167,7 +167,7 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
                 "simulator",
                 "--port", str(port),
                 "--api-key", SIMULATOR_KEY,
-                *(arg for app in SIMULATOR_APPS for arg in ("--app", app)),
+                *(arg for app in SIMULATOR_APPS for arg in ("--application", app)),
                 "--rate", str(simulated_rate),
                 "--forward-retry-delays", "1,2,5,10",
             )  # fmt: skip
@@ -183,7 +183,7 @@ def run_dev(simulator: bool = True, simulated_rate: float = 0.5) -> int:
         if use_simulator:
             # Every application is set up, as at Infobip: without an action the simulator keeps nothing.
             forward_app, *pull_apps = SIMULATOR_APPS
-            for args in (["--app", forward_app], *(["--app", app, "--pull"] for app in pull_apps)):
+            for args in (["--application", forward_app], *(["--application", app, "--pull"] for app in pull_apps)):
                 subprocess.run(
                     [sys.executable, "-m", "infobip_inbound.shell.cli", "register", "--public-url", local, *args],
                     env=env,

@@ -15,7 +15,9 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000  # one page reads at most this many records' matches; narrower filters find older ones
 SOURCES = ("forward", "pull")
 # The query parameters, in the form's order; `limit` is set by the "more" link only.
-FIELDS = ("id", "newer", "application", "keyword", "bulk_id", "source", "outcome", "handler")
+FIELDS = ("id", "newer_than", "application", "keyword", "bulk_id", "source", "outcome", "outcome_of")
+# The names the CLI's options have (`--newer-than`, `--outcome-of`); the page's earlier names still work.
+ALIASES = {"newer": "newer_than", "handler": "outcome_of"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,21 +39,25 @@ class Query:
 
 def read(params: Mapping[str, str], now: float | None = None) -> Query:
     """The query string read; what cannot be used is named in `problems` (and the page answers 400)."""
-    values = {name: params[name].strip() for name in FIELDS if params.get(name, "").strip()}
+    given = dict(params)
+    for old, new in ALIASES.items():  # a current name wins over its earlier one
+        if old in given and new not in given:
+            given[new] = given[old]
+    values = {name: given[name].strip() for name in FIELDS if given.get(name, "").strip()}
     problems: list[str] = []
     since = None
-    if "newer" in values:
-        window = durations.seconds(values["newer"])
+    if "newer_than" in values:
+        window = durations.seconds(values["newer_than"])
         if window is None:
-            problems.append(f"newer than: {values['newer']!r} is not a duration such as 15m, 1h or 2d")
+            problems.append(f"newer than: {values['newer_than']!r} is not a duration such as 15m, 1h or 2d")
         else:
             since = (time.time() if now is None else now) - window
     if values.get("source", SOURCES[0]) not in SOURCES:
         problems.append(f"source: {values['source']!r} is not one of {', '.join(SOURCES)}")
     if values.get("outcome", SELECTABLE[0]) not in SELECTABLE:
         problems.append(f"outcome: {values['outcome']!r} is not one of {', '.join(SELECTABLE)}")
-    if "handler" in values and "outcome" not in values:
-        problems.append("handler: says which handler an outcome is about; choose an outcome too")
+    if "outcome_of" in values and "outcome" not in values:
+        problems.append("outcome of: says which handler an outcome is about; choose an outcome too")
     limit = DEFAULT_LIMIT
     if params.get("limit"):
         raw = params["limit"]
@@ -68,7 +74,7 @@ def read(params: Mapping[str, str], now: float | None = None) -> Query:
         bulk_id=values.get("bulk_id"),
         source=values.get("source"),
         outcome=values.get("outcome"),
-        handler=values.get("handler"),
+        handler=values.get("outcome_of"),
     )
     return Query(values, values.get("id"), filters, limit, problems)
 
@@ -94,7 +100,7 @@ def search_form(values: Mapping[str, str], handlers: tuple[str, ...] = ()) -> st
     return (
         '<form id="lookup" class="lookup" method="get" action="/admin/messages">'
         f"{_text('id', 'message id', values, 'exact id', 28)}"
-        f"{_text('newer', 'newer than', values, '1h', 5)}"
+        f"{_text('newer_than', 'newer than', values, '1h', 5)}"
         f"{_text('application', 'application', values, 'code')}"
         f"{_text('keyword', 'keyword', values, 'any case', 8)}"
         f"{_text('bulk_id', 'bulk id', values, 'id')}"
@@ -108,5 +114,5 @@ def search_form(values: Mapping[str, str], handlers: tuple[str, ...] = ()) -> st
 def _handler_field(values: Mapping[str, str], handlers: tuple[str, ...]) -> str:
     # A text box with the configured handlers suggested: a handler no longer configured can still be asked for.
     options = "".join(f'<option value="{escape(name)}">' for name in handlers)
-    box = _text("handler", "handler", values, "with an outcome", 14, ' list="handlers"')
+    box = _text("outcome_of", "outcome of", values, "handler", 14, ' list="handlers"')
     return f'{box}<datalist id="handlers">{options}</datalist>'

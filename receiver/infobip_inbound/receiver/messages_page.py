@@ -1,6 +1,6 @@
 """The admin message look-up, read from the archive (infobip_inbound.contract.store.archive):
 
-    /admin/messages[.json]?id=…&newer=1h&…   matching messages, newest first, a page at a time
+    /admin/messages[.json]?id=…&newer_than=1h&…   matching messages, newest first, a page at a time
     /admin/messages/{message_id}[.json]      one message: its fields and its journey as a timeline (404: not archived)
 
 Server-rendered HTML in the status page's look, without any script; everything from a message is escaped (its

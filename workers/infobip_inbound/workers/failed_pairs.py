@@ -72,7 +72,7 @@ def settle_failures(
                 schedule_batch(pipe, jobs, queue, handler, tries, [failure.raw for failure in again], delay)
                 outcome["retrying"] += len(again)
                 for failure in again:
-                    line = archive.handler_line(handler, archive.RETRYING, tries, f"in {delay:g} s: {failure.error}")
+                    line = archive.handler_line(handler, archive.RETRYING, tries, f"in {delay:.1f} s: {failure.error}")
                     archive.note(pipe, settings, failure.message_id, line)
         batch.settle(pipe, [failure.pair for failure in failures], settings.dedup_window_seconds)
         pipe.execute()
