@@ -350,7 +350,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="redis:// or rediss:// URL. Unset: `dev` starts an embedded Redis."
     )
-    redis_socket_timeout: float = Field(default=5.0, gt=0)
+    redis_socket_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds a Redis command may take before the client gives up on it."
+    )
     redis_sentinels: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated host:port of Redis Sentinels; the primary is discovered through them. "
@@ -431,8 +433,11 @@ class Settings(BaseSettings):
         description="Set by `infobip-inbound dev` for the processes it starts: they accept its published loopback"
         " credentials. Never set it elsewhere.",
     )
-    host: str = "0.0.0.0"  # noqa: S104 - a container listens on all interfaces
-    port: int = Field(default=8080, ge=1, le=65535)
+    host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - a container listens on all interfaces
+        description="The receiver's listen address (`dev`: 127.0.0.1).",
+    )
+    port: int = Field(default=8080, ge=1, le=65535, description="The receiver's port (`INBOUND_PORT=8081 make run`).")
     forward_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated secret path tokens accepted on /infobip/forward/{token}.",
@@ -444,7 +449,9 @@ class Settings(BaseSettings):
     auth_disabled: bool = Field(
         default=False, description="Accept unauthenticated forwards. For local development only."
     )
-    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest forward body read (413 past it, while reading)."
+    )
     max_json_depth: int = Field(default=32, ge=2, le=200, description="Deepest nesting accepted in a body.")
     max_results: int = Field(default=10_000, ge=1, description="Most results accepted in one envelope.")
     # HTTP limits of the receiver's connections (infobip_inbound.receiver.edge.http_limits; docs/reliability.md).
@@ -476,7 +483,12 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(default=5, ge=1, description="Retry-After sent with 503 answers.")
 
     # Enqueue
-    dedup_window_seconds: int = Field(default=72 * 3600, gt=0)
+    dedup_window_seconds: int = Field(
+        default=72 * 3600,
+        gt=0,
+        description="How long a message id counts as seen (a repeat is a duplicate) and a (message, handler) pair"
+        " as handled.",
+    )
     commit_max_wait_ms: float = Field(
         default=0.0,
         ge=0,
@@ -484,27 +496,34 @@ class Settings(BaseSettings):
         description="Extra time a group commit waits for more requests. 0: none; requests that arrive while a"
         " write is in flight still share the next one.",
     )
-    commit_max_messages: int = Field(default=500, ge=1, le=5000)
+    commit_max_messages: int = Field(default=500, ge=1, le=5000, description="Most messages one group commit writes.")
     quarantine_max_entries: int = Field(
         default=100_000,
         ge=1,
         description="Most results the quarantine keeps (at most a few KB each); beyond it the oldest are evicted"
         " and counted in infobip_inbound_quarantine_evicted_total.",
     )
-    default_queue: str = "infobip-inbound"
-    job_timeout_seconds: int = Field(default=180, gt=0)
-    job_result_ttl_seconds: int = Field(default=300, ge=0)
+    default_queue: str = Field(
+        default="infobip-inbound", description="Queue of the responses no route sends elsewhere."
+    )
+    job_timeout_seconds: int = Field(default=180, gt=0, description="RQ's timeout of one job (a batch).")
+    job_result_ttl_seconds: int = Field(default=300, ge=0, description="How long RQ keeps a finished job's result.")
     # A job fails as a whole only when Redis fails under it (handler failures are retried per pair), and
     # it is safe to run again: retry soon and often, so its claimed batch never waits minutes for Redis.
     job_retries: int = Field(default=10, ge=0, description="Retries of a job that fails as a whole (Redis errors).")
     job_retry_intervals: list[int] = Field(
         default=[1, 2, 5, 10, 30], description="Seconds before each retry; the last repeats for the rest."
     )
-    handler_retry_default: HandlerRetry = Field(default_factory=HandlerRetry)
+    handler_retry_default: HandlerRetry = Field(
+        default_factory=HandlerRetry, description="Retry policy of a failed (message, handler) pair (JSON)."
+    )
     handler_retry: dict[str, HandlerRetry] = Field(
         default_factory=dict, description="Per-handler retry policies, by handler name; others use the default."
     )
-    handler_flow_default: HandlerFlow = Field(default_factory=HandlerFlow)
+    handler_flow_default: HandlerFlow = Field(
+        default_factory=HandlerFlow,
+        description="Concurrency, rate and circuit breaker of a handler (JSON); docs/handlers.md.",
+    )
     handler_flow: dict[str, HandlerFlow] = Field(
         default_factory=dict, description="Per-handler flow settings, by handler name; others use the default."
     )
@@ -513,8 +532,13 @@ class Settings(BaseSettings):
     )
 
     # Routing
-    routes: list[Route] = Field(default_factory=list)
-    default_handlers: list[str] = Field(default=["log"], min_length=1)
+    routes: list[Route] = Field(
+        default_factory=list,
+        description="Routing rules, first match wins (JSON, or `[[routes]]` in the file); docs/handlers.md.",
+    )
+    default_handlers: list[str] = Field(
+        default=["log"], min_length=1, description="Handlers of the responses no route matches (JSON list)."
+    )
 
     # Built-in outputs, each its own model (INBOUND_<OUTPUT>__<NAME>)
     jsonl: JsonlSettings = Field(default_factory=JsonlSettings, description="`jsonl` (INBOUND_JSONL__PATH).")
@@ -601,14 +625,18 @@ class Settings(BaseSettings):
     infobip_application_code: str | None = Field(
         default=None, description="Mobile application code used by `register` and the management commands."
     )
-    infobip_connect_timeout_seconds: float = Field(default=5.0, gt=0)
-    infobip_read_timeout_seconds: float = Field(default=30.0, gt=0)
+    infobip_connect_timeout_seconds: float = Field(default=5.0, gt=0, description="Connect timeout of Infobip calls.")
+    infobip_read_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Read timeout of Infobip calls (a pull has its own, below)."
+    )
     infobip_max_tries: int = Field(default=5, ge=1, le=20, description="Tries per call on 429, 5xx, refused.")
     infobip_retry_budget_seconds: float = Field(
         default=60.0, gt=0, description="Total time one call may spend waiting between tries."
     )
-    infobip_backoff_base_seconds: float = Field(default=0.5, gt=0)
-    infobip_backoff_max_seconds: float = Field(default=15.0, gt=0)
+    infobip_backoff_base_seconds: float = Field(
+        default=0.5, gt=0, description="First wait between tries (doubling, with jitter), unless Retry-After."
+    )
+    infobip_backoff_max_seconds: float = Field(default=15.0, gt=0, description="Longest wait between tries.")
 
     # Poller (PULL)
     poll_accounts: list[PullAccount] = Field(
@@ -622,14 +650,16 @@ class Settings(BaseSettings):
     )
     poll_timeout_seconds: float = Field(default=10.0, gt=0, description="Longest a pull may take.")
     poll_lease_seconds: float = Field(default=30.0, gt=0, description="Leader lease; a dead poller's expires.")
-    poll_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    poll_backoff_max_seconds: float = Field(default=60.0, gt=0, description="Longest pause after failed pulls.")
     poll_spill_dir: Path = Field(
         default=Path("/tmp/infobip-inbound-spill"),  # noqa: S108 - a declared writable path in the image
         description="Where a pulled batch goes if Redis fails between the pull and the store.",
     )
 
     # Health endpoints of the worker and poller roles (0 = off)
-    health_port: int = Field(default=0, ge=0, le=65535)
+    health_port: int = Field(
+        default=0, ge=0, le=65535, description="Worker and poller: /health/live, /health/ready and /metrics here."
+    )
 
     # Operations: the receiver's read-only status page (/admin/status); off while no token is set
     admin_tokens: Annotated[list[SecretStr], NoDecode] = Field(
@@ -638,8 +668,10 @@ class Settings(BaseSettings):
     )
 
     # Logs
-    log_format: Literal["json", "console"] = "json"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="JSON lines, or key=value console lines; configured secrets redacted either way."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Least level logged.")
 
     @field_validator(
         "forward_tokens",
