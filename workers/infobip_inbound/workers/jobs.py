@@ -18,33 +18,24 @@ tries of its pairs.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from redis import Redis
-from redis.client import Pipeline
 from rq import get_current_job
 
 from infobip_inbound.contract.redaction import Redactor, redactor_for
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
-from infobip_inbound.contract.store import archive, inbox, scripts
+from infobip_inbound.contract.store import inbox, scripts
 from infobip_inbound.contract.store import lanes as lanes_store
-from infobip_inbound.contract.store.handled import already_handled, pair_id
 from infobip_inbound.contract.store.inbox import Batch
 from infobip_inbound.contract.store.jobs import Jobs, PreparedJob
-from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
-from infobip_inbound.workers.handler_api import PermanentFailure, RetryLater
-from infobip_inbound.workers.handler_flow import FlowGate, LaneRule, Pacer
-from infobip_inbound.workers.idempotency import record_success
+from infobip_inbound.workers.batch_run import BatchRun
 from infobip_inbound.workers.lanes import Lanes
 from infobip_inbound.workers.maintenance import job_lease
 from infobip_inbound.workers.observe import BatchObserver
-from infobip_inbound.workers.pair_calls import Pair, PairCalls
-from infobip_inbound.workers.reading import read_entries
+from infobip_inbound.workers.pair_calls import PairCalls
 from infobip_inbound.workers.registry import HandlerRegistry
 
 log = logging.getLogger("infobip_inbound.worker")
@@ -228,98 +219,10 @@ def run_batch(
     entries: list[bytes] | None = None,
     lanes: Lanes | None = None,
 ) -> dict[str, int]:
-    """Run the batch's pairs. `entries`: the batch's content when the caller has just claimed it (a fresh
-    batch has no pair done yet); else it is read, with the pairs done in an earlier delivery. `lanes`: a drain
-    job's, which take the pairs of a handler set aside in its lane."""
-    observer = observer or BatchObserver()
-    raw_entries, done = (entries, set()) if entries is not None else batch.load(connection)
-    # Entries any release queued, read as this one's model; those that cannot be are dead-lettered below.
-    readable, failures = read_entries(raw_entries)
-    raw_responses = [entry.raw for entry in readable]
-    responses = [entry.response for entry in readable]
-    for entry in readable:
-        observer.brought_by(entry.response.message_id, entry.request_id, entry.trace)
-    observer.claimed(len(responses))  # a claim span when tracing is on
-    plan = [(handler,) if handler else context.router.destination(r).handlers for r in responses]
-    done |= already_handled(
-        connection,
-        [
-            p
-            for r, names in zip(responses, plan, strict=True)
-            for h in names
-            if (p := pair_id(r.message_id, h)) not in done
-        ],
+    """Run the batch's pairs (infobip_inbound.workers.batch_run). `entries`: the batch's content when the caller
+    has just claimed it (a fresh batch has no pair done yet); else it is read, with the pairs done in an earlier
+    delivery. `lanes`: a drain job's, which take the pairs of a handler set aside in its lane."""
+    run = BatchRun(
+        connection, batch, context, handler=handler, tries=tries, queue=queue, observer=observer, lanes=lanes
     )
-    failures = [failure for failure in failures if failure.pair not in done]  # settled in an earlier delivery
-    settings = context.settings
-    ttl = settings.dedup_window_seconds
-    pending: list[Pair] = []
-    skipped = 0
-    for raw, response, names in zip(raw_responses, responses, plan, strict=True):
-        for name in names:
-            pair = pair_id(response.message_id, name)
-            if pair in done:
-                skipped += 1
-            else:
-                pending.append(Pair(pair, raw, response, name, tries))
-    handled = 0
-    counting = threading.Lock()  # pool threads of concurrent sync handlers count too
-
-    rule = None
-    if lanes is not None and queue is not None:
-        lane_after = settings.worker_lane_after_ms / 1000
-        rule = LaneRule(queue, lanes.running, context.calls.seconds_per_pair, lane_after)
-    gate = FlowGate.open(connection, settings, Counter(pair.handler for pair in pending), rule)
-
-    def record(pairs: Sequence[Pair]) -> None:
-        # Before the pairs count (PairCalls): a crash re-runs at most the pairs in flight.
-        def events(pipe: Pipeline) -> None:
-            for pair in pairs:
-                line = archive.handler_line(pair.handler, archive.HANDLED, pair.tries)
-                archive.note(pipe, settings, pair.response.message_id, line)
-
-        record_success(connection, [pair.pair for pair in pairs], ttl, events)
-
-    def succeeded(pair: Pair) -> None:
-        nonlocal handled
-        gate.outcome(pair.handler, ok=True)
-        with counting:
-            handled += 1
-
-    def failed(pair: Pair, exc: Exception, trace: str) -> None:
-        gate.outcome(pair.handler, ok=False)
-        response = pair.response
-        failures.append(
-            FailedPair(
-                pair.pair,
-                response.message_id,
-                response.application_code,
-                pair.handler,
-                pair.raw,
-                context.redact(f"{type(exc).__name__}: {exc}"),
-                context.redact(trace),
-                isinstance(exc, PermanentFailure),
-                exc.after_seconds if isinstance(exc, RetryLater) else 0.0,
-            )
-        )
-
-    pacer = Pacer(connection, context.settings)
-    context.calls.run(pending, observer, record, succeeded, failed, gate.admit, pacer)
-    queue = queue or context.settings.default_queue
-    held = gate.finish(connection, context.jobs, batch, queue, tries)
-    outcome = {"responses": len(raw_entries), "handled": handled, "skipped": skipped}
-    if held:
-        outcome["held"] = held
-    if gate.aside:
-        outcome["aside"] = len(gate.aside)
-    if lanes is not None:
-        lanes.ensure(gate.lanes_to_run())
-    if failures:
-        outcome |= settle_failures(connection, context.settings, context.jobs, batch, queue, tries, failures)
-        observer.retrying(outcome["retrying"])
-    # The batch's counts and its removal in one round trip.
-    pipe = connection.pipeline(transaction=False)
-    observer.finish(pipe)
-    batch.delete(pipe)
-    pipe.execute()
-    return outcome
+    return run.run(entries)

@@ -5,14 +5,15 @@ Async handlers run as tasks on the worker process's one event loop (running in a
 configured above 1 runs in a thread pool of that size (one pool per handler and process); other sync handlers
 run one call at a time on the thread running the batch, after the concurrent pairs. The limits hold per
 process across the batches running at once (a drain job's batch and its handler lanes,
-infobip_inbound.workers.lanes). Right before each call, `admit` may hold the pair or set it aside and `pace`
-waits for the handler's rate slot (infobip_inbound.workers.handler_flow). Each call runs in its own copy of
-the context, so the context variables set around it (request id, current handler) are its own.
+infobip_inbound.workers.lanes). Each call asks its run (infobip_inbound.workers.batch_run) right before it
+goes: `admit` may hold the pair or set it aside and `pace` waits for the handler's rate slot. Each call runs
+in its own copy of the context, so the context variables set around it (request id, current handler) are its
+own.
 
 Each handler's time per pair (its pacing wait and its call, averaged over its recent calls in this process)
 is kept, so a batch shared with other handlers can tell the one that would hold it back (`seconds_per_pair`).
 
-A pair's success is recorded (`record`) before it counts (`succeeded`) and before its call's slot frees, so a
+A pair's success is recorded (the run's `record`) before it counts (`succeeded`) and before its call's slot frees, so a
 crash re-runs at most the pairs in flight. The successes of async calls are recorded in groups (_Grouped): one
 transaction per group instead of one per pair, written off the event loop while the other calls go on.
 """
@@ -46,29 +47,33 @@ class Pair:
 
 
 Record = Callable[[Sequence[Pair]], None]  # records pairs as succeeded, in one transaction
-Succeeded = Callable[[Pair], None]  # counts a pair whose success is recorded
-Failed = Callable[[Pair, Exception, str], None]
-Admit = Callable[[Pair], bool]  # asked right before each call: False holds the pair (flow control)
 
 
-class Pace(Protocol):
-    """Waits until a call of the handler may go (its rate limit)."""
+class Run(Protocol):
+    """What a batch's calls ask of its run and report to it (infobip_inbound.workers.batch_run.BatchRun)."""
 
-    def wait(self, handler: str) -> None: ...
+    @property
+    def observer(self) -> BatchObserver: ...
 
-    async def wait_async(self, handler: str) -> None: ...
+    def admit(self, pair: Pair) -> bool:
+        """Asked right before each call: False holds the pair or sets it aside (flow control)."""
+        ...
 
+    def pace(self, handler: str) -> None:
+        """Waits until a call of the handler may go (its rate limit)."""
+        ...
 
-def _always(pair: Pair) -> bool:
-    return True
+    async def pace_async(self, handler: str) -> None: ...
 
+    def record(self, pairs: Sequence[Pair]) -> None:
+        """Records pairs as succeeded, in one transaction."""
+        ...
 
-class _NoPace:
-    def wait(self, handler: str) -> None:
-        return None
+    def succeeded(self, pair: Pair) -> None:
+        """Counts a pair whose success is recorded."""
+        ...
 
-    async def wait_async(self, handler: str) -> None:
-        return None
+    def failed(self, pair: Pair, exc: Exception, trace: str) -> None: ...
 
 
 class _Grouped:
@@ -154,23 +159,13 @@ class PairCalls:
     def _concurrent(self, handler: str) -> bool:
         return self._registry.is_async(handler) or self.limit(handler) > 1
 
-    def run(
-        self,
-        pairs: Sequence[Pair],
-        observer: BatchObserver,
-        record: Record,
-        succeeded: Succeeded,
-        failed: Failed,
-        admit: Admit = _always,
-        pace: Pace | None = None,
-    ) -> None:
-        pace = pace or _NoPace()
+    def run(self, pairs: Sequence[Pair], run: Run) -> None:
         concurrent = [p for p in pairs if self._concurrent(p.handler)]
         if concurrent:
-            self._on_loop(self._run_concurrently(concurrent, observer, record, succeeded, failed, admit, pace))
+            self._on_loop(self._run_concurrently(concurrent, run))
         for pair in pairs:
             if not self._concurrent(pair.handler):
-                self._call(pair, observer, record, succeeded, failed, admit, pace, self._serial_lock(pair.handler))
+                self._call(pair, run, self._serial_lock(pair.handler))
 
     def _serial_lock(self, handler: str) -> threading.Lock:
         lock = self._serial.get(handler)
@@ -200,45 +195,34 @@ class PairCalls:
             raise
         started[0].result()
 
-    async def _run_concurrently(
-        self,
-        pairs: Sequence[Pair],
-        observer: BatchObserver,
-        record: Record,
-        succeeded: Succeeded,
-        failed: Failed,
-        admit: Admit,
-        pace: Pace,
-    ) -> None:
+    async def _run_concurrently(self, pairs: Sequence[Pair], run: Run) -> None:
         loop = asyncio.get_running_loop()
         for name in {p.handler for p in pairs}:
             if name not in self._gates:
                 self._gates[name] = asyncio.Semaphore(self.limit(name))
         gates = self._gates
-        grouped = _Grouped(record)
+        grouped = _Grouped(run.record)
+        observer = run.observer
 
         async def one(pair: Pair) -> None:
             async with gates[pair.handler]:
                 if not self._registry.is_async(pair.handler):
                     context = contextvars.copy_context()
-                    pool = self._pool(pair.handler)
-                    call = self._call
-                    args = (pair, observer, record, succeeded, failed, admit, pace)
-                    await loop.run_in_executor(pool, context.run, call, *args)
+                    await loop.run_in_executor(self._pool(pair.handler), context.run, self._call, pair, run)
                     return
-                if not admit(pair):
+                if not run.admit(pair):
                     return
                 since = time.perf_counter()
-                await pace.wait_async(pair.handler)
+                await run.pace_async(pair.handler)
                 try:
                     await observer.acall(self._registry, pair.handler, pair.response, pair.tries)
                 except Exception as exc:
                     self._took(pair.handler, since)
-                    failed(pair, exc, traceback.format_exc())
+                    run.failed(pair, exc, traceback.format_exc())
                     return
                 self._took(pair.handler, since)
                 await grouped.record(pair)
-                succeeded(pair)
+                run.succeeded(pair)
 
         tasks = [asyncio.ensure_future(one(pair)) for pair in pairs]  # each copies the context
         try:
@@ -248,33 +232,23 @@ class PairCalls:
                 task.cancel()
             grouped.cancel()
 
-    def _call(
-        self,
-        pair: Pair,
-        observer: BatchObserver,
-        record: Record,
-        succeeded: Succeeded,
-        failed: Failed,
-        admit: Admit,
-        pace: Pace,
-        serial: threading.Lock | None = None,
-    ) -> None:
+    def _call(self, pair: Pair, run: Run, serial: threading.Lock | None = None) -> None:
         """One call on this thread; `serial`: the handler's one-call-at-a-time lock, taken once the pair is
         admitted (a pair set aside never waits for the handler's call in another batch)."""
-        if not admit(pair):
+        if not run.admit(pair):
             return
         with serial or contextlib.nullcontext():
             since = time.perf_counter()
-            pace.wait(pair.handler)
+            run.pace(pair.handler)
             try:
-                observer.call(self._registry, pair.handler, pair.response, pair.tries)
+                run.observer.call(self._registry, pair.handler, pair.response, pair.tries)
             except Exception as exc:
                 self._took(pair.handler, since)
-                failed(pair, exc, traceback.format_exc())
+                run.failed(pair, exc, traceback.format_exc())
                 return
             self._took(pair.handler, since)
-        record([pair])
-        succeeded(pair)
+        run.record([pair])
+        run.succeeded(pair)
 
     def _pool(self, handler: str) -> ThreadPoolExecutor:
         pool = self._pools.get(handler)
