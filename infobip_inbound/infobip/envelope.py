@@ -193,6 +193,8 @@ def read_envelope(body: bytes) -> ReadEnvelope:
             raise InvalidEnvelope(
                 [FieldError(field="body", message=f"{exc.key!r} appears twice in an object")]
             ) from None
+        except ValueError:  # not JSON to the careful parser either (nests too deep): the plain read says why
+            careful = None
     try:
         if isinstance(careful, dict):
             loose = _LooseEnvelope.model_validate(

@@ -5,6 +5,7 @@ envelope reader, and through a real receiver into a real Redis."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import httpx
@@ -110,3 +111,14 @@ def test_through_the_receiver(
     assert redis_client.dbsize() - keys_before <= 2  # at most the quarantine's own hash and index were new
     kept = [orjson.loads(entry) for entry in redis_client.hvals(QUARANTINE_KEY)]
     assert sum(1 for entry in kept if huge in str(entry)) >= 1  # the result is kept as sent
+
+
+@pytest.mark.parametrize("depth", [199, 200, 230, 254, 255, 300, 1100])
+def test_nesting_past_a_parser_limit_is_an_answer_not_a_crash(depth: int) -> None:
+    """The cheap check's parse, its re-serialization and the careful parser each have a nesting limit of their
+    own: past any of them the plain read answers (refused as too deep, or read)."""
+    for inner in (b"[" * depth + b"1" + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+        for field in (b'"customPayload":{"x":' + inner + b"}", b'"newField":' + inner):
+            body = b'{"results":[{"messageId":"deep",' + field + b"," + BASE + b"}]}"
+            with contextlib.suppress(InvalidEnvelope):  # refused as too deep: an answer
+                read_envelope(body)
