@@ -6,7 +6,7 @@ BIN := .venv/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 
-.PHONY: install run test test-fast lint fmt schema docs-config clean bench bench-smoke example chaos-soak
+.PHONY: install run test test-fast lint fmt schema docs docs-config clean bench bench-smoke example chaos-soak
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -43,6 +43,9 @@ fmt: install
 
 schema: install  ## Refresh the published JSON Schema of UserResponse.
 	$(BIN)/infobip-inbound schema > docs/user-response.schema.json
+
+docs: install  ## The documentation site from docs/ into site/ (mkdocs, strict: a broken link or anchor fails).
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 docs-config: install  ## Regenerate docs/configuration.md from the settings (a test fails when it is stale).
 	$(BIN)/python -m infobip_inbound.shell.settings_reference

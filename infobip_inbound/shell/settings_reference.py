@@ -26,8 +26,13 @@ _HEADER = """\
 
 Every setting is an environment variable prefixed `INBOUND_`; the same names, lower-case and without the
 prefix, are keys of the optional TOML file named by `INBOUND_CONFIG_FILE` (variables win over the file).
-Lists take JSON (`'["a", "b"]'`) or, where noted, a comma-separated string; objects take JSON. A variable
-that no setting reads is reported at start with the closest known name.
+Lists take JSON (`'["a", "b"]'`) or, where noted, a comma-separated string; objects take JSON; a setting
+holding a model is also set field by field (`INBOUND_HTTP_RELAY__URL`). Invalid configuration stops the process
+at start with one message naming the setting; a variable that no setting reads is reported with the closest
+known name. Secrets are read from the environment, compared in constant time and redacted from every log line,
+error and stored record. Besides these: `PROMETHEUS_MULTIPROC_DIR` (where a role's processes share metric
+samples; a new directory in `/tmp` by default, emptied at start) and the standard `OTEL_*` variables
+([tracing](messages.md#tracing-opentelemetry)).
 
 This page is generated from the code (`make docs-config`); CI fails when it is out of date.
 """
