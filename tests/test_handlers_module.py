@@ -51,11 +51,12 @@ def test_the_handler_documents_import_only_from_it() -> None:
     documents = [
         ROOT / "README.md",
         ROOT / "docs" / "handlers.md",
+        ROOT / "docs" / "replying.md",
         *(ROOT / "examples" / "handler-package").rglob("*.py"),
     ]
     for path in documents:
         imports = re.findall(r"^\s*(?:from|import) (infobip_inbound[\w.]*)", path.read_text(), flags=re.MULTILINE)
-        # The README's sending section (not a handler's concern) uses the Infobip client and the settings.
+        # Sending (not a handler's concern) uses the Infobip client and the settings.
         outside = ("infobip_inbound.infobip", "infobip_inbound.contract.settings")
         handler_imports = [name for name in imports if not name.startswith(outside)]
         assert set(handler_imports) <= {"infobip_inbound.handlers"}, (path, handler_imports)
