@@ -72,7 +72,7 @@ def test_a_batch_swept_too_often_is_dead_lettered_for_the_routes(
     # `dlq retry` sends them through the routes (the handler name is empty: no one handler owns them).
     run_cli({**os.environ, **base_env}, "dlq", "retry", "--all", "--json")
     start_worker(base_env)
-    handled = Path(base_env["INBOUND_JSONL_PATH"])
+    handled = Path(base_env["INBOUND_JSONL__PATH"])
     wait_until(lambda: handled.exists() and len(handled.read_text().splitlines()) == 2, timeout=60)
     assert sorted(orjson.loads(line)["message_id"] for line in handled.read_text().splitlines()) == ["d1", "d2"]
 
