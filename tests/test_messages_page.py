@@ -65,6 +65,7 @@ def receiver(
         "quarantined": 0,
     }
     forward(started, result("m-pay", keyword="PAY", text="PAY 12.50", applicationCode="app-2", bulkId="bulk-7"))
+    assert forward(started, result("m-plain-1"))["duplicates"] == 1  # delivered again: told in its journey
     forward(started, result("m-hostile", text=HOSTILE, keyword="<b>", customPayload={"note": HOSTILE}))
     # A result that cannot be read (no applicationCode), quarantined under its id; then one readable.
     bad = {"messageId": "m-quarantined", "text": "no application"}
@@ -84,6 +85,7 @@ def receiver(
         ("m-pay", archive.handler_line(PAYING, archive.REPLAY, 0, "replay-9", later + 3)),
         ("m-pay", archive.handler_line(PAYING, archive.HANDLED, 1, at=later + 4)),
         ("m-plain-1", archive.handler_line("jsonl", archive.HANDLED, 1, at=later)),
+        ("m-plain-2", archive.handler_line("crm", archive.HELD, 1, "paused", later)),  # set aside in its lane
         ("m-hostile", archive.handler_line("jsonl", archive.DEAD, 1, f"dl-1: {HOSTILE}", later)),
     ]
     pipe = redis_client.pipeline()
@@ -108,7 +110,8 @@ def test_the_search_finds_by_id_and_by_filters(receiver: ReceiverProcess) -> Non
     assert set(found(receiver, outcome="handled")) == {"m-pay", "m-plain-1"}
     assert found(receiver, outcome="handled", handler=PAYING) == ["m-pay"]
     assert found(receiver, outcome="quarantined") == ["m-quarantined"]
-    assert set(found(receiver, outcome="pending")) == {"m-plain-2", "m-plain-3", "m-pulled"}
+    assert set(found(receiver, outcome="pending")) == {"m-plain-3", "m-pulled"}
+    assert found(receiver, outcome="held") == ["m-plain-2"]  # its handler's pairs wait in their lane
     assert set(found(receiver, newer="1h")) == set(everything)
     assert found(receiver, newer="0s") == []  # every one was accepted before this request
     assert found(receiver, newer_than="0s") == [] and set(found(receiver, newer_than="1h")) == set(everything)
@@ -255,3 +258,8 @@ def test_in_a_browser_the_search_leads_to_the_message(receiver: ReceiverProcess,
     assert f"{PAYING} failed try 2 for good; dead-lettered as dl-4711" in shown
     assert f"{PAYING} handled it (try 1)" in shown
     assert screenshot(message_url, "message-page.png").stat().st_size > 10_000
+    # A paused handler's hold, and a duplicate delivery, as the browser shows them.
+    held = text_of(dom(f"{authed}/admin/messages/m-plain-2"))
+    assert "crm held in its lane (paused): it runs when its turn comes" in held
+    again = text_of(dom(f"{authed}/admin/messages/m-plain-1"))
+    assert "delivered again by request" in again and "a duplicate, not queued" in again
