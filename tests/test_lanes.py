@@ -57,3 +57,19 @@ def test_sigkill_in_a_slow_handlers_lane_reruns_only_its_unrecorded_pairs(
     assert Counter(lines(tmp_path / "slow.log")) == Counter(ids)
     assert Counter(lines(tmp_path / "fast.log")) == Counter(ids)
     assert lanes.lengths(redis_client, settings.default_queue, [SLOW])[SLOW] == 0
+
+
+def test_a_set_aside_tried_again_after_its_answer_was_lost_appends_nothing_twice(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # What a retry does when the transaction was applied but its answer never came (Redis stopped right after
+    # it, or a socket timeout): the same write again. The lane must hold each entry once, or it runs them twice.
+    from infobip_inbound.contract.store.inbox import Batch
+
+    settings = load_settings(redis_url=redis_url)
+    batch = Batch.of_job("lost-answer")
+    aside = [lanes.LanePair(pair_id(f"m{i}", SLOW), SLOW, f"entry-{i}".encode()) for i in range(5)]
+    for _ in range(2):
+        lanes.set_aside(redis_client, settings.default_queue, batch, aside, 60)
+    assert lanes.lengths(redis_client, settings.default_queue, [SLOW])[SLOW] == 5
+    assert batch.load(redis_client)[1] == {pair.pair for pair in aside}

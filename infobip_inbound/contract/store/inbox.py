@@ -45,6 +45,14 @@ class Batch:
         pipe.sadd(self._done_key, *pairs)
         pipe.expire(self._done_key, ttl)
 
+    def watch_settled(self, pipe: Pipeline, pair: str) -> bool:
+        """WATCH the done-set on `pipe` (immediate mode) and say whether `pair` is in it: a transaction that
+        settles pairs together with writes that must not happen twice checks its first pair this way, so a
+        retry of one whose answer was lost finds it applied (and an EXEC interrupted while watching is refused,
+        not replayed, by redis-py)."""
+        pipe.watch(self._done_key)  # type: ignore[no-untyped-call]
+        return bool(pipe.sismember(self._done_key, pair))
+
     def delete(self, pipe: Pipeline) -> None:
         pipe.delete(self.key, self._done_key)
 

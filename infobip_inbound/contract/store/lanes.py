@@ -45,18 +45,31 @@ def set_aside(
     also: Callable[[Pipeline], None] | None = None,
 ) -> None:
     """Append each pair's entry to its handler's lane and settle the pairs in their batch, together: a crash
-    leaves every pair either pending in the batch or in its lane, never both or neither. `also` adds its writes
-    to the same transaction (the archive's events)."""
+    leaves every pair either pending in the batch or in its lane, never both or neither, and a retry after a
+    lost answer appends nothing twice. `also` adds its writes to the same transaction (the archive's events)."""
+    if not pairs:
+        return
     by_handler: dict[str, list[bytes]] = defaultdict(list)
     for pair in pairs:
         by_handler[pair.handler].append(pair.entry)
-    pipe = connection.pipeline(transaction=True)
-    for handler, entries in by_handler.items():
-        pipe.rpush(lane_key(queue, handler), *entries)
-    batch.settle(pipe, [pair.pair for pair in pairs], ttl)
-    if also is not None:
-        also(pipe)
-    pipe.execute()
+    # The lane pushes are not idempotent: a retry of a transaction whose answer was lost (a Redis restart, a
+    # socket timeout) would append every entry again, and the lane would run them twice. The pairs settle in
+    # the batch in the same transaction, so one found settled means an earlier try was applied.
+    with connection.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                if batch.watch_settled(pipe, pairs[0].pair):
+                    return
+                pipe.multi()
+                for handler, entries in by_handler.items():
+                    pipe.rpush(lane_key(queue, handler), *entries)
+                batch.settle(pipe, [pair.pair for pair in pairs], ttl)
+                if also is not None:
+                    also(pipe)
+                pipe.execute()
+                return
+            except redis.WatchError:
+                continue  # the done-set changed (or the connection broke while watching): look again
 
 
 def lane_batch(job_id: str, handler: str) -> Batch:
