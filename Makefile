@@ -21,8 +21,8 @@ install: .venv/.synced  ## Create .venv with the locked dependencies.
 run: install  ## The whole stack locally (embedded Redis unless INBOUND_REDIS_URL is set).
 	$(BIN)/infobip-inbound dev
 
-TEST_WORKERS ?= 0
-test: install  ## The test suite (starts its own Redis servers); TEST_WORKERS=2 spreads it over two processes.
+TEST_WORKERS ?= 2
+test: install  ## The test suite (starts its own Redis servers), over TEST_WORKERS processes (0: in this one).
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
 test-fast: install  ## The edit loop: every test that starts no process of its own (no receiver, worker or CLI run).
