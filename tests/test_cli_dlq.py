@@ -166,3 +166,20 @@ def test_select_before_leaves_out_later_failures(redis_client: redis.Redis) -> N
     many_dead_letters(redis_client, 30)  # failed at 1_000_000 .. 1_000_004
     assert len(list(dead_letter.select(redis_client, before=1_000_002.0, chunk=4))) == 21
     assert len(list(dead_letter.select(redis_client, chunk=4))) == 30
+
+
+def test_a_redrive_tried_again_after_its_answer_was_lost_queues_nothing_twice(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    # The same chunk again, as a retry of its transaction after a lost answer sends it: a second job would
+    # run its pairs twice.
+    from infobip_inbound.workers.failed_pairs import redrive
+
+    many_dead_letters(redis_client, 10)
+    entries = list(dead_letter.select(redis_client))
+    assert redrive(redis_client, settings, entries) == 10
+    assert redrive(redis_client, settings, entries) == 0
+    jobs = [job for queue in ("q-a", "q-b") for job in Queue(queue, connection=redis_client).jobs]
+    queued = [r for job in jobs for r in redis_client.lrange(job.args[0], 0, -1)]  # type: ignore[union-attr]
+    assert len(queued) == len(set(queued)) == 10
+    assert dead_letter.count(redis_client) == 0

@@ -214,3 +214,30 @@ def test_handlers_are_judged_by_what_the_live_workers_run(
         sorted(["jsonl", A])
     ]
     assert "nosuch is paused, but no live worker runs it" in run_cli(shell, "status")
+
+
+def test_holding_pairs_tried_again_after_its_answer_was_lost_schedules_nothing_twice(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # The same write again, as a retry after a lost answer does it: a second batch of held pairs would run
+    # them twice.
+    from infobip_inbound.contract.model import read_response
+    from infobip_inbound.contract.store.entries import encode_entry
+    from infobip_inbound.contract.store.inbox import Batch
+    from infobip_inbound.contract.store.jobs import Jobs
+    from infobip_inbound.infobip.envelope import normalize, read_envelope
+    from infobip_inbound.workers.handler_flow import hold_pairs
+    from infobip_inbound.workers.pair_calls import Pair
+    from tests.support import envelope
+
+    settings = load_settings(redis_url=redis_url, handler_flow={A: {"hold_seconds": 60}})
+    responses = normalize(read_envelope(orjson.dumps(envelope(result("h1"), result("h2")))), "forward").responses
+    held = [
+        Pair(pair_id(r.message_id, A), encode_entry(r.json, None), read_response(r.json).response, A) for r in responses
+    ]
+    batch = Batch.of_job("lost-answer")
+    for _ in range(2):
+        hold_pairs(redis_client, settings, Jobs(settings), batch, settings.default_queue, 1, held)
+    (job_id,) = redis_client.zrange(keys.SCHEDULED_KEY, 0, -1)
+    assert redis_client.lrange(keys.batch_key(job_id.decode()), 0, -1) == [pair.raw for pair in held]
+    assert batch.load(redis_client)[1] == {pair.pair for pair in held}

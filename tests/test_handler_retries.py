@@ -150,3 +150,34 @@ def test_worker_rides_out_a_redis_restart(start_worker: StartWorker, base_env: d
         assert worker.process is not None and worker.process.poll() is None
     finally:
         server.cleanup()
+
+
+def test_settling_failures_tried_again_after_its_answer_was_lost_writes_nothing_twice(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # What a retry does when the transaction was applied but its answer never came (Redis stopped right after
+    # it, or a socket timeout): the same write again. A second retry batch would run its pairs twice.
+    from infobip_inbound.contract.store import keys
+    from infobip_inbound.contract.store.handled import pair_id
+    from infobip_inbound.contract.store.jobs import Jobs
+    from infobip_inbound.workers.failed_pairs import FailedPair, settle_failures
+
+    settings = load_settings(redis_url=redis_url)
+    batch = Batch.of_job("lost-answer")
+
+    def failed(message_id: str, handler: str, permanent: bool) -> FailedPair:
+        raw = orjson.dumps({"message_id": message_id, "application_code": "app-1"})
+        pair = pair_id(message_id, handler)
+        return FailedPair(pair, message_id, "app-1", handler, raw, "ValueError", "Traceback ...", permanent, 60.0)
+
+    failures = [failed("m1", FLAKY, False), failed("m2", FLAKY, False), failed("m1", ALWAYS, True)]
+    for _ in range(2):
+        outcome = settle_failures(redis_client, settings, Jobs(settings), batch, settings.default_queue, 1, failures)
+        assert outcome == {"retrying": 2, "dead_lettered": 1}
+    (job_id,) = redis_client.zrange(SCHEDULED_KEY, 0, -1)
+    assert redis_client.lrange(keys.batch_key(job_id.decode()), 0, -1) == [failures[0].raw, failures[1].raw]
+    assert queued_jobs(redis_client) == []
+    assert dead_letter.count(redis_client) == 1
+    assert batch.load(redis_client)[1] == {failure.pair for failure in failures}
+    events: bytes = redis_client.get(keys.archive_events_key("m1"))  # type: ignore[assignment]
+    assert events.count(b"\n") == 2  # retrying (FLAKY) and dead (ALWAYS), once each

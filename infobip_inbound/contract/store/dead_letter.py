@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 import orjson
@@ -82,6 +82,32 @@ def remove(pipe: Pipeline, entry_ids: Iterable[str]) -> None:
     if ids:
         pipe.hdel(DLQ_KEY, *ids)
         pipe.zrem(DLQ_INDEX, *ids)
+
+
+def take(connection: redis.Redis, entries: list[DeadPair], writes: Callable[[Pipeline, list[DeadPair]], None]) -> int:
+    """Remove those of `entries` still in the store together with `writes(pipe, them)` (which queues them
+    again), in one transaction watching the store: a retry after a lost answer (redis-py's own, on a socket
+    timeout right after EXEC) finds them gone and queues nothing twice; neither does a concurrent `dlq retry`.
+    Returns how many it took."""
+    ids = [entry.id for entry in entries]
+    if not ids:
+        return 0
+    with connection.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(DLQ_KEY)  # type: ignore[no-untyped-call]
+                found = pipe.hmget(DLQ_KEY, ids)
+                still = [entry for entry, raw in zip(entries, found, strict=True) if raw is not None]
+                if not still:
+                    pipe.reset()
+                    return 0
+                pipe.multi()
+                writes(pipe, still)
+                remove(pipe, (entry.id for entry in still))
+                pipe.execute()
+                return len(still)
+            except redis.WatchError:
+                continue  # the store changed (a pair dead-lettered meanwhile, or the connection broke): look again
 
 
 def get(connection: redis.Redis, entry_id_: str) -> DeadPair | None:

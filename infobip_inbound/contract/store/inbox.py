@@ -7,6 +7,7 @@ recorded, the batch removed, and the depths `status` shows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import redis
@@ -52,6 +53,29 @@ class Batch:
         not replayed, by redis-py)."""
         pipe.watch(self._done_key)  # type: ignore[no-untyped-call]
         return bool(pipe.sismember(self._done_key, pair))
+
+    def settle_once(
+        self, connection: redis.Redis, pairs: list[str], ttl: int, writes: Callable[[Pipeline], None]
+    ) -> bool:
+        """Settle `pairs` together with `writes` (which must not happen twice: a push, a new batch and its job),
+        in one transaction, unless the first pair is already settled: a retry of one whose answer was lost (a
+        Redis restart, a socket timeout right after EXEC; redis-py and persistently() both retry) finds it
+        applied and writes nothing. Returns whether it wrote. `writes` may run more than once, nothing applied
+        but the last."""
+        if not pairs:
+            return False
+        with connection.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    if self.watch_settled(pipe, pairs[0]):
+                        return False
+                    pipe.multi()
+                    writes(pipe)
+                    self.settle(pipe, pairs, ttl)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue  # the done-set changed (or the connection broke while watching): look again
 
     def delete(self, pipe: Pipeline) -> None:
         pipe.delete(self.key, self._done_key)

@@ -52,24 +52,16 @@ def set_aside(
     by_handler: dict[str, list[bytes]] = defaultdict(list)
     for pair in pairs:
         by_handler[pair.handler].append(pair.entry)
-    # The lane pushes are not idempotent: a retry of a transaction whose answer was lost (a Redis restart, a
-    # socket timeout) would append every entry again, and the lane would run them twice. The pairs settle in
-    # the batch in the same transaction, so one found settled means an earlier try was applied.
-    with connection.pipeline(transaction=True) as pipe:
-        while True:
-            try:
-                if batch.watch_settled(pipe, pairs[0].pair):
-                    return
-                pipe.multi()
-                for handler, entries in by_handler.items():
-                    pipe.rpush(lane_key(queue, handler), *entries)
-                batch.settle(pipe, [pair.pair for pair in pairs], ttl)
-                if also is not None:
-                    also(pipe)
-                pipe.execute()
-                return
-            except redis.WatchError:
-                continue  # the done-set changed (or the connection broke while watching): look again
+    # The lane pushes are not idempotent: a retry of a transaction whose answer was lost would append every
+    # entry again, and the lane would run them twice; settle_once writes nothing when the pairs are settled.
+
+    def writes(pipe: Pipeline) -> None:
+        for handler, entries in by_handler.items():
+            pipe.rpush(lane_key(queue, handler), *entries)
+        if also is not None:
+            also(pipe)
+
+    batch.settle_once(connection, [pair.pair for pair in pairs], ttl, writes)
 
 
 def lane_batch(job_id: str, handler: str) -> Batch:

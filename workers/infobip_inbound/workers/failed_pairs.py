@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 import redis
+from redis.client import Pipeline
 
 from infobip_inbound.contract.settings import Settings
 from infobip_inbound.contract.store import archive, dead_letter
@@ -52,32 +53,35 @@ def settle_failures(
     for failure in failures:
         by_handler[failure.handler].append(failure)
     outcome = {"retrying": 0, "dead_lettered": 0}
+    # Decided once, before writing: a retry of the write after a lost answer must find the same outcome.
+    plans: list[tuple[str, list[FailedPair], list[FailedPair], float]] = []
+    for handler, pairs in by_handler.items():
+        policy = settings.retry_policy(handler)
+        final = exhausted(policy, tries)
+        dead = [failure for failure in pairs if final or failure.permanent]
+        again = [failure for failure in pairs if not (final or failure.permanent)]
+        delay = max(retry_delay(policy, tries), *(failure.not_before_seconds for failure in again)) if again else 0.0
+        plans.append((handler, dead, again, delay))
+        outcome["dead_lettered"] += len(dead)
+        outcome["retrying"] += len(again)
 
-    def write() -> None:
-        outcome["retrying"] = outcome["dead_lettered"] = 0
-        pipe = connection.pipeline(transaction=True)
-        for handler, pairs in by_handler.items():
-            policy = settings.retry_policy(handler)
-            final = exhausted(policy, tries)
-            dead = [failure for failure in pairs if final or failure.permanent]
-            again = [failure for failure in pairs if not (final or failure.permanent)]
+    def writes(pipe: Pipeline) -> None:
+        for handler, dead, again, delay in plans:
             for failure in dead:
                 entry = dead_pair(failure, queue, tries)
                 dead_letter.add(pipe, entry)
                 line = archive.handler_line(handler, archive.DEAD, tries, f"{entry.id}: {failure.error}")
                 archive.note(pipe, settings, failure.message_id, line)
-            outcome["dead_lettered"] += len(dead)
             if again:
-                delay = max(retry_delay(policy, tries), *(failure.not_before_seconds for failure in again))
                 schedule_batch(pipe, jobs, queue, handler, tries, [failure.raw for failure in again], delay)
-                outcome["retrying"] += len(again)
                 for failure in again:
                     line = archive.handler_line(handler, archive.RETRYING, tries, f"in {delay:.1f} s: {failure.error}")
                     archive.note(pipe, settings, failure.message_id, line)
-        batch.settle(pipe, [failure.pair for failure in failures], settings.dedup_window_seconds)
-        pipe.execute()
 
-    persistently(write)
+    # A new batch, its job and the archive's events are not idempotent: settle_once writes them once, even
+    # when the write is tried again after its answer was lost.
+    settled = [failure.pair for failure in failures]
+    persistently(lambda: batch.settle_once(connection, settled, settings.dedup_window_seconds, writes))
     return outcome
 
 
@@ -110,17 +114,20 @@ def redrive(
     done = 0
     iterator = iter(entries)
     while batch := list(islice(iterator, chunk)):
-        groups: dict[tuple[str, str], list[dead_letter.DeadPair]] = defaultdict(list)
-        for entry in batch:
-            groups[(entry.queue, entry.handler)].append(entry)
-        pipe = connection.pipeline(transaction=True)
-        for (queue, handler), group in groups.items():
-            schedule_batch(pipe, jobs, queue, handler, 0, [entry.response.encode() for entry in group], 0)
-        for entry in batch:
-            archive.note(pipe, settings, entry.message_id, archive.handler_line(entry.handler, archive.REDRIVEN, 0))
-        dead_letter.remove(pipe, (entry.id for entry in batch))
-        pipe.execute()
-        done += len(batch)
+
+        def writes(pipe: Pipeline, taken: list[dead_letter.DeadPair]) -> None:
+            groups: dict[tuple[str, str], list[dead_letter.DeadPair]] = defaultdict(list)
+            for entry in taken:
+                groups[(entry.queue, entry.handler)].append(entry)
+            for (queue, handler), group in groups.items():
+                schedule_batch(pipe, jobs, queue, handler, 0, [entry.response.encode() for entry in group], 0)
+            for entry in taken:
+                note = archive.handler_line(entry.handler, archive.REDRIVEN, 0)
+                archive.note(pipe, settings, entry.message_id, note)
+
+        # Only the entries still dead-lettered are queued, with their removal: a retry of the transaction after
+        # a lost answer queues nothing twice.
+        done += dead_letter.take(connection, batch, writes)
         if progress is not None:
             progress(len(batch))
     return done

@@ -188,15 +188,15 @@ def hold_pairs(
     for pair in held:
         by_handler[pair.handler].append(pair)
 
-    def write() -> None:
-        pipe = connection.pipeline(transaction=True)
+    def writes(pipe: Pipeline) -> None:
         for handler, pairs in by_handler.items():
             delay = settings.flow_policy(handler).hold_seconds
             schedule_batch(pipe, jobs, queue, handler, tries - 1, [pair.raw for pair in pairs], delay)
-        batch.settle(pipe, [pair.pair for pair in held], settings.dedup_window_seconds)
-        pipe.execute()
 
-    persistently(write)
+    # The new batches and their jobs are not idempotent: settle_once writes them once, even when the write is
+    # tried again after its answer was lost.
+    settled = [pair.pair for pair in held]
+    persistently(lambda: batch.settle_once(connection, settled, settings.dedup_window_seconds, writes))
 
 
 class Pacer:
