@@ -141,3 +141,22 @@ def test_a_duplicate_delivery_is_told_with_its_request_and_a_flood_of_them_is_bo
         redis_client
     )
     assert redis_client.exists(keys.archive_events_key("dup-2")) == 0
+
+
+def test_a_success_recorded_again_after_its_answer_was_lost_shows_once(redis_client: redis.Redis) -> None:
+    # The same write again, as a retry after a lost answer does it: the handled marks are SETs, the event's line
+    # is appended twice and read as one event.
+    from infobip_inbound.contract.store.handled import already_handled, pair_id
+    from infobip_inbound.workers.idempotency import record_success
+
+    settings = load_settings(redis_url="redis://unused")
+    assert _enqueue(redis_client, settings, result("r-1")) == (1, 0, 0)
+    line = archive.handler_line("crm", archive.HANDLED, 1)
+    for _ in range(2):
+        record_success(
+            redis_client, [pair_id("r-1", "crm")], 60, lambda pipe: archive.note(pipe, settings, "r-1", line)
+        )
+    journey = archive.load(redis_client, "r-1")
+    assert journey is not None
+    assert [(e.kind, e.handler) for e in journey.events] == [("accepted", None), ("handled", "crm")]
+    assert already_handled(redis_client, [pair_id("r-1", "crm")]) == {pair_id("r-1", "crm")}

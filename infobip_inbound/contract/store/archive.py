@@ -10,8 +10,9 @@ script when the response is accepted, and its events (keys.archive_events_key), 
     D  <ms> <request id>                              event: delivered again and dropped as a duplicate
                                                       (written by the enqueue script; bounded per message)
 
-Events are appended blind (APPEND, then EXPIRE): no read and no script on the workers' hot path; the events
-key exists only once there is an event, so accepting a response writes one string. Events live apart from
+Events are appended blind (APPEND, then EXPIRE): no read and no script on the workers' hot path (a write
+tried again after a lost answer may append a handler's line twice: readers show identical lines once); the
+events key exists only once there is an event, so accepting a response writes one string. Events live apart from
 the record because APPEND leaves a string room to grow, which would double the large one. Each event renews
 the events' TTL; events whose record the size bound evicted are never shown (readers need the record, or a
 quarantine note) and expire. The index (a sorted set by acceptance time) bounds the number of records; the
@@ -143,8 +144,15 @@ def parse(message_id: str, record: bytes | None, events: bytes | None) -> Journe
         journey.request_id, response_json = decode_entry(entry)
         journey.response = orjson.loads(response_json)
         journey.events.append(Event(journey.accepted_at, "accepted", detail=journey.queue))
+    seen: set[bytes] = set()
     for line in (events or b"").split(b"\n"):
         kind, _, rest = line.partition(SEP)
+        if kind == b"H":
+            # A handler's event appended twice by a retry after a lost answer (the same line: same ms, try
+            # and detail) is one event.
+            if line in seen:
+                continue
+            seen.add(line)
         if kind == b"Q":
             at, entry_id, reason = rest.split(SEP, 2)
             event = Event(int(at) / 1000, "quarantined", detail=f"{entry_id.decode()}: {reason.decode()}")

@@ -187,10 +187,16 @@ class BatchRun:
         in flight."""
         settings = self._context.settings
 
+        # Built once: a retry of the write after a lost answer appends the same lines, which the archive's
+        # reader shows once (archive.parse).
+        lines = [
+            (pair.response.message_id, archive.handler_line(pair.handler, archive.HANDLED, pair.tries))
+            for pair in pairs
+        ]
+
         def events(pipe: Pipeline) -> None:
-            for pair in pairs:
-                line = archive.handler_line(pair.handler, archive.HANDLED, pair.tries)
-                archive.note(pipe, settings, pair.response.message_id, line)
+            for message_id, line in lines:
+                archive.note(pipe, settings, message_id, line)
 
         record_success(self._connection, [pair.pair for pair in pairs], settings.dedup_window_seconds, events)
 
