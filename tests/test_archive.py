@@ -121,7 +121,7 @@ def test_every_message_tells_its_story_and_a_later_handler_is_replayed_once_per_
     assert listed["archived"] == MESSAGES + 1
     by_jsonl = json.loads(run_cli(cli_env, "messages", "list", "--outcome", "dead", "--outcome-of", "jsonl", "--json"))
     assert by_jsonl["listed"] == 0
-    assert "1 message " in run_cli(cli_env, "messages", "list", "--outcome", "quarantined")
+    assert "1 shown (of " in run_cli(cli_env, "messages", "list", "--outcome", "quarantined")
 
     # A handler added today: workers restarted with it in the routes, then last hour's messages replayed to it.
     worker.stop()
