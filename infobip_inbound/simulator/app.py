@@ -124,6 +124,9 @@ class Simulator:
             try:
                 if world.faults.slow_seconds > 0:
                     await asyncio.sleep(world.faults.slow_seconds)
+                    if self.world is not world:
+                        # Reset while it waited: a request of the old world never acts on the new one.
+                        return infobip_error(503, "GENERAL_ERROR", "The simulator was reset meanwhile.")
                 response = await handler(request)
             finally:
                 if pull:
