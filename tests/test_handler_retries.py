@@ -122,8 +122,9 @@ def test_worker_sigkilled_mid_batch_loses_nothing_and_repeats_nothing(
     assert crashed.process is not None
     assert crashed.process.wait(timeout=60) == -signal.SIGKILL
     jsonl = Path(env["INBOUND_JSONL__PATH"])
-    # The batch's first 12 messages were handled (and k12's jsonl pair) before the kill.
-    assert len(jsonl.read_text().splitlines()) == 13
+    # crash_once ran k0 to k11, one after the other, and was killed on k12 before its effect. How far jsonl got
+    # depends on which handler the batch set aside in its lane as the slower one (a loaded machine decides).
+    assert [line.split()[1] for line in calls.read_text().splitlines()] == ids[:12]
 
     start_worker(env)  # requeues the dead worker's job once its lease lapses, then runs what is left
     wait_until(lambda: calls.exists() and len(calls.read_text().splitlines()) >= 25, timeout=60, interval=0.1)
