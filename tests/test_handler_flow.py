@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 
 import orjson
@@ -165,10 +164,12 @@ def test_the_rate_limit_holds_across_two_worker_processes(
 
     assert sorted(call["message_id"] for call in downstream.calls) == sorted(ids)
     assert len({call["pid"] for call in downstream.calls}) == 2  # both processes called the downstream
-    # Calls counted per second of arrival at the downstream: never more than the rate, give or take the
-    # spread of arrival times around the slots Redis handed out.
-    per_second = Counter(int(call["at"]) for call in downstream.calls)
-    assert max(per_second.values()) <= rate * 1.1 + 1
+    # One limit for both processes, not one each (that would take half the time): the calls span at least the
+    # slots Redis handed out, one every 1/rate s. Counted over the whole run, not per second of arrival: on a
+    # loaded machine calls held back past their slot arrive bunched in the next second (47 in one at 40/s),
+    # while the slots themselves never come closer (test_rate_slots_follow_each_other_whenever_callers_come).
+    arrivals = sorted(call["at"] for call in downstream.calls)
+    assert arrivals[-1] - arrivals[0] >= (len(arrivals) - 1) / rate * 0.9
 
 
 def test_rate_slots_follow_each_other_whenever_callers_come(redis_client: redis.Redis) -> None:
