@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import orjson
@@ -30,7 +30,6 @@ from infobip_inbound.contract.store import (
     throughput,
 )
 from infobip_inbound.contract.store.announcements import Announcements, groups, running
-from infobip_inbound.contract.store.entries import decode_entry
 
 DLQ_SCAN_LIMIT = 10_000  # dead-letter entries inspected for the per-handler split
 
@@ -43,7 +42,7 @@ def queue_figures(connection: redis.Redis, queues: list[str], at: float | None =
         {
             "queue": figures.queue,
             "depth": figures.depth,
-            "oldest_job_age_seconds": _age(figures.head, at),
+            "oldest_job_age_seconds": lanes.entry_age(figures.head, at),
             "jobs_waiting": figures.jobs_waiting,
             "started": figures.started,
             "scheduled": figures.scheduled + retries.get(figures.queue, 0),
@@ -70,17 +69,6 @@ def handler_backlog(
         mine["waiting"] += figure.waiting
         mine["oldest_age_seconds"] = max(mine["oldest_age_seconds"], figure.oldest_age_seconds)
     return backlog
-
-
-def _age(entry: bytes | None, at: float) -> float:
-    """Seconds since the receiver (or poller) accepted the response of an inbox entry."""
-    if not entry:
-        return 0.0
-    try:
-        ingested_at = datetime.fromisoformat(orjson.loads(decode_entry(entry)[1])["ingested_at"]).timestamp()
-    except (ValueError, KeyError, TypeError):
-        return 0.0
-    return round(max(0.0, at - ingested_at), 3)
 
 
 def dead_letters(connection: redis.Redis, queues: list[str]) -> dict[str, int]:
