@@ -497,6 +497,13 @@ class Settings(BaseSettings):
         " write is in flight still share the next one.",
     )
     commit_max_messages: int = Field(default=500, ge=1, le=5000, description="Most messages one group commit writes.")
+    commit_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description="Group commits a receiver process writes at once: the next one gathers and is written while"
+        " one waits for Redis. 1: one at a time.",
+    )
     quarantine_max_entries: int = Field(
         default=100_000,
         ge=1,

@@ -1,9 +1,9 @@
 """Durable, deduplicated, batched enqueue (group commit).
 
-Concurrent requests hand their responses to one Committer. While one write is in flight the next
-requests gather (for `max_wait` more, if set, and up to `max_messages`); then it writes each queue's
-share in one Lua script call that, atomically: marks every message_id seen (SET NX EX), appends only
-the new responses to the queue's inbox, counts them in their campaign groups
+Concurrent requests hand their responses to one Committer. While a write is in flight the next requests
+gather (for `max_wait` more, if set, and up to `max_messages`); then, with up to `concurrency` writes in flight,
+it writes each queue's share in one Lua script call that, atomically: marks every message_id seen (SET NX EX),
+appends only the new responses to the queue's inbox, counts them in their campaign groups
 (infobip_inbound.contract.store.campaigns), and makes sure a real RQ job is waiting to drain it
 (infobip_inbound.contract.store). A message marked seen is therefore always on a queue, and a failed write
 leaves nothing half-done for Infobip's retry to trip over. Results that could not be read go to the
@@ -212,6 +212,9 @@ class Committer:
         self._writer = InboxWriter(settings)
         self._max_wait = settings.commit_max_wait_ms / 1000
         self._max_messages = settings.commit_max_messages
+        self._concurrency = settings.commit_concurrency
+        self._writing = 0  # writes in flight
+        self._writes: set[asyncio.Task[None]] = set()
         self._pending: deque[_Pending] = deque()
         self._pending_messages = 0
         self._wakeup = asyncio.Event()
@@ -226,10 +229,11 @@ class Committer:
         """Finish the writes already asked for (bounded), then stop."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), drain_seconds)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        for task in [self._task, *self._writes]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in [self._task, *self._writes] if t is not None), return_exceptions=True)
+        self._task = None
         # Whatever is still pending was never written: its requests must not be answered 2xx.
         for pending in self._pending:
             if not pending.future.done():
@@ -261,29 +265,48 @@ class Committer:
         return await future
 
     async def _run(self) -> None:
+        # Up to `concurrency` writes in flight: the next batch gathers while one waits for Redis and is written
+        # beside it, so neither the event loop nor Redis waits for the other. Each write is atomic on its own
+        # (a message id marked seen is on a queue), so their order does not matter.
+        slots = asyncio.Semaphore(self._concurrency)
         while True:
             await self._wakeup.wait()
             if self._pending_messages < self._max_messages and self._max_wait:
                 await asyncio.sleep(self._max_wait)
+            await slots.acquire()
             batch = self._take()
             if not self._pending:
                 self._wakeup.clear()
-            try:
-                await self._commit(batch)
-            except Exception as exc:
-                log.warning("enqueue failed: %s", type(exc).__name__)
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(exc)
-            else:
-                ENQUEUE_SECONDS.observe(time.perf_counter() - batch[0].since)
-                for pending in batch:
-                    if not pending.future.done():
-                        accepted = sum(pending.flags)
-                        pending.future.set_result(
-                            EnqueueResult(accepted, len(pending.flags) - accepted, len(pending.quarantine))
-                        )
-            if not self._pending:
+            self._writing += 1
+            task = asyncio.create_task(self._settle(batch, slots), name="group-commit-write")
+            self._writes.add(task)
+            task.add_done_callback(self._writes.discard)
+
+    async def _settle(self, batch: list[_Pending], slots: asyncio.Semaphore) -> None:
+        """Write `batch`, then answer each of its requests: what its messages came to, or the write's error."""
+        try:
+            await self._commit(batch)
+        except BaseException as exc:
+            # A cancelled write (the receiver stopping) is not known to be written: its requests fail too.
+            error = exc if isinstance(exc, Exception) else ConnectionError("receiver is shutting down")
+            log.warning("enqueue failed: %s", type(error).__name__)
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            ENQUEUE_SECONDS.observe(time.perf_counter() - batch[0].since)
+            for pending in batch:
+                if not pending.future.done():
+                    accepted = sum(pending.flags)
+                    pending.future.set_result(
+                        EnqueueResult(accepted, len(pending.flags) - accepted, len(pending.quarantine))
+                    )
+        finally:
+            slots.release()
+            self._writing -= 1
+            if not self._pending and not self._writing:
                 self._idle.set()
 
     def _take(self) -> list[_Pending]:
