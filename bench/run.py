@@ -202,7 +202,7 @@ def io_bound(redis_url: str, args: argparse.Namespace, noop_rate: float) -> dict
         rq_rate = worker_speed(redis_url, "rq-io", args.rq_io_messages, env)
         report["plain_rq_simpleworker_per_s"] = rq_rate
         for client, (kind, _) in IO_CLIENTS.items():
-            redis.Redis.from_url(redis_url).flushall(asynchronous=True)
+            redis.Redis.from_url(redis_url).flushall()
             ours_rate = worker_speed(redis_url, f"ours-{kind}", args.io_messages, env)
             alone_rate = worker_speed(redis_url, f"alone-{kind}", args.io_messages, env)
             report[client] = {
@@ -230,7 +230,7 @@ def relay(redis_url: str, args: argparse.Namespace) -> dict[str, float]:
     env = {"INBOUND_HTTP_RELAY__URL": f"http://127.0.0.1:{port}/hook", "INBOUND_HTTP_RELAY__SECRETS": RELAY_SECRET}
     try:
         rq_rate = worker_speed(redis_url, "rq-relay", args.rq_io_messages, env)
-        redis.Redis.from_url(redis_url).flushall(asynchronous=True)
+        redis.Redis.from_url(redis_url).flushall()
         ours_rate = worker_speed(redis_url, "ours-relay", args.io_messages, env)
         alone_rate = worker_speed(redis_url, "alone-relay", args.io_messages, env)
     finally:
@@ -284,12 +284,16 @@ def ingest(redis_url: str, args: argparse.Namespace, report: dict[str, Any]) -> 
         baseline.stop()
         ours.stop()
     by_name = {case.name: case for case in cases}
-    receiver, lpush, naive = (
-        by_name[n] for n in ("infobip-inbound receiver", "one LPUSH per request", "naive RQ enqueue")
+    receiver, lpush, naive, bare = (
+        by_name[n]
+        for n in ("infobip-inbound receiver", "one LPUSH per request", "naive RQ enqueue", "bare Starlette 200")
     )
+    batched, lpush_batched = by_name["infobip-inbound receiver (batch)"], by_name["one LPUSH per request (batch)"]
     report["ingest"] = [asdict(case) for case in cases]
     report["ratios"] = {
+        "ingest_vs_bare": receiver.requests_per_s / bare.requests_per_s,
         "ingest_vs_lpush": receiver.requests_per_s / lpush.requests_per_s,
+        "batch_vs_lpush_batch": batched.messages_per_s / lpush_batched.messages_per_s,
         "ingest_vs_naive_rq": receiver.requests_per_s / naive.requests_per_s,
         "p99_vs_lpush_p99": receiver.p99_ms / lpush.p99_ms,
     }
@@ -354,8 +358,9 @@ def run_cases(redis_server: RedisServer, args: argparse.Namespace, only: set[str
             ingest(url, args, report)
 
         if only & {"worker", "io"}:  # the I/O-bound case is compared with the no-op figure of the same run
-            # The ingest runs' messages are not the workers' to handle.
-            redis.Redis.from_url(url).flushall(asynchronous=True)
+            # The ingest runs' messages are not the workers' to handle. Flushed synchronously, here and before each
+            # case: a background flush of the last case's keys would count as this case's Redis CPU per message.
+            redis.Redis.from_url(url).flushall()
             rq_rate = worker_speed(url, "rq", args.rq_messages)
             # Enqueue (batches of 100, as the receiver's group commit makes them) and the worker with a no-op
             # handler: the forward path's cost to Redis.
@@ -369,20 +374,20 @@ def run_cases(redis_server: RedisServer, args: argparse.Namespace, only: set[str
                 "ratio": ours_rate / rq_rate,
             }
         if "io" in only:
-            redis.Redis.from_url(url).flushall(asynchronous=True)
+            redis.Redis.from_url(url).flushall()
             report["io_worker"] = io_bound(url, args, report["worker"]["ours_per_s"])
         if "relay" in only:
-            redis.Redis.from_url(url).flushall(asynchronous=True)
+            redis.Redis.from_url(url).flushall()
             report["relay"] = relay(url, args)
         if "rate" in only:
-            redis.Redis.from_url(url).flushall(asynchronous=True)
+            redis.Redis.from_url(url).flushall()
             report["rate_limit"] = rate_limit(url, args, children)
             for child in children:
                 child.stop()
             children.clear()
 
         if "e2e" in only:
-            redis.Redis.from_url(url).flushall(asynchronous=True)
+            redis.Redis.from_url(url).flushall()
             port = free_port()
             env = {
                 "INBOUND_REDIS_URL": url,
@@ -465,18 +470,21 @@ def print_report(report: dict[str, Any], output: Path) -> None:
             )
         ratios = report["ratios"]
         print()
-        print(f"ingest vs one LPUSH endpoint     {ratios['ingest_vs_lpush']:6.2f}x   (goal >= 1.5x)")
+        print(f"ingest vs bare Starlette         {ratios['ingest_vs_bare']:6.2f}x   (goal >= 0.6x)")
+        print(f"ingest vs one LPUSH endpoint     {ratios['ingest_vs_lpush']:6.2f}x   (goal >= 1.6x)")
+        batched = f"{ratios['batch_vs_lpush_batch']:6.2f}x"
+        print(f"batch msg/s vs LPUSH of {case['batch']:<3d}      {batched}   (goal >= 0.35x)")
         print(f"ingest vs naive RQ endpoint      {ratios['ingest_vs_naive_rq']:6.2f}x   (goal >= 5x)")
         print(f"ingest p99 / LPUSH p99           {ratios['p99_vs_lpush_p99']:6.2f}    (goal <= 1)")
     if "worker" in report:
         worker, cost = report["worker"], report["redis_cost"]
         plain = worker["plain_rq_simpleworker_per_s"]
         print(f"worker msg/s: ours {worker['ours_per_s']:.0f}, plain RQ SimpleWorker {plain:.0f}")
-        print(f"  -> {worker['ratio']:.1f}x   (goal >= 5x)")
+        print(f"  -> {worker['ratio']:.1f}x   (goal >= 20x)")
         print(
             f"Redis per message (enqueue + no-op worker): {cost['cpu_us_per_message']:.1f} us CPU,"
             f" {cost['commands_per_message']:.1f} commands -> one Redis core tops out near"
-            f" {cost['ceiling_messages_per_s']:.0f} msg/s"
+            f" {cost['ceiling_messages_per_s']:.0f} msg/s   (goals <= 45 us, <= 8 commands)"
         )
     if "rate_limit" in report:
         limit = report["rate_limit"]
