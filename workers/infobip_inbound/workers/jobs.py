@@ -106,7 +106,12 @@ def drain_inbox(queue: str) -> dict[str, int]:
     # ending: RQ's cost per job (several round trips) is then paid once per busy spell. The wait blocks on the
     # inbox itself, so a response that arrives mid-job is taken the moment it lands, not at the next poll.
     settings = context.settings
-    deadline = time.monotonic() + settings.worker_job_budget_seconds
+    started = time.monotonic()
+    deadline = started + settings.worker_job_budget_seconds
+    # Past the budget the job stops its lanes but takes what arrives until their rounds in flight have ended
+    # (a round is a quarter second of calls, or a few): the inbox never waits for a lane's round. A round still
+    # running at half the job's timeout (a call that hangs) is waited for without taking (Lanes.close).
+    wind_down_until = max(deadline, started + settings.job_timeout_seconds / 2)
     idle_until = time.monotonic() + settings.worker_idle_wait_ms / 1000
     # The follow-up job a claim pushes when it leaves entries behind: prepared once, again only once pushed.
     followup = context.jobs.drain(queue)
@@ -133,15 +138,21 @@ def drain_inbox(queue: str) -> dict[str, int]:
     with job_lease(job.connection, job.id, settings.job_visibility_seconds):
         try:
             lanes.look()
-            while time.monotonic() < deadline:
+            while (now := time.monotonic()) < wind_down_until:
+                winding_down = now >= deadline
+                if winding_down:
+                    lanes.stop()
+                    if not lanes.busy():
+                        break
                 claimed_at = time.time_ns()  # the start of the batch's claim span, when traced
                 claimed = claim_batch(job.connection, queue, job.id, context, followup)
                 if claimed.followup_pushed:
                     followup = context.jobs.drain(queue)
                 entries = claimed.entries
                 if entries == []:
-                    wait = min(idle_until, deadline) - time.monotonic()
-                    if wait <= 0:
+                    if winding_down:
+                        wait = _WIND_DOWN_POLL_SECONDS  # then look again whether the lanes have ended
+                    elif (wait := min(idle_until, deadline) - time.monotonic()) <= 0:
                         if not lanes.busy():
                             break
                         # A lane still runs: keep taking what arrives meanwhile.
@@ -167,6 +178,10 @@ def drain_inbox(queue: str) -> dict[str, int]:
         finally:
             lanes.close(context.jobs)
     return totals
+
+
+# How long a job whose budget is spent waits on its inbox before it looks again whether its lanes have ended.
+_WIND_DOWN_POLL_SECONDS = 0.02
 
 
 def claim_batch(

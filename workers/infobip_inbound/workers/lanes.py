@@ -6,9 +6,10 @@ runs each such lane in a thread of its own while it goes on claiming from the in
 `round_size` entries from the lane into the job's batch of that lane (store.lanes.lane_batch: a re-delivered job
 finds it and runs it first) and runs the handler over it as a retry batch is run: successes recorded per pair
 before they count, failures retried or dead-lettered per pair, pairs held while the handler's breaker is open.
-A paused handler's lane is not claimed from: its backlog waits in the lane. The job ends only once its lanes'
-rounds have ended, and then makes sure a drain job waits for what a lane still holds (scripts.ensure_drain
-looks at lanes as at inboxes).
+A paused handler's lane is not claimed from: its backlog waits in the lane. Once the job's budget is spent its
+lanes start no new round (`stop`), and the job goes on claiming from the inbox until their rounds in flight have
+ended; it then makes sure a drain job waits for what a lane still holds (scripts.ensure_drain looks at lanes as
+at inboxes).
 """
 
 from __future__ import annotations
@@ -74,7 +75,10 @@ class Lanes:
                 self.ensure([handler], held=held)
 
     def ensure(self, handlers: Iterable[str], held: bool = False) -> None:
-        """Run the lanes of `handlers` unless they run already (`held`: this job holds a batch of the lane)."""
+        """Run the lanes of `handlers` unless they run already (`held`: this job holds a batch of the lane); none
+        once stopped (the drain job that follows runs them)."""
+        if self._stop.is_set():
+            return
         for handler in handlers:
             thread = self._threads.get(handler)
             if thread is not None and thread.is_alive():
@@ -111,10 +115,14 @@ class Lanes:
             log.exception("a handler lane stopped", extra={"handler": handler, "queue": self._queue})
             self._errors.append(exc)
 
+    def stop(self) -> None:
+        """Start no new round: each lane ends once its round in flight has."""
+        self._stop.set()
+
     def close(self, jobs: Jobs) -> None:
         """Let the rounds in flight end, then make sure a drain job waits for what the lanes still hold; a lane's
         error is raised here (the job then fails, and its retry runs the lane's batch again)."""
-        self._stop.set()
+        self.stop()
         started = bool(self._threads)
         for thread in self._threads.values():
             thread.join()
