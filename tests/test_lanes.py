@@ -4,6 +4,7 @@ worker processes, real Redis."""
 from __future__ import annotations
 
 import signal
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +55,44 @@ def test_sigkill_in_a_slow_handlers_lane_reruns_only_its_unrecorded_pairs(
 
     # Nothing lost, nothing twice: the recorded pairs never ran again, and the pair whose call was killed before
     # its effect ran once more.
+    assert Counter(lines(tmp_path / "slow.log")) == Counter(ids)
+    assert Counter(lines(tmp_path / "fast.log")) == Counter(ids)
+    assert lanes.lengths(redis_client, settings.default_queue, [SLOW])[SLOW] == 0
+
+
+def test_a_response_that_arrives_while_a_lanes_round_ends_the_job_is_handled_before_the_round_ends(
+    start_worker: StartWorker, base_env: dict[str, str], redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    # A drain job whose budget is spent waits for its lanes' rounds in flight before it ends; meanwhile it must
+    # go on taking from the inbox, or what arrives waits for the slowest round (one worker process: the next
+    # drain job starts only once this one has ended).
+    budget = 0.5
+    env = {
+        **base_env,
+        "INBOUND_DEFAULT_HANDLERS": orjson.dumps([FAST, SLOW]).decode(),
+        "INBOUND_WORKER_JOB_BUDGET_SECONDS": str(budget),
+        "LANE_DIR": str(tmp_path),
+    }
+    settings = load_settings(redis_url=redis_url)
+    start_worker(env)
+    warm = [f"w{i}" for i in range(5)]
+    put(settings, *(result(i) for i in warm))  # the worker learns the slow handler's pace: 30 ms a call
+    wait_until(lambda: len(lines(tmp_path / "slow.log")) == len(warm), timeout=60)
+
+    (tmp_path / "hold").touch()
+    put(settings, result("held"))  # its slow pair goes to the lane, whose round then waits for `release`
+    wait_until(lambda: (tmp_path / "holding").exists(), timeout=60)
+    # The job that runs the round started before it: once its budget has passed it is ending, waiting for the
+    # round.
+    time.sleep(2 * budget)
+
+    put(settings, result("late"))
+    wait_until(lambda: "late" in lines(tmp_path / "fast.log"), timeout=30)
+    assert "held" not in lines(tmp_path / "slow.log")  # the round was still in flight
+
+    (tmp_path / "release").touch()
+    ids = [*warm, "held", "late"]
+    wait_until(lambda: all(redis_client.exists(handled_key(pair_id(i, SLOW))) for i in ids), timeout=60, interval=0.2)
     assert Counter(lines(tmp_path / "slow.log")) == Counter(ids)
     assert Counter(lines(tmp_path / "fast.log")) == Counter(ids)
     assert lanes.lengths(redis_client, settings.default_queue, [SLOW])[SLOW] == 0
