@@ -151,8 +151,12 @@ def drain_inbox(queue: str) -> dict[str, int]:
                 entries = claimed.entries
                 if entries == []:
                     if winding_down:
-                        wait = _WIND_DOWN_POLL_SECONDS  # then look again whether the lanes have ended
-                    elif (wait := min(idle_until, deadline) - time.monotonic()) <= 0:
+                        # Wait on the lanes, not on the inbox: a blocked read's short timeout lasts until Redis'
+                        # next tick (100 ms at its default hz) when nothing else wakes it.
+                        lanes.wait(_WIND_DOWN_POLL_SECONDS)
+                        continue
+                    wait = min(idle_until, deadline) - time.monotonic()
+                    if wait <= 0:
                         if not lanes.busy():
                             break
                         # A lane still runs: keep taking what arrives meanwhile.
@@ -180,8 +184,9 @@ def drain_inbox(queue: str) -> dict[str, int]:
     return totals
 
 
-# How long a job whose budget is spent waits on its inbox before it looks again whether its lanes have ended.
-_WIND_DOWN_POLL_SECONDS = 0.02
+# How long a job whose budget is spent waits for its lanes' rounds before it claims again: what arrives meanwhile
+# waits that long at most.
+_WIND_DOWN_POLL_SECONDS = 0.005
 
 
 def claim_batch(

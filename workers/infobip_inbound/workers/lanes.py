@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 import redis
@@ -114,6 +115,12 @@ class Lanes:
         except BaseException as exc:
             log.exception("a handler lane stopped", extra={"handler": handler, "queue": self._queue})
             self._errors.append(exc)
+
+    def wait(self, timeout: float) -> None:
+        """Wait until the lanes' rounds have ended, `timeout` seconds at most."""
+        until = time.monotonic() + timeout
+        for thread in list(self._threads.values()):
+            thread.join(max(0.0, until - time.monotonic()))
 
     def stop(self) -> None:
         """Start no new round: each lane ends once its round in flight has."""
