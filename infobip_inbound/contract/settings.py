@@ -496,9 +496,15 @@ class Settings(BaseSettings):
         description="Extra time a group commit waits for more requests. 0: none; requests that arrive while a"
         " write is in flight still share the next one.",
     )
-    commit_max_messages: int = Field(default=500, ge=1, le=5000, description="Most messages one group commit writes.")
+    commit_max_messages: int = Field(
+        default=200,
+        ge=1,
+        le=5000,
+        description="Most messages one group commit writes (a larger request is still written whole, in several"
+        " script calls): smaller commits overlap better with the others in flight.",
+    )
     commit_concurrency: int = Field(
-        default=2,
+        default=4,
         ge=1,
         le=8,
         description="Group commits a receiver process writes at once: the next one gathers and is written while"
