@@ -89,3 +89,35 @@ def test_a_stopped_committer_fails_what_it_did_not_write(redis_url: str) -> None
         await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_the_receivers_connections_send_every_argument_as_given(redis_url: str, redis_client: redis.Redis) -> None:
+    # Commands are packed by hiredis on the receiver's connections, directly for the usual arguments and through
+    # redis-py's serializer for those hiredis refuses (bytearray, memoryview) and for commands of two words.
+    values: list[bytes | bytearray | memoryview | str | int | float] = [
+        b"\x00\xff raw",
+        bytearray(b"from a bytearray"),
+        memoryview(b"from a memoryview"),
+        "unicode é ✓",
+        -12,
+        2.5,
+    ]
+
+    async def write() -> str:
+        client = async_client(load_settings(redis_url=redis_url))
+        try:
+            await client.rpush("packing", *values)
+            await client.execute_command("CLIENT SETNAME", "receiver-packing")
+            return str(await client.client_getname())
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(write()) == "receiver-packing"
+    assert redis_client.lrange("packing", 0, -1) == [
+        b"\x00\xff raw",
+        b"from a bytearray",
+        b"from a memoryview",
+        "unicode é ✓".encode(),
+        b"-12",
+        b"2.5",
+    ]

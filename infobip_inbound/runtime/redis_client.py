@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import hiredis
 import redis
 import redis.asyncio as aioredis
 import redis.asyncio.sentinel as aiosentinel
@@ -57,6 +58,14 @@ class _HiredisPacking:
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
+        # Straight to hiredis when the command is one word: the serializer's pass over every argument (for a
+        # bytearray or memoryview, which hiredis refuses and it converts) costs more than the packing itself.
+        command = args[0]
+        if isinstance(command, str) and " " not in command:
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:
+                pass
         return self._packer.pack(*args)  # type: ignore[no-any-return]
 
 
