@@ -10,6 +10,7 @@ from infobip_inbound.contract.model import UserResponse
 from infobip_inbound.infobip.envelope import (
     InfobipResult,
     InvalidEnvelope,
+    Normalized,
     Unreadable,
     normalize,
     parse_envelope,
@@ -212,3 +213,32 @@ def test_counts_of_an_odd_shape_do_not_refuse_the_results() -> None:
     read = read_envelope(body)
     assert [r.message_id for r in read.envelope.results] == ["ok"]
     assert (read.envelope.message_count, read.envelope.pending_message_count) == (None, 7)
+
+
+def test_a_result_reads_the_same_beside_one_that_cannot_be_read() -> None:
+    # An envelope whose every result validates is read in one pass; one beside an unreadable result too, that
+    # result alone read again: each readable result comes out the same either way.
+    odd_shapes = [
+        result("a"),
+        result("b", keyword=42, customPayload={"nested": {"deep": [1, 2]}}),
+        result("c", receivedAt="2017-01-05T14:47:56.221+02:00", extra="kept"),
+        result("d", applicationCode="   ", to="app-from-to"),
+    ]
+    alone = normalize(read_envelope(orjson.dumps(envelope(*odd_shapes))), "forward")
+    beside = normalize(read_envelope(orjson.dumps(envelope(*odd_shapes, {"messageId": "x"}))), "forward")
+
+    def fields(n: Normalized) -> dict[str, object]:
+        return {k: v for k, v in orjson.loads(n.json).items() if k != "ingested_at"}
+
+    assert alone.unreadable == []
+    assert [u.message_id for u in beside.unreadable] == ["x"]
+    assert [fields(n) for n in alone.responses] == [fields(n) for n in beside.responses]
+    assert fields(alone.responses[3])["application_code"] == "app-from-to"  # a blank code is mended from `to`
+
+
+def test_a_blank_application_code_with_no_usable_to_is_set_aside_as_blank() -> None:
+    responses, unreadable = read_one(result("m2", applicationCode=" ", to=""))
+    assert [r.message_id for r in responses] == ["ok"]
+    (aside,) = unreadable
+    assert aside.reason == "applicationCode: must not be blank"
+    assert aside.message_id == "m2"

@@ -80,7 +80,8 @@ class InfobipResult(BaseModel):
     model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
 
     message_id: str = Field(alias="messageId", min_length=1, max_length=MAX_ID_CHARS)
-    application_code: str = Field(alias="applicationCode", min_length=1, max_length=MAX_ID_CHARS)
+    # Not blank: a blank code is mended from `to` (`_mended`), as a missing one is.
+    application_code: str = Field(alias="applicationCode", min_length=1, max_length=MAX_ID_CHARS, pattern=r"\S")
     registration_id: str | None = Field(default=None, alias="from", max_length=MAX_ID_CHARS)
     to: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     received_at: datetime | None = Field(default=None, alias="receivedAt")
@@ -110,8 +111,17 @@ class InfobipEnvelope(BaseModel):
     pending_message_count: int | None = Field(default=None, alias="pendingMessageCount")
 
 
+class _ReadingEnvelope(InfobipEnvelope):
+    """The envelope as the plain read takes it: each result validated on its own, in the one pass. A result that
+    does not validate is left as sent (`Any`) for `_read_result` to mend or set aside, so its neighbours are
+    neither read again nor held up by it. When every result validated, it is the envelope as read."""
+
+    results: list[Annotated[InfobipResult | Any, Field(union_mode="left_to_right")]]
+
+
 class _LooseEnvelope(BaseModel):
-    """The envelope with its results unread: what is left to go on when some result does not validate."""
+    """The envelope with its results unread: what is left to go on when the envelope itself does not validate
+    as plainly read (odd counts), or when the body is read carefully (exact_json)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -173,6 +183,8 @@ def _field_errors(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> l
         message = err["msg"]
         if err["type"] == "model_type" and not err["loc"] and not prefix:
             message = "must be a JSON object with a results array"
+        elif err["type"] == "string_pattern_mismatch":  # the one pattern: an identifier that is not blank
+            message = "must not be blank"
         errors.append(FieldError(field=_field_path((*prefix, *err["loc"])), message=message))
     return errors
 
@@ -184,8 +196,11 @@ def read_envelope(body: bytes) -> ReadEnvelope:
     keep their source text."""
     careful: Any = None
     if exact_json.plain(body):
-        with contextlib.suppress(ValidationError):  # else some result (or the envelope itself) is odd
-            return ReadEnvelope(InfobipEnvelope.model_validate_json(body), [])
+        with contextlib.suppress(ValidationError):  # else the envelope itself is odd: read loosely below
+            reading = _ReadingEnvelope.model_validate_json(body)
+            if all(isinstance(result, InfobipResult) for result in reading.results):
+                return ReadEnvelope(reading, [])
+            return _read_results(reading, careful=False)
     else:
         try:
             careful = exact_json.careful(body)
@@ -208,24 +223,32 @@ def read_envelope(body: bytes) -> ReadEnvelope:
             )
     except ValidationError as exc:
         raise InvalidEnvelope(_field_errors(exc)) from None
+    return _read_results(loose, careful is not None)
+
+
+def _read_results(read: _ReadingEnvelope | _LooseEnvelope, careful: bool) -> ReadEnvelope:
+    """The envelope of the results read: those validated already taken as they are, the others read one by one."""
     results: list[InfobipResult] = []
     unreadable: list[Unreadable] = []
     kept: dict[int, dict[str, Any]] = {}
-    for index, item in enumerate(loose.results):
-        read = _read_result(index, item, careful is not None)
-        if isinstance(read, Unreadable):
-            unreadable.append(read)
+    for index, item in enumerate(read.results):
+        if isinstance(item, InfobipResult):
+            results.append(item)
             continue
-        result, set_aside = read
+        outcome = _read_result(index, item, careful)
+        if isinstance(outcome, Unreadable):
+            unreadable.append(outcome)
+            continue
+        result, set_aside = outcome
         if set_aside:
             kept[len(results)] = set_aside
         results.append(result)
     envelope = InfobipEnvelope.model_construct(
         results=results,
-        message_count=loose.message_count,
-        pending_message_count=loose.pending_message_count,
+        message_count=read.message_count,
+        pending_message_count=read.pending_message_count,
     )
-    envelope.__pydantic_extra__ = loose.__pydantic_extra__
+    envelope.__pydantic_extra__ = read.__pydantic_extra__
     return ReadEnvelope(envelope, unreadable, kept)
 
 
