@@ -60,7 +60,7 @@ bench: install  ## Baselines and the receiver in one run; prints ratios, writes 
 	$(BIN)/python -m bench.run
 
 bench-smoke: install  ## A few seconds per case: keeps the benchmark from rotting.
-	$(BIN)/python -m bench.run --seconds 1 --soak-messages 20000 --worker-messages 2000 --rq-messages 200 --io-messages 200 --rq-io-messages 20 --rate 50 --rate-seconds 2 --e2e-seconds 2 --lanes-seconds 2 --drain-backlog 3000 --output bench/results/smoke.json
+	$(BIN)/python -m bench.run --seconds 1 --rounds 1 --soak-messages 20000 --worker-messages 2000 --rq-messages 200 --io-messages 200 --rq-io-messages 20 --rate 50 --rate-seconds 2 --e2e-seconds 2 --lanes-seconds 2 --drain-backlog 3000 --output bench/results/smoke.json
 	$(BIN)/python -m bench.request_costs --rounds 50
 
 SOAK_ARGS ?= --messages 10000 --runs 5

@@ -118,6 +118,11 @@ def measure(name: str, base: str, path: str, batch: int, seconds: float, load: d
     return Case(name, batch, rps, rps * batch, raw["p50_us"] / 1000, raw["p99_us"] / 1000, errors)
 
 
+def median_case(runs: list[Case]) -> Case:
+    """The run of the median throughput (the lower middle one of an even number)."""
+    return sorted(runs, key=lambda case: case.requests_per_s)[(len(runs) - 1) // 2]
+
+
 def ensure_wrk() -> None:
     if shutil.which("wrk"):
         return
@@ -259,15 +264,22 @@ def ingest(redis_url: str, args: argparse.Namespace, report: dict[str, Any]) -> 
         ours_url,
     )
     forward = f"/infobip/forward/{TOKEN}"
+    plan = [
+        ("bare Starlette 200", base_url, "/bare", 1),
+        ("one LPUSH per request", base_url, "/lpush", 1),
+        ("naive RQ enqueue", base_url, "/rq", 1),
+        ("infobip-inbound receiver", ours_url, forward, 1),
+        ("one LPUSH per request (batch)", base_url, "/lpush", args.batch),
+        ("infobip-inbound receiver (batch)", ours_url, forward, args.batch),
+    ]
     try:
-        cases = [
-            measure("bare Starlette 200", base_url, "/bare", 1, args.seconds),
-            measure("one LPUSH per request", base_url, "/lpush", 1, args.seconds),
-            measure("naive RQ enqueue", base_url, "/rq", 1, args.seconds),
-            measure("infobip-inbound receiver", ours_url, forward, 1, args.seconds),
-            measure("one LPUSH per request (batch)", base_url, "/lpush", args.batch, args.seconds),
-            measure("infobip-inbound receiver (batch)", ours_url, forward, args.batch, args.seconds),
+        # The cases in turn, `rounds` times: a spell of the machine's noise falls on every case alike rather than
+        # on one, and each case reports its median run.
+        runs = [
+            [measure(name, url, path, batch, args.seconds) for name, url, path, batch in plan]
+            for _ in range(args.rounds)
         ]
+        cases = [median_case([run[index] for run in runs]) for index in range(len(plan))]
         # Memory: RSS once warm (allocator arenas, caches and connection buffers at their working size
         # after half a soak's worth of messages), then after a run of `soak_messages` more. The warm-up is two
         # runs back to back, as the soak follows it: the requests of a new run's connections overlap the tail
@@ -314,6 +326,9 @@ def main() -> None:
         "--only", default=",".join(CASES), help=f"comma-separated cases to run, of {','.join(CASES)} (default: all)"
     )
     parser.add_argument("--seconds", type=float, default=10.0, help="HTTP load per ingest case")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="times the ingest cases run, in turn (each reports its median run)"
+    )
     parser.add_argument("--batch", type=int, default=20, help="results per request in the batch variant")
     parser.add_argument("--soak-messages", type=int, default=1_000_000, help="messages for the RSS run")
     parser.add_argument("--worker-messages", type=int, default=20_000)
