@@ -7,6 +7,7 @@ its connections when the primary changes, so a failover costs the calls in fligh
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import hiredis
@@ -62,10 +63,8 @@ class _HiredisPacking:
         # bytearray or memoryview, which hiredis refuses and it converts) costs more than the packing itself.
         command = args[0]
         if isinstance(command, str) and " " not in command:
-            try:
+            with contextlib.suppress(TypeError):  # such an argument: the serializer converts it
                 return [hiredis.pack_command(args)]
-            except TypeError:
-                pass
         return self._packer.pack(*args)  # type: ignore[no-any-return]
 
 
