@@ -26,10 +26,9 @@ from starlette.types import Message
 
 from infobip_inbound.contract.routing import Router
 from infobip_inbound.contract.settings import Settings, load_settings
-from infobip_inbound.infobip.envelope import read_envelope
+from infobip_inbound.infobip.envelope import normalize, read_envelope
 from infobip_inbound.receiver.edge.limits import EnvelopeLimits
 from infobip_inbound.receiver.enqueue import InboxWriter, writes
-from infobip_inbound.receiver.ingest import Origin, _prepare
 from infobip_inbound.runtime.process import settle_heap
 from infobip_inbound.runtime.redis_client import async_client
 from infobip_inbound.shell.redis_server import RedisServer
@@ -78,7 +77,7 @@ def steps(settings: Settings, results: int, rounds: int) -> dict[str, float]:
     # The enqueue call of a whole commit (the requests in flight, up to a commit's bound), its share per request.
     committed = min(IN_FLIGHT * results, settings.commit_max_messages)
     share = results / committed
-    responses, _ = _prepare(read_envelope(body(committed)), Origin("forward", request_id="r"))
+    responses = normalize(read_envelope(body(committed)), "forward").responses
     request_ids = ["r"] * len(responses)
 
     def build() -> list[Any]:
@@ -96,7 +95,7 @@ def steps(settings: Settings, results: int, rounds: int) -> dict[str, float]:
     return {
         "read the envelope": best(lambda: read_envelope(raw), rounds),
         "limits (results, nesting)": best(lambda: limits.check(read), rounds),
-        "normalize": best(lambda: _prepare(read, Origin("forward", request_id="r")), rounds),
+        "normalize": best(lambda: normalize(read, "forward"), rounds),
         "build the enqueue call": best(build, rounds) * share,
         "pack it": best(pack, rounds) * share,
     }

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import redis
@@ -34,6 +34,7 @@ from infobip_inbound.shell.redis_server import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "post.lua"
+T = TypeVar("T")
 TOKEN = "bench-token-4f7c2a9e"  # noqa: S105 - loopback-only benchmark credential
 SIM_KEY = "bench-sim-key"
 
@@ -118,9 +119,9 @@ def measure(name: str, base: str, path: str, batch: int, seconds: float, load: d
     return Case(name, batch, rps, rps * batch, raw["p50_us"] / 1000, raw["p99_us"] / 1000, errors)
 
 
-def median_case(runs: list[Case]) -> Case:
-    """The run of the median throughput (the lower middle one of an even number)."""
-    return sorted(runs, key=lambda case: case.requests_per_s)[(len(runs) - 1) // 2]
+def median(runs: list[T], rate: Callable[[T], float]) -> T:
+    """The run of the median `rate` (the lower middle one of an even number)."""
+    return sorted(runs, key=rate)[(len(runs) - 1) // 2]
 
 
 def ensure_wrk() -> None:
@@ -279,7 +280,7 @@ def ingest(redis_url: str, args: argparse.Namespace, report: dict[str, Any]) -> 
             [measure(name, url, path, batch, args.seconds) for name, url, path, batch in plan]
             for _ in range(args.rounds)
         ]
-        cases = [median_case([run[index] for run in runs]) for index in range(len(plan))]
+        cases = [median([run[index] for run in runs], lambda case: case.requests_per_s) for index in range(len(plan))]
         # Memory: RSS once warm (allocator arenas, caches and connection buffers at their working size
         # after half a soak's worth of messages), then after a run of `soak_messages` more. The warm-up is two
         # runs back to back, as the soak follows it: the requests of a new run's connections overlap the tail
@@ -392,8 +393,8 @@ def run_cases(redis_server: RedisServer, args: argparse.Namespace, only: set[str
                     )
                 )
                 redis.Redis.from_url(url).flushall()
-            rq_rate = sorted(rq_rates)[(len(rq_rates) - 1) // 2]
-            report["redis_cost"] = sorted(costs, key=lambda cost: cost["messages_per_s"])[(len(costs) - 1) // 2]
+            rq_rate = median(rq_rates, float)
+            report["redis_cost"] = median(costs, lambda cost: cost["messages_per_s"])
             ours_rate = report["redis_cost"]["messages_per_s"]
             report["worker"] = {
                 "plain_rq_simpleworker_per_s": rq_rate,
